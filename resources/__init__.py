@@ -1,0 +1,1 @@
+"""Package data: JSON Schema, styles, icons, demo images."""

@@ -1,0 +1,1 @@
+from studio.cli import main; raise SystemExit(main())
