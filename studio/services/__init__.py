@@ -1,1 +1,1 @@
-
+"""Use cases over the project file: each writes inside one transaction or plans a job."""

@@ -1,0 +1,36 @@
+"""Immutable specs of the jobs the studio runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from studio.core.jobs import JobSpec
+
+
+@dataclass(frozen=True)
+class ThumbnailSpec(JobSpec):
+    """Make the library's thumbnails for the given image blobs."""
+
+    kind: ClassVar[str] = "thumbnails"
+    blob_shas: tuple[str, ...] = ()
+    size: int = 256
+
+
+@dataclass(frozen=True)
+class VerifySpec(JobSpec):
+    """Re-hash every stored image and model file to prove none has rotted."""
+
+    kind: ClassVar[str] = "verify"
+    blob_shas: tuple[str, ...] = ()
+    asset_shas: tuple[str, ...] = ()
+
+
+SPEC_TYPES: dict[str, type[JobSpec]] = {s.kind: s for s in (ThumbnailSpec, VerifySpec)}
+
+
+def spec_from_dict(kind: str, data: dict) -> JobSpec:
+    """Rebuild a spec persisted as JSON."""
+    cls = SPEC_TYPES[kind]
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**fields)

@@ -1,0 +1,328 @@
+"""The job runner: one queue per open project, worked through on a background thread.
+
+Each finished unit is committed at once through its kind's `commit`, so a crash or a cancel
+loses at most the unit in flight, and a resumed job redoes only what is not yet committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from studio.core.errors import Cancelled, JobError, StudioError
+from studio.core.jobs import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    RESUMABLE_STATES,
+    RUNNING,
+    CancelToken,
+    EtaEstimator,
+    JobSpec,
+    Progress,
+)
+from studio.core.records import JobRecord
+from studio.jobs.kinds import JobKind, WorkContext, kind_of
+from studio.project.store import Project
+from studio.services import jobs as job_service
+from studio.services import library
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A job was queued, started, progressed, finished, failed, was cancelled or interrupted."""
+
+    job_id: str
+    event: str
+    title: str
+    progress: Progress
+    message: str = ""
+
+
+Listener = Callable[[JobEvent], None]
+
+
+def encode_result(value: Any) -> Any:
+    """Results cross the subprocess pipe as JSON; bytes travel as base64."""
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode("ascii")}
+    return value
+
+
+def decode_result(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"__bytes__"}:
+        return base64.b64decode(value["__bytes__"])
+    return value
+
+
+class JobRunner:
+    """Runs the project's jobs one after another off the calling thread."""
+
+    def __init__(
+        self, project: Project, listener: Listener | None = None, *, force_subprocess: bool = False
+    ):
+        self._project = project
+        self._listeners: list[Listener] = [listener] if listener else []
+        self._force_subprocess = force_subprocess
+        self._lock = threading.Condition()
+        self._queue: deque[str] = deque()
+        self._tokens: dict[str, CancelToken] = {}
+        self._current: str | None = None
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    # -- public surface -----------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def submit(self, spec: JobSpec) -> JobRecord:
+        """Persist a spec as a job and queue it."""
+        kind = kind_of(spec)
+        job = job_service.enqueue(self._project, spec, len(kind.units(spec)))
+        self._enqueue(job)
+        return job
+
+    def resume(self, job_id: str) -> JobRecord:
+        """Queue an interrupted, cancelled or failed job again; finished units are kept."""
+        job = job_service.get_job(self._project, job_id)
+        if job.state not in RESUMABLE_STATES:
+            raise JobError(f"The job '{job.title}' is {job.state}; only stopped jobs can resume.")
+        job_service.set_state(self._project, job.id, QUEUED, message="Waiting")
+        job = job_service.get_job(self._project, job.id)
+        self._enqueue(job)
+        return job
+
+    def cancel(self, job_id: str) -> None:
+        """Ask a queued or running job to stop after the unit in flight."""
+        with self._lock:
+            token = self._tokens.get(job_id)
+            queued = job_id in self._queue
+            if queued:
+                self._queue.remove(job_id)
+                self._tokens.pop(job_id, None)
+        if token:
+            token.cancel()
+        if queued:
+            job = job_service.get_job(self._project, job_id)
+            job_service.set_state(self._project, job_id, CANCELLED, message="Cancelled")
+            self._emit(job_id, "cancelled", job.title, Progress(job.done, job.total, "Cancelled"))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
+        """Block until the job is no longer queued or running."""
+        with self._lock:
+            self._lock.wait_for(
+                lambda: job_id not in self._queue and self._current != job_id, timeout
+            )
+        return job_service.get_job(self._project, job_id)
+
+    def run(
+        self,
+        job_or_spec: JobSpec | str,
+        progress: Callable[[Progress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> JobRecord:
+        """Run one job to its end in the calling thread (the CLI's way)."""
+        if isinstance(job_or_spec, str):
+            job = job_service.get_job(self._project, job_or_spec)
+            if job.state not in RESUMABLE_STATES + (QUEUED,):
+                raise JobError(
+                    f"The job '{job.title}' is {job.state}; only stopped jobs can resume."
+                )
+        else:
+            kind = kind_of(job_or_spec)
+            job = job_service.enqueue(self._project, job_or_spec, len(kind.units(job_or_spec)))
+        if progress:
+            self._listeners.append(lambda e: e.job_id == job.id and progress(e.progress))
+        self._execute(job.id, cancel or CancelToken())
+        return job_service.get_job(self._project, job.id)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._current is not None or bool(self._queue)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop taking work; a running job stops after its unit and is left interrupted."""
+        with self._lock:
+            self._closing = True
+            pending = list(self._queue)
+            self._queue.clear()
+            for token in self._tokens.values():
+                token.cancel()
+            self._lock.notify_all()
+        for job_id in pending:
+            job_service.set_state(self._project, job_id, INTERRUPTED, message="Interrupted")
+        if self._thread:
+            self._thread.join(timeout)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _enqueue(self, job: JobRecord) -> None:
+        with self._lock:
+            if self._closing:
+                raise JobError("The project is closing; the job was saved and can be resumed.")
+            self._queue.append(job.id)
+            self._tokens[job.id] = CancelToken()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
+                self._thread.start()
+            self._lock.notify_all()
+        self._emit(job.id, "queued", job.title, Progress(job.done, job.total, "Waiting"))
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._closing or not self._queue:
+                    self._current = None
+                    self._lock.notify_all()
+                    return
+                job_id = self._queue.popleft()
+                self._current = job_id
+                token = self._tokens[job_id]
+            try:
+                self._execute(job_id, token)
+            except Exception:  # the job is already marked failed; keep the queue going
+                log.exception("job %s failed", job_id)
+            finally:
+                with self._lock:
+                    self._tokens.pop(job_id, None)
+                    self._current = None
+                    self._lock.notify_all()
+
+    def _emit(
+        self, job_id: str, event: str, title: str, progress: Progress, message: str = ""
+    ) -> None:
+        ev = JobEvent(job_id, event, title, progress, message or progress.message)
+        for listener in list(self._listeners):
+            try:
+                listener(ev)
+            except Exception:
+                log.exception("job listener failed")
+
+    def _execute(self, job_id: str, token: CancelToken) -> None:
+        project = self._project
+        job = job_service.get_job(project, job_id)
+        spec = job_service.spec_of(job)
+        kind = kind_of(spec)
+        units = kind.units(spec)
+        finished = job_service.done_units(project, job_id)
+        todo = [u for u in units if u not in finished]
+        done = len(units) - len(todo)
+        total = len(units)
+        eta = EtaEstimator(total, start_done=done)
+        job_service.set_state(project, job_id, RUNNING, done=done, total=total, message="Starting")
+        self._emit(job_id, "started", job.title, Progress(done, total, "Starting"))
+        try:
+            for unit, result in self._work(kind, spec, todo, token):
+                done += 1
+                kind.commit(project, job_id, spec, unit, result, done)
+                self._emit(
+                    job_id,
+                    "progress",
+                    job.title,
+                    Progress(done, total, f"{done} of {total}", eta.eta(done)),
+                )
+                if token.cancelled:
+                    raise Cancelled()
+            token.raise_if_cancelled()
+            message = kind.finish(project, job_id, spec)
+        except Cancelled:
+            state = INTERRUPTED if self._closing else CANCELLED
+            text = "Interrupted" if self._closing else "Cancelled"
+            job_service.set_state(project, job_id, state, message=text)
+            self._emit(job_id, state, job.title, Progress(done, total, text))
+            return
+        except StudioError as exc:
+            job_service.set_state(project, job_id, FAILED, message=exc.message, error=str(exc))
+            self._emit(job_id, "failed", job.title, Progress(done, total, exc.message), str(exc))
+            return
+        except Exception as exc:
+            log.exception("job %s crashed", job_id)
+            text = f"Unexpected error: {type(exc).__name__}: {exc}"
+            job_service.set_state(project, job_id, FAILED, message=text, error=text)
+            self._emit(job_id, "failed", job.title, Progress(done, total, text), text)
+            return
+        job_service.set_state(project, job_id, DONE, message=message)
+        self._emit(job_id, "done", job.title, Progress(total, total, message))
+
+    def _work(
+        self, kind: JobKind, spec: JobSpec, todo: list[str], token: CancelToken
+    ) -> Iterator[tuple[str, Any]]:
+        if not todo:
+            return iter(())
+        if kind.in_subprocess or self._force_subprocess:
+            return _work_in_subprocess(self._project, spec, todo, token)
+        ctx = WorkContext(
+            read_blob=lambda sha: library.read_blob(self._project, sha),
+            asset_path=lambda sha: library.asset_path(self._project, sha),
+            cancel=token,
+        )
+        return kind.work(spec, todo, ctx)
+
+
+def _work_in_subprocess(
+    project: Project, spec: JobSpec, todo: list[str], token: CancelToken
+) -> Iterator[tuple[str, Any]]:
+    """Run the work in `python -m studio.jobs.worker`, which answers in JSON lines."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "studio.jobs.worker", str(project.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    request = {"kind": spec.kind, "spec": spec.to_dict(), "units": todo}
+    proc.stdin.write(json.dumps(request) + "\n")
+    proc.stdin.flush()
+    stopped = threading.Event()
+
+    def watch_cancel() -> None:
+        while not stopped.wait(0.1):
+            if token.cancelled:
+                try:
+                    proc.stdin.write("cancel\n")
+                    proc.stdin.flush()
+                except OSError:
+                    pass
+                if not stopped.wait(15):  # a stuck worker is ended; its unit is redone later
+                    proc.kill()
+                return
+
+    threading.Thread(target=watch_cancel, daemon=True).start()
+    try:
+        for line in proc.stdout:
+            message = json.loads(line)
+            event = message.get("event")
+            if event == "unit":
+                yield message["unit"], decode_result(message["result"])
+            elif event == "cancelled":
+                raise Cancelled()
+            elif event == "error":
+                raise JobError(message["message"])
+        rc = proc.wait()
+        if token.cancelled:
+            raise Cancelled()
+        if rc != 0:
+            tail = proc.stderr.read()[-800:].strip()
+            raise JobError(
+                f"The job's worker process stopped unexpectedly (exit status {rc}). {tail}"
+            )
+    finally:
+        stopped.set()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -1,0 +1,182 @@
+"""Append-only schema migrations. The schema version of a file is how many of these it has had.
+
+Never edit or reorder a published migration: add a new function at the end of MIGRATIONS.
+Each one runs in its own transaction with foreign keys off (so a migration may rebuild a table)
+and is followed by a foreign key check before it commits.
+
+Authored data and regenerable caches are kept apart: cache tables start with `cache_` and have
+no foreign keys, so they can be emptied or dropped at any time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+from collections.abc import Callable
+
+_INITIAL = [
+    """
+    create table personas (
+        id text primary key not null,
+        name text not null unique collate nocase,
+        head_version_id text,
+        created_at text,
+        updated_at text
+    )
+    """,
+    """
+    create table persona_versions (
+        id text primary key not null,
+        persona_id text not null references personas(id) on delete cascade,
+        number integer not null,
+        parent_id text references persona_versions(id),
+        record text not null,
+        note text,
+        created_at text,
+        unique (persona_id, number)
+    )
+    """,
+    "create index persona_versions_parent on persona_versions(parent_id)",
+    """
+    create table persona_drafts (
+        persona_id text primary key not null references personas(id) on delete cascade,
+        base_version_id text,
+        record text,
+        updated_at text
+    )
+    """,
+    """
+    create table blobs (
+        sha256 text primary key not null,
+        size integer not null,
+        mime text,
+        data blob not null,
+        created_at text not null
+    )
+    """,
+    """
+    create table assets (
+        sha256 text primary key not null,
+        kind text not null,
+        file_name text,
+        size integer not null,
+        added_at text not null
+    )
+    """,
+    """
+    create table reference_images (
+        id text primary key not null,
+        persona_id text not null references personas(id) on delete cascade,
+        blob_sha text references blobs(sha256),
+        file_name text,
+        source_path text,
+        width integer,
+        height integer,
+        status text default 'pending',
+        tags text default '[]',
+        rating integer default 0,
+        meta text default '{}',
+        imported_at text
+    )
+    """,
+    "create index reference_images_persona on reference_images(persona_id)",
+    "create index reference_images_blob on reference_images(blob_sha)",
+    """
+    create table shots (
+        id text primary key not null,
+        name text not null,
+        notes text default '',
+        position integer,
+        fps real,
+        source text,
+        created_at text
+    )
+    """,
+    """
+    create table shot_personas (
+        shot_id text not null references shots(id) on delete cascade,
+        persona_id text not null references personas(id) on delete cascade,
+        primary key (shot_id, persona_id)
+    )
+    """,
+    "create index shot_personas_persona on shot_personas(persona_id)",
+    """
+    create table frames (
+        id text primary key not null,
+        shot_id text not null references shots(id) on delete cascade,
+        idx integer not null,
+        blob_sha text references blobs(sha256),
+        timecode_s real,
+        source text,
+        unique (shot_id, idx)
+    )
+    """,
+    "create index frames_blob on frames(blob_sha)",
+    """
+    create table takes (
+        id text primary key not null,
+        frame_id text not null references frames(id) on delete cascade,
+        blob_sha text references blobs(sha256),
+        provenance text default '{}',
+        chosen integer default 0,
+        created_at text
+    )
+    """,
+    "create index takes_frame on takes(frame_id)",
+    "create index takes_blob on takes(blob_sha)",
+    "create table settings (key text primary key not null, value text)",
+    """
+    create table jobs (
+        id text primary key not null,
+        kind text,
+        title text,
+        spec text,
+        state text,
+        done integer default 0,
+        total integer default 0,
+        message text default '',
+        error text default '',
+        created_at text,
+        started_at text,
+        updated_at text,
+        finished_at text
+    )
+    """,
+    "create index jobs_state on jobs(state)",
+    """
+    create table job_units (
+        job_id text not null references jobs(id) on delete cascade,
+        unit text not null,
+        finished_at text,
+        primary key (job_id, unit)
+    )
+    """,
+    """
+    create table cache_thumbnails (
+        blob_sha text not null,
+        size integer not null,
+        data blob,
+        created_at text,
+        primary key (blob_sha, size)
+    )
+    """,
+]
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    """Authored tables (personas to jobs), blobs and assets, and the thumbnail cache."""
+    for statement in _INITIAL:
+        db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m001_initial,
+]
+
+
+def latest_version() -> int:
+    """The schema version this Persona Studio writes: the number of migrations."""
+    return len(MIGRATIONS)

@@ -1,0 +1,74 @@
+"""Reference images: adding them, their thumbnails, and proving stored files intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.core.records import Reference
+from studio.core.specs import ThumbnailSpec, VerifySpec
+from studio.project import blobs, caches
+from studio.project import references as rows
+from studio.project.store import Project
+
+THUMBNAIL_SIZE = 256
+
+list_references = rows.list_references
+get_thumbnail = caches.get_thumbnail
+read_blob = blobs.get_blob
+
+
+def add_reference_bytes(
+    project: Project,
+    persona_id: str,
+    data: bytes,
+    *,
+    mime: str,
+    file_name: str,
+    source_path: str,
+    width: int,
+    height: int,
+    tags: tuple[str, ...] = (),
+) -> Reference:
+    """Store an already-decoded image's bytes and list it as a reference of the persona."""
+    with project.atomic():
+        sha = blobs.put_blob(project, data, mime)
+        return rows.add_reference(
+            project,
+            persona_id,
+            sha,
+            file_name=file_name,
+            source_path=source_path,
+            width=width,
+            height=height,
+            tags=tags,
+        )
+
+
+def plan_thumbnails(project: Project, size: int = THUMBNAIL_SIZE) -> ThumbnailSpec | None:
+    """A job spec for the references that have no thumbnail yet, or None when all have one."""
+    missing = caches.blobs_without_thumbnail(project, size)
+    if not missing:
+        return None
+    n = len(missing)
+    return ThumbnailSpec(
+        title=f"Thumbnails for {n} reference{'s' if n != 1 else ''}",
+        blob_shas=tuple(missing),
+        size=size,
+    )
+
+
+def store_thumbnail(project: Project, blob_sha: str, size: int, data: bytes) -> None:
+    """Keep a finished thumbnail in the cache."""
+    caches.put_thumbnail(project, blob_sha, size, data)
+
+
+def plan_verify(project: Project) -> VerifySpec:
+    """A job spec that re-hashes every blob and asset file."""
+    blob_shas = tuple(r["sha256"] for r in project.query("select sha256 from blobs order by 1"))
+    asset_shas = tuple(r["sha256"] for r in project.query("select sha256 from assets order by 1"))
+    return VerifySpec(title="Verify stored files", blob_shas=blob_shas, asset_shas=asset_shas)
+
+
+def asset_path(project: Project, sha: str) -> Path:
+    """Where a large model file lives beside the project."""
+    return blobs.asset_path(project, sha)

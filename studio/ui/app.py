@@ -1,0 +1,94 @@
+"""Start the studio window: `persona-studio [PROJECT] [--workspace NAME] [--screenshot PNG]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QStandardPaths
+from PySide6.QtWidgets import QApplication
+
+from studio import __version__
+from studio.core.errors import StudioError
+from studio.services.demo import write_demo
+from studio.ui.main_window import MainWindow
+
+APP_NAME = "Persona Studio"
+
+
+def demo_path() -> Path:
+    """Where the demo project lives for this user (written on first use)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base) / "demo.pstudio"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="persona-studio", description="Open the studio window.")
+    p.add_argument("project", nargs="?", help="a .pstudio file (default: the demo project)")
+    p.add_argument("--workspace", metavar="NAME", help="the workspace to show, e.g. persona")
+    p.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
+    p.add_argument("--theme", choices=("light", "dark"), help="colour theme")
+    p.add_argument("--size", default="1440x900", metavar="WxH", help="window size for --screenshot")
+    p.add_argument("--read-only", action="store_true", help="open the project read-only")
+    return p.parse_args(argv)
+
+
+def _settle(app: QApplication, window: MainWindow, timeout_ms: int = 20000) -> None:
+    """Let queued work (thumbnails, first layout) finish before a screenshot."""
+    timer = QElapsedTimer()
+    timer.start()
+    while timer.elapsed() < timeout_ms:
+        app.processEvents()
+        if window.runner is None or not window.runner.busy:
+            break
+        QCoreApplication.processEvents()
+    for _ in range(5):
+        app.processEvents()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    QCoreApplication.setOrganizationName(APP_NAME)
+    QCoreApplication.setApplicationName(APP_NAME)
+    QCoreApplication.setApplicationVersion(__version__)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    settings = QSettings()
+    if args.theme:
+        settings.setValue("theme", args.theme)
+    window = MainWindow(settings)
+
+    path = Path(args.project) if args.project else demo_path()
+    if not args.project and not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_demo(path)
+        except (StudioError, OSError) as exc:
+            sys.stderr.write(f"persona-studio: cannot write the demo project: {exc}\n")
+            return 1
+    if args.workspace and not window.show_workspace(args.workspace):
+        names = ", ".join(window.workspace_names())
+        sys.stderr.write(f"persona-studio: there is no workspace '{args.workspace}' ({names}).\n")
+        return 2
+
+    if args.screenshot:
+        w, _, h = args.size.partition("x")
+        window.resize(int(w), int(h))
+        window.show()
+        if not window.open_project(path, read_only=args.read_only):
+            sys.stderr.write(f"persona-studio: cannot open {path}.\n")
+            return 1
+        if args.workspace:
+            window.show_workspace(args.workspace)
+        _settle(app, window)
+        ok = window.grab().save(args.screenshot)
+        window.close()
+        if not ok:
+            sys.stderr.write(f"persona-studio: cannot write {args.screenshot}.\n")
+            return 1
+        print(f"Saved {args.screenshot}")
+        return 0
+
+    window.show()
+    window.open_project(path, read_only=args.read_only)
+    return app.exec()

@@ -1,0 +1,244 @@
+"""The main window: opening projects (menu, drop, recent), jobs panel, themes, state, screenshot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from studio.services import jobs as job_service
+from studio.services import library, personas
+from studio.ui import dialogs
+from studio.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    seen = []
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, error, title="": seen.append(error))
+    return seen
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings)
+    qtbot.addWidget(w)
+    yield w
+    w.close_project()
+
+
+def _wait_jobs_idle(qtbot, window):
+    qtbot.waitUntil(lambda: window.runner is None or not window.runner.busy, timeout=30000)
+    QApplication.processEvents()
+
+
+def test_open_demo_shows_persona_and_runs_thumbnails(qtbot, window, demo_path):
+    assert window.open_project(demo_path)
+    assert "demo.pstudio" in window.windowTitle()
+    _wait_jobs_idle(qtbot, window)
+    tree = window.jobs_panel.tree
+    qtbot.waitUntil(
+        lambda: tree.topLevelItemCount() == 1 and tree.topLevelItem(0).text(1) == "Done",
+        timeout=10000,
+    )
+    refs = library.list_references(window.project)
+    assert all(library.get_thumbnail(window.project, r.blob_sha, 256) for r in refs)
+
+
+def _drop(widget, path: Path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, enter)
+    accepted = enter.isAccepted()
+    if accepted:
+        drop = QDropEvent(
+            QPointF(10, 10),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(widget, drop)
+    return accepted
+
+
+def test_drop_a_project_file_opens_it(window, demo_path, tmp_path, project):
+    assert window.open_project(demo_path)
+    other = project.path
+    project.close()
+    assert _drop(window, other)
+    assert window.project.path == other
+    assert [p.name for p in personas.list_personas(window.project)] == ["Ada"]
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert not _drop(window, text)
+    assert window.project.path == other
+
+
+def test_recent_files_and_state_restored(qtbot, tmp_path, demo_path):
+    ini = str(tmp_path / "state.ini")
+    w = MainWindow(QSettings(ini, QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.open_project(demo_path)
+    w.resize(1111, 777)
+    w.set_theme("dark")
+    w.jobs_dock.hide()
+    w.close()
+
+    again = MainWindow(QSettings(ini, QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert again.recent_files()[0] == str(demo_path.resolve())
+    assert (again.width(), again.height()) == (1111, 777)
+    assert QApplication.instance().property("studioTheme") == "dark"
+    assert not again.jobs_dock.isVisibleTo(again)
+    again._fill_recent()
+    actions = [a.text() for a in again.recent_menu.actions()]
+    assert actions[0] == "demo.pstudio" and "Clear Menu" in actions
+    again.set_theme("light")
+
+
+def test_bad_files_give_a_message_and_keep_the_window(window, tmp_path, errors, demo_path):
+    window.open_project(demo_path)
+    bad = tmp_path / "bad.pstudio"
+    bad.write_text("not a database at all\n" * 20)
+    assert not window.open_project(bad)
+    assert "not a Persona Studio project" in errors[-1].message
+    assert window.project.path == demo_path  # the open project is untouched
+
+
+def test_locked_project_offers_read_only(qtbot, window, demo_path, monkeypatch):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+            import sys, time
+            from studio.services.projects import open_project
+            p = open_project(sys.argv[1])
+            print("open", flush=True)
+            time.sleep(60)
+            """
+            ),
+            str(demo_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        asked = []
+        monkeypatch.setattr(window, "ask_read_only", lambda exc: asked.append(exc) or True)
+        assert window.open_project(demo_path)
+        assert str(holder.pid) in asked[0].message
+        assert window.project.read_only and window.runner is None
+        assert "[read-only]" in window.windowTitle()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+def test_save_a_copy_and_close(window, demo_path, tmp_path):
+    window.open_project(demo_path)
+    dest = window.save_copy(tmp_path / "copy.pstudio")
+    assert dest and dest.exists()
+    window.close_project()
+    assert window.project is None and window.windowTitle() == "Persona Studio"
+    assert not window.copy_action.isEnabled()
+
+
+def test_jobs_panel_resumes_an_interrupted_job(qtbot, window, demo_path):
+    from studio.services.projects import open_project
+
+    project = open_project(demo_path)
+    spec = library.plan_thumbnails(project)
+    job = job_service.enqueue(project, spec, len(spec.blob_shas))
+    job_service.set_state(project, job.id, "running")
+    project.close()
+
+    window.open_project(demo_path)
+    _wait_jobs_idle(qtbot, window)
+    panel = window.jobs_panel
+    item = panel._items[job.id]
+    assert item.text(1) == "Interrupted"
+    panel.tree.setCurrentItem(item)
+    assert panel.resume_button.isEnabled() and not panel.cancel_button.isEnabled()
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: item.text(1) == "Done", timeout=20000)
+    assert job_service.get_job(window.project, job.id).state == "done"
+
+
+def test_screenshot_from_the_command_line(tmp_path, demo_path):
+    png = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio",
+            str(demo_path),
+            "--workspace",
+            "persona",
+            "--screenshot",
+            str(png),
+            "--size",
+            "1280x800",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(png))
+    assert (image.width(), image.height()) == (1280, 800)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "studio",
+            str(demo_path),
+            "--workspace",
+            "nope",
+            "--screenshot",
+            str(png),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert bad.returncode == 2 and "no workspace 'nope'" in bad.stderr
+
+
+def test_no_project_opens_the_demo(tmp_path):
+    png = tmp_path / "demo.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path / "d")}
+    done = subprocess.run(
+        [sys.executable, "-m", "studio", "--screenshot", str(png)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    demo = list((tmp_path / "d").rglob("demo.pstudio"))
+    assert len(demo) == 1 and png.exists()
