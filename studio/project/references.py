@@ -69,3 +69,13 @@ def list_references(project: Project, persona_id: str | None = None) -> list[Ref
             (persona_id,),
         )
     return [_reference(r) for r in rows]
+
+
+def first_usable_reference(project: Project, persona_id: str) -> Reference | None:
+    """The persona's earliest reference that is not quarantined."""
+    rows = project.query(
+        "select * from reference_images where persona_id = ? and status != 'quarantined'"
+        " order by imported_at, id limit 1",
+        (persona_id,),
+    )
+    return _reference(rows[0]) if rows else None

@@ -72,3 +72,9 @@ def plan_verify(project: Project) -> VerifySpec:
 def asset_path(project: Project, sha: str) -> Path:
     """Where a large model file lives beside the project."""
     return blobs.asset_path(project, sha)
+
+
+def portrait(project: Project, persona_id: str, size: int = THUMBNAIL_SIZE) -> bytes | None:
+    """The cached thumbnail of the persona's first usable reference, or None while none is made."""
+    ref = rows.first_usable_reference(project, persona_id)
+    return caches.get_thumbnail(project, ref.blob_sha, size) if ref else None

@@ -19,8 +19,8 @@ APP_NAME = "Persona Studio"
 
 def demo_path() -> Path:
     """Where the demo project lives for this user (written on first use)."""
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base) / "demo.pstudio"
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return Path(base) / "persona-studio" / "demo.pstudio"
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

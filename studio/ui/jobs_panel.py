@@ -179,6 +179,10 @@ class JobsPanel(QWidget):
         self.summary.setText(
             ", ".join(parts)
             if parts
-            else (f"{len(self._states)} jobs, all finished" if self._states else "No jobs")
+            else (_finished_text(len(self._states)) if self._states else "No jobs")
         )
         self.active_count_changed.emit(active)
+
+
+def _finished_text(n: int) -> str:
+    return "1 job, finished" if n == 1 else f"{n} jobs, all finished"

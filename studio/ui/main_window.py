@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
         self.jobs_dock.setObjectName("jobsDock")
         self.jobs_dock.setWidget(self.jobs_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.jobs_dock)
+        self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
         self.bridge.job_event.connect(self.jobs_panel.on_job_event)
         self.bridge.job_event.connect(self._on_job_event)
 
@@ -368,6 +369,8 @@ class MainWindow(QMainWindow):
     def _on_job_event(self, event) -> None:
         if event.event in ("done", "failed"):
             self.show_message(f"{event.title}: {event.message}")
+        if event.event in ("progress", "done"):
+            self.persona_editor.refresh_portraits()  # thumbnails arrive as the job commits them
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

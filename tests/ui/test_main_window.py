@@ -96,7 +96,7 @@ def test_recent_files_and_state_restored(qtbot, tmp_path, demo_path):
     w = MainWindow(QSettings(ini, QSettings.Format.IniFormat))
     qtbot.addWidget(w)
     w.open_project(demo_path)
-    w.resize(1111, 777)
+    w.resize(701, 503)  # within the 800x800 offscreen screen
     w.set_theme("dark")
     w.jobs_dock.hide()
     w.close()
@@ -104,7 +104,7 @@ def test_recent_files_and_state_restored(qtbot, tmp_path, demo_path):
     again = MainWindow(QSettings(ini, QSettings.Format.IniFormat))
     qtbot.addWidget(again)
     assert again.recent_files()[0] == str(demo_path.resolve())
-    assert (again.width(), again.height()) == (1111, 777)
+    assert (again.width(), again.height()) == (701, 503)
     assert QApplication.instance().property("studioTheme") == "dark"
     assert not again.jobs_dock.isVisibleTo(again)
     again._fill_recent()
