@@ -16,8 +16,9 @@ CHILD = Path(__file__).with_name("job_child.py")
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_killed_job_resumes_with_no_unit_done_twice(demo_path, monkeypatch):
-    child = subprocess.Popen([sys.executable, str(CHILD), str(demo_path)],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), str(demo_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         job_id = child.stdout.readline().split()[1]
         committed = [int(child.stdout.readline()) for _ in range(2)]

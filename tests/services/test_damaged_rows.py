@@ -16,7 +16,7 @@ def damaged(project):
     with project.atomic() as db:
         db.execute(
             "update persona_versions set record = ? where persona_id = ? and number = 2",
-            ["{\"schema_version\": 1, \"identity\": {", ada.id],
+            ['{"schema_version": 1, "identity": {', ada.id],
         )
     return project
 
