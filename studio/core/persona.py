@@ -608,6 +608,10 @@ def _same(a: Any, b: Any) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
+def _scalars(items: list) -> bool:
+    return all(isinstance(x, str | int | float | bool) or x is None for x in items)
+
+
 def _diff(a: Any, b: Any, parts: list[str | int], out: list[FieldChange]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for key, value in a.items():
@@ -618,6 +622,24 @@ def _diff(a: Any, b: Any, parts: list[str | int], out: list[FieldChange]) -> Non
         for key, value in b.items():
             if key not in a:
                 out.append(FieldChange(format_path([*parts, key]), "added", None, value))
+    elif isinstance(a, list) and isinstance(b, list) and _scalars(a) and _scalars(b):
+        # Lists of words (traits, expressions, setups): an insertion reads as one added item,
+        # not as every later item changed.
+        keys_a = [(type(x) is bool, x) for x in a]  # so True never matches 1
+        keys_b = [(type(x) is bool, x) for x in b]
+        matcher = difflib.SequenceMatcher(a=keys_a, b=keys_b, autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
+            for k in range(paired):
+                out.append(
+                    FieldChange(format_path([*parts, j1 + k]), "changed", a[i1 + k], b[j1 + k])
+                )
+            for i in range(i1 + paired, i2):
+                out.append(FieldChange(format_path([*parts, i]), "removed", a[i], None))
+            for j in range(j1 + paired, j2):
+                out.append(FieldChange(format_path([*parts, j]), "added", None, b[j]))
     elif isinstance(a, list) and isinstance(b, list):
         for i in range(min(len(a), len(b))):
             _diff(a[i], b[i], [*parts, i], out)

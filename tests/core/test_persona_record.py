@@ -388,7 +388,7 @@ def test_diff_changed_added_removed_leaves():
     ]
 
 
-def test_diff_lists_per_index():
+def test_diff_lists_of_words_by_sequence_and_lists_of_groups_by_index():
     a = default_record("Ada")
     b = set_path(a, "posture.expression_range[2]", "laughing")
     assert diff_records(a, b) == [
@@ -396,8 +396,16 @@ def test_diff_lists_per_index():
     ]
     c = delete_path(a, "posture.expression_range[0]")
     assert diff_records(a, c) == [
-        FieldChange("posture.expression_range[0]", "changed", "neutral", "soft smile"),
-        FieldChange("posture.expression_range[1]", "removed", "soft smile", None),
+        FieldChange("posture.expression_range[0]", "removed", "neutral", None)
+    ]
+    e = set_path(a, "negative_traits", ["tattoos", *a["negative_traits"]])
+    assert diff_records(a, e) == [FieldChange("negative_traits[0]", "added", None, "tattoos")]
+    f = set_path(a, "negative_traits[1]", "six fingers")
+    assert diff_records(a, f) == [
+        FieldChange("negative_traits[1]", "changed", a["negative_traits"][1], "six fingers")
+    ]
+    assert diff_records({"x": [1, 2]}, {"x": [True, 2]}) == [
+        FieldChange("x[0]", "changed", 1, True)
     ]
     garment = {"item": "scarf", "colour": "#ff0000"}
     d = set_path(a, "wardrobe.outfits[0].garments[2]", garment)

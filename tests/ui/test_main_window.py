@@ -242,3 +242,14 @@ def test_no_project_opens_the_demo(tmp_path):
     assert done.returncode == 0, done.stderr
     demo = list((tmp_path / "d").rglob("demo.pstudio"))
     assert len(demo) == 1 and png.exists()
+
+
+def test_a_damaged_version_row_gives_a_message_not_a_crash(qtbot, window, tmp_path, errors):
+    from studio.services.projects import new_project
+
+    path = tmp_path / "hurt.pstudio"
+    with new_project(path, "Ada") as project, project.atomic() as db:
+        db.execute("update persona_versions set record = '{broken'")
+    assert window.open_project(path)
+    assert any("is damaged" in e.message for e in errors)
+    assert window.project is not None and window.isEnabled()
