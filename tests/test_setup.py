@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_second_run_does_not_reinstall():
     if not (ROOT / ".venv" / ".installed").exists():
         pytest.skip("the suite is not running from the Makefile's .venv")
-    dry = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)
+    dry = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert dry.returncode == 0, dry.stderr
     assert "pip" not in dry.stdout and "venv" not in dry.stdout.replace(".venv/bin", "")
     assert "pytest" in dry.stdout
