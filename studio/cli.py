@@ -236,7 +236,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from studio.core.jobs import format_eta  # noqa: F401  (kept light: no runner unless asked)
     from studio.services import jobs as job_service
 
     if args.resume:

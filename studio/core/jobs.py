@@ -10,16 +10,6 @@ from typing import Any, ClassVar, Protocol
 
 from studio.core.errors import Cancelled
 
-# Job states as stored in the project.
-QUEUED = "queued"
-RUNNING = "running"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
-INTERRUPTED = "interrupted"
-ACTIVE_STATES = (QUEUED, RUNNING)
-RESUMABLE_STATES = (INTERRUPTED, CANCELLED, FAILED)
-
 
 @dataclass(frozen=True)
 class JobSpec:

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.core.errors import Cancelled, JobError, StudioError
-from studio.core.jobs import (
+from studio.core.jobs import CancelToken, EtaEstimator, JobSpec, Progress
+from studio.core.records import JobRecord
+from studio.core.states import (
     CANCELLED,
     DONE,
     FAILED,
@@ -26,12 +28,7 @@ from studio.core.jobs import (
     QUEUED,
     RESUMABLE_STATES,
     RUNNING,
-    CancelToken,
-    EtaEstimator,
-    JobSpec,
-    Progress,
 )
-from studio.core.records import JobRecord
 from studio.jobs.kinds import JobKind, WorkContext, kind_of
 from studio.project.store import Project
 from studio.services import jobs as job_service

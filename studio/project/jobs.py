@@ -7,8 +7,8 @@ from typing import Any
 
 from studio.core.errors import NotFoundError
 from studio.core.ids import new_id, now_iso
-from studio.core.jobs import ACTIVE_STATES, INTERRUPTED
 from studio.core.records import JobRecord
+from studio.core.states import ACTIVE_STATES, INTERRUPTED
 from studio.project.store import Project
 
 

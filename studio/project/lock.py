@@ -12,7 +12,6 @@ import errno
 import getpass
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def holder_info() -> dict:
         user = "unknown"
     return {
         "pid": os.getpid(),
-        "host": socket.gethostname(),
+        "host": _host(),
         "user": user,
         "started_at": now_iso(),
         "app_version": __version__,
@@ -198,3 +197,11 @@ class ProjectLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _host() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket  # Windows only; elsewhere uname avoids the import on every start
+
+    return socket.gethostname()

@@ -7,7 +7,7 @@ from typing import Any
 
 from studio import __version__
 from studio.core.errors import ProjectError, StudioError
-from studio.core.jobs import ACTIVE_STATES
+from studio.core.states import ACTIVE_STATES
 from studio.project import store
 from studio.project.store import Project
 

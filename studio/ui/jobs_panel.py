@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
-from studio.core.jobs import RESUMABLE_STATES, format_eta
+from studio.core.jobs import format_eta
 from studio.core.records import JobRecord
+from studio.core.states import RESUMABLE_STATES
 from studio.jobs.runner import JobEvent, JobRunner
 from studio.services import jobs as job_service
 from studio.ui import dialogs
