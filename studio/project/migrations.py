@@ -172,8 +172,75 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+_LIBRARY = [
+    # Authored: what the import saw, and which face the user says is the persona.
+    "alter table reference_images add column phash text",
+    "alter table reference_images add column face_index integer",
+    "alter table reference_images add column import_note text default ''",
+    "create index reference_images_phash on reference_images(phash)",
+    # Regenerable: faces found in an image by one engine (an image with none is a scan with 0).
+    """
+    create table cache_face_scans (
+        blob_sha text not null,
+        engine_id text not null,
+        faces integer not null,
+        created_at text,
+        primary key (blob_sha, engine_id)
+    )
+    """,
+    """
+    create table cache_faces (
+        blob_sha text not null,
+        engine_id text not null,
+        face_index integer not null,
+        box text not null,
+        landmarks text not null,
+        score real,
+        size_px real,
+        yaw real,
+        pitch real,
+        roll real,
+        sharpness real,
+        exposure real,
+        embedding blob,
+        primary key (blob_sha, engine_id, face_index)
+    )
+    """,
+    # Regenerable: the audit's verdict on each reference, per engine.
+    """
+    create table cache_reference_audit (
+        reference_id text not null,
+        engine_id text not null,
+        face_index integer,
+        agreement real,
+        suspect integer not null default 0,
+        flags text not null default '[]',
+        updated_at text,
+        primary key (reference_id, engine_id)
+    )
+    """,
+    # Regenerable: a persona's genuine-similarity distribution, from which thresholds derive.
+    """
+    create table cache_calibration (
+        persona_id text not null,
+        engine_id text not null,
+        stats text not null,
+        updated_at text,
+        primary key (persona_id, engine_id)
+    )
+    """,
+]
+
+
+def _m002_library(db: sqlite_utils.Database) -> None:
+    """Reference library: perceptual hash and chosen face; face, audit and calibration caches."""
+    for statement in _LIBRARY:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
+    _m002_library,
 ]
 
 

@@ -70,14 +70,23 @@ def test_file_settings_and_meta(project, project_path):
     assert meta["created_at"].startswith("20")
 
 
-def test_migration_one_creates_every_table(project):
+CACHES = {
+    "cache_thumbnails",
+    "cache_face_scans",
+    "cache_faces",
+    "cache_reference_audit",
+    "cache_calibration",
+}
+
+
+def test_migrations_create_every_table(project):
     counts = project.counts()
-    assert AUTHORED | {"cache_thumbnails", "studio_meta"} == set(counts)
+    assert AUTHORED | CACHES | {"studio_meta"} == set(counts)
     assert set(counts.values()) == {0, 4} and counts["studio_meta"] == 4
 
 
 def test_every_foreign_key_column_leads_an_index(project):
-    for table in AUTHORED | {"cache_thumbnails"}:
+    for table in AUTHORED | CACHES:
         fks = project.query(f"pragma foreign_key_list({table})")
         leading = set()
         for index in project.query(f"pragma index_list({table})"):
@@ -85,7 +94,8 @@ def test_every_foreign_key_column_leads_an_index(project):
             leading.add(cols[0]["name"])
         for fk in fks:
             assert fk["from"] in leading, f"{table}.{fk['from']} has no index"
-    assert not project.query("pragma foreign_key_list(cache_thumbnails)")
+    for table in CACHES:  # caches can be dropped freely
+        assert not project.query(f"pragma foreign_key_list({table})")
 
 
 def test_foreign_keys_are_enforced_and_cascade(project):
