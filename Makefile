@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing Persona Studio and its dependencies into $(VENV) (first run only)..."
 	$(PIP) install "$(TORCH)"
 	$(PIP) install -e ".[dev]"
+# insightface without its deps: it requires GUI opencv-python, whose Qt clashes with PySide6.
+	$(PIP) install --no-deps "insightface==2.1"
+# Real test photos (obama, biden) from the face_recognition sdist, fetched once.
+	$(PIP) download --no-deps --no-binary :all: face_recognition==1.3.0 -d $(VENV)/test-data
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -23,9 +23,9 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def demo_file(tmp_path_factory) -> Path:
     """The demo project, written once per test session (copy it before writing)."""
-    from studio.services.demo import write_demo
+    from studio.jobs.demo import build_demo
 
-    return write_demo(tmp_path_factory.mktemp("demo") / "demo.pstudio")
+    return build_demo(tmp_path_factory.mktemp("demo") / "demo.pstudio")
 
 
 @pytest.fixture

@@ -66,11 +66,15 @@ def test_demo_check_and_jobs(capsys, tmp_path):
     report = json.loads(out)
     assert code == 0 and report["integrity"] == "ok" and report["counts"]["personas"] == 1
     code, out, err = run(capsys, "check", p, "--deep", "--json")
-    assert code == 0 and json.loads(out)["deep"].startswith("All 5 stored files")
+    assert code == 0 and json.loads(out)["deep"].startswith("All 6 stored files")
     assert "Verifying" in err
     code, out, _ = run(capsys, "jobs", p, "--json")
     jobs = json.loads(out)["jobs"]
-    assert [(j["kind"], j["state"]) for j in jobs] == [("verify", "done")]
+    assert [(j["kind"], j["state"]) for j in jobs] == [
+        ("verify", "done"),
+        ("audit", "done"),
+        ("import", "done"),
+    ]
     code, out, _ = run(capsys, "persona", "prompt", p, "Nova Hale", "laughing", "--json")
     assert "laughing" in json.loads(out)["positive"]
 

@@ -71,3 +71,11 @@ class JobError(StudioError):
 
 class Cancelled(Exception):
     """Raised inside a job when the user cancelled it. Not an error."""
+
+
+class BadImageError(StudioError):
+    """A file is not an image the studio can use; the message is the one-line reason."""
+
+
+class ModelMissingError(StudioError):
+    """A model's files or the library that runs it are not installed where the studio looks."""

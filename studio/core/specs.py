@@ -26,7 +26,29 @@ class VerifySpec(JobSpec):
     asset_shas: tuple[str, ...] = ()
 
 
-SPEC_TYPES: dict[str, type[JobSpec]] = {s.kind: s for s in (ThumbnailSpec, VerifySpec)}
+@dataclass(frozen=True)
+class ImportSpec(JobSpec):
+    """Import image files (already expanded from folders) as references of a persona."""
+
+    kind: ClassVar[str] = "import"
+    persona_id: str = ""
+    paths: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditSpec(JobSpec):
+    """Scan a persona's reference images for faces with one engine, then refresh its audit."""
+
+    kind: ClassVar[str] = "audit"
+    persona_id: str = ""
+    engine: str = "dlib"  # the engine's name; the scans record the id it reports
+    blob_shas: tuple[str, ...] = ()  # the images that engine has not scanned yet
+
+
+SPEC_TYPES: dict[str, type[JobSpec]] = {
+    s.kind: s for s in (ThumbnailSpec, VerifySpec, ImportSpec, AuditSpec)
+}
 
 
 def spec_from_dict(kind: str, data: dict) -> JobSpec:

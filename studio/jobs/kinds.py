@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 from studio.core.errors import JobError
 from studio.core.jobs import CancelToken, JobSpec
-from studio.core.specs import ThumbnailSpec, VerifySpec
+from studio.core.specs import AuditSpec, ImportSpec, ThumbnailSpec, VerifySpec
 from studio.project.store import Project
+from studio.services import imports, library
 from studio.services import jobs as job_service
-from studio.services import library
 
 
 @dataclass
@@ -111,7 +111,119 @@ class Verify:
         return f"All {total} stored files are intact"
 
 
-KINDS: dict[str, JobKind] = {k.kind: k for k in (Thumbnails(), Verify())}
+class Import:
+    """Reference import: one unit per file; each is read, checked and decoded off-thread."""
+
+    kind = ImportSpec.kind
+    in_subprocess = False  # results carry the files' bytes, which stay in this process
+
+    def units(self, spec: ImportSpec) -> list[str]:
+        return list(dict.fromkeys(spec.paths))
+
+    def work(self, spec: ImportSpec, units: list[str], ctx: WorkContext):
+        from studio.engine import ingest  # Pillow loads when the first job needs it
+
+        yield from ingest.read_files(units, ctx.cancel, library.THUMBNAIL_SIZE)
+
+    def commit(self, project, job_id, spec: ImportSpec, unit, result, done):
+        job_service.commit_unit(
+            project,
+            job_id,
+            unit,
+            done,
+            f"{done} of {len(spec.paths)} files",
+            lambda: imports.store_imported(project, job_id, spec, result),
+        )
+
+    def finish(self, project, job_id, spec: ImportSpec) -> str:
+        return imports.import_report(project, job_id).summary()
+
+
+AUDIT_BATCH = 8  # images per call of an engine's analyze_many; a cancel waits for at most one
+
+
+def _load_face_engine(name: str) -> Any:
+    """Load the named face engine (its models load now, in the job; tests replace this)."""
+    from studio.engine.faces import load_engine
+
+    return load_engine(name)
+
+
+def _face_result(face: Any) -> dict:
+    """A face as JSON-able data (it may cross the subprocess pipe)."""
+    row = face.to_row()
+    if face.embedding is not None:
+        row["embedding"] = face.embedding.astype("float32").tolist()
+    return row
+
+
+def _face_from_result(row: dict) -> Any:
+    import numpy as np
+
+    from studio.core.faces import Face
+
+    emb = row.get("embedding")
+    data = dict(row, embedding=None if emb is None else np.asarray(emb, np.float32).tobytes())
+    return Face.from_row(data)
+
+
+class Audit:
+    """The reference audit: one unit per image the engine has not scanned; `finish` judges all."""
+
+    kind = AuditSpec.kind
+    in_subprocess = False  # dlib releases the GIL while it computes
+
+    def units(self, spec: AuditSpec) -> list[str]:
+        return list(dict.fromkeys(spec.blob_shas))
+
+    def work(self, spec: AuditSpec, units: list[str], ctx: WorkContext):
+        from studio.core.errors import BadImageError
+        from studio.engine import images
+
+        engine = _load_face_engine(spec.engine)
+        many = getattr(engine, "analyze_many", None)
+        step = AUDIT_BATCH if many else 1
+        for start in range(0, len(units), step):
+            ctx.cancel.raise_if_cancelled()
+            decoded, failed = [], {}
+            for sha in units[start : start + step]:
+                try:
+                    decoded.append((sha, images.decode(ctx.read_blob(sha), sha[:12]).rgb))
+                except BadImageError as exc:
+                    failed[sha] = exc.message
+            pictures = [rgb for _, rgb in decoded]
+            found = many(pictures) if many else [engine.analyze(rgb) for rgb in pictures]
+            results = {
+                sha: {"engine_id": engine.engine_id, "faces": [_face_result(f) for f in faces]}
+                for (sha, _), faces in zip(decoded, found, strict=True)
+            }
+            for sha in units[start : start + step]:
+                yield sha, results.get(sha) or {"error": failed[sha]}
+
+    def commit(self, project, job_id, spec: AuditSpec, unit, result: dict, done):
+        from studio.services import audit
+
+        def store() -> None:
+            if "error" in result:
+                job_service.add_problem(project, job_id, f"{unit[:12]}: {result['error']}")
+            else:
+                faces = [_face_from_result(f) for f in result["faces"]]
+                audit.store_scan(project, unit, spec.engine, result["engine_id"], faces)
+
+        total = len(spec.blob_shas)
+        job_service.commit_unit(project, job_id, unit, done, f"{done} of {total} checked", store)
+
+    def finish(self, project, job_id, spec: AuditSpec) -> str:
+        from studio.services import audit
+
+        message = audit.finish_audit(project, spec)
+        bad = [b for b in job_service.get_job(project, job_id).error.split("\n") if b]
+        if bad:
+            message += f"; {len(bad)} image{'s' if len(bad) != 1 else ''} could not be read"
+        return message
+
+
+KINDS: dict[str, JobKind] = {k.kind: k for k in (Thumbnails(), Verify(), Import(), Audit())}
 
 
 def kind_of(spec: JobSpec) -> JobKind:

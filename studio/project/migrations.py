@@ -238,9 +238,31 @@ def _m002_library(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+_UNIT_RESULTS = [
+    # What each finished unit of a job came to (an import's file: imported, duplicate or
+    # rejected, and why), so a job's report can be rebuilt after a restart.
+    """
+    create table job_unit_results (
+        job_id text not null references jobs(id) on delete cascade,
+        unit text not null,
+        outcome text not null,
+        detail text not null default '{}',
+        primary key (job_id, unit)
+    )
+    """,
+]
+
+
+def _m003_job_unit_results(db: sqlite_utils.Database) -> None:
+    """Per-unit outcomes of jobs, from which reports such as the import report are rebuilt."""
+    for statement in _UNIT_RESULTS:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_library,
+    _m003_job_unit_results,
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from studio.core.ids import new_id, now_iso
 from studio.core.records import Reference
 from studio.project.store import Project
@@ -57,6 +59,101 @@ def add_reference(
     with project.atomic():
         project.db["reference_images"].insert(row)
     return _reference(row)
+
+
+def add_imported_reference(
+    project: Project,
+    persona_id: str,
+    blob_sha: str,
+    *,
+    file_name: str,
+    source_path: str,
+    width: int,
+    height: int,
+    phash: str,
+    import_note: str = "",
+    tags: tuple[str, ...] = (),
+    meta: dict[str, Any] | None = None,
+) -> Reference:
+    """Add an imported image (already stored as a blob) with its perceptual hash and note."""
+    row = {
+        "id": new_id(),
+        "persona_id": persona_id,
+        "blob_sha": blob_sha,
+        "file_name": file_name,
+        "source_path": source_path,
+        "width": width,
+        "height": height,
+        "status": "pending",
+        "tags": json.dumps(list(tags)),
+        "rating": 0,
+        "meta": json.dumps(meta or {}),
+        "imported_at": now_iso(),
+        "phash": phash or None,
+        "import_note": import_note,
+    }
+    with project.atomic() as db:
+        db.execute(
+            f"insert into reference_images ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+            tuple(row.values()),
+        )
+    return _reference(row)
+
+
+def find_by_blob(project: Project, persona_id: str, blob_sha: str) -> Reference | None:
+    """The persona's (earliest) reference whose image has these bytes, or None."""
+    rows = project.query(
+        "select * from reference_images where blob_sha = ? and persona_id = ?"
+        " order by imported_at, id limit 1",
+        (blob_sha, persona_id),
+    )
+    return _reference(rows[0]) if rows else None
+
+
+def phash_values(project: Project, persona_id: str) -> np.ndarray:
+    """The perceptual hashes of the persona's references as 64-bit integers, in no order."""
+    # One concatenated string rather than a row per reference: this runs once per imported
+    # file, so it must stay cheap for personas with thousands of references.
+    rows = project.query(
+        "select group_concat(phash, '') as h from reference_images"
+        " where persona_id = ? and length(phash) = 16",
+        (persona_id,),
+    )
+    text = rows[0]["h"] if rows else None
+    return np.frombuffer(bytes.fromhex(text), dtype=">u8").astype(np.uint64) if text else _NONE
+
+
+_NONE = np.zeros(0, dtype=np.uint64)
+
+
+def find_by_phash(project: Project, persona_id: str, phash: str) -> Reference | None:
+    """The persona's earliest reference with exactly this perceptual hash, or None."""
+    rows = project.query(
+        "select * from reference_images where persona_id = ? and phash = ?"
+        " order by imported_at, id limit 1",
+        (persona_id, phash),
+    )
+    return _reference(rows[0]) if rows else None
+
+
+def references_with_phash(project: Project, persona_id: str) -> list[tuple[Reference, str]]:
+    """The persona's references that have a perceptual hash, with it, in import order."""
+    rows = project.query(
+        "select * from reference_images where persona_id = ? and phash is not null"
+        " order by imported_at, id",
+        (persona_id,),
+    )
+    return [(_reference(r), r["phash"]) for r in rows]
+
+
+def import_notes(project: Project, persona_id: str) -> dict[str, str]:
+    """Reference id -> what the import changed in its image, for the persona's noted refs."""
+    rows = project.query(
+        "select id, import_note from reference_images where persona_id = ?"
+        " and coalesce(import_note, '') != ''",
+        (persona_id,),
+    )
+    return {r["id"]: r["import_note"] for r in rows}
 
 
 def list_references(project: Project, persona_id: str | None = None) -> list[Reference]:

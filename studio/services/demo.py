@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from PIL import Image, ImageEnhance, ImageOps
@@ -11,10 +10,11 @@ from studio.core.errors import ProjectError
 from studio.core.persona import check_record
 from studio.core.resources import load_json, resource_path
 from studio.project import personas as persona_rows
-from studio.services import library
 from studio.services.projects import new_project, project_path
 
 PORTRAIT = "demo/nova-portrait.jpg"
+# Another person, filed under Nova by mistake: the audit marks it suspect.
+STRANGER = "demo/camera-operator.jpg"
 
 
 def _variants(source: Path) -> list[tuple[str, Image.Image, tuple[str, ...]]]:
@@ -39,8 +39,21 @@ def _variants(source: Path) -> list[tuple[str, Image.Image, tuple[str, ...]]]:
     ]
 
 
+def write_reference_files(folder: Path) -> dict[str, tuple[str, ...]]:
+    """Write the demo's reference images into a folder; returns file name -> tags."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tags: dict[str, tuple[str, ...]] = {}
+    for name, image, image_tags in _variants(resource_path(PORTRAIT)):
+        image.save(folder / name, "JPEG", quality=90)
+        tags[name] = image_tags
+    # The stranger keeps a camera-roll name, as a mistaken pick from a shoot would.
+    (folder / "set-photo-0412.jpg").write_bytes(resource_path(STRANGER).read_bytes())
+    tags["set-photo-0412.jpg"] = ("set photo",)
+    return tags
+
+
 def write_demo(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the demo project to `path` and return its path."""
+    """Write the demo project (persona and versions; references come by import) to `path`."""
     p = project_path(path)
     if p.exists():
         if not overwrite:
@@ -60,18 +73,4 @@ def write_demo(path: str | Path, *, overwrite: bool = False) -> Path:
             "Matched to the approved portrait: shorter hair, warmer key light",
             first.id,
         )
-        for name, image, tags in _variants(resource_path(PORTRAIT)):
-            buf = io.BytesIO()
-            image.save(buf, "JPEG", quality=90)
-            library.add_reference_bytes(
-                project,
-                first.persona_id,
-                buf.getvalue(),
-                mime="image/jpeg",
-                file_name=name,
-                source_path=f"resources/{PORTRAIT}",
-                width=image.width,
-                height=image.height,
-                tags=tags,
-            )
     return p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from studio.core.records import Reference
@@ -78,3 +79,48 @@ def portrait(project: Project, persona_id: str, size: int = THUMBNAIL_SIZE) -> b
     """The cached thumbnail of the persona's first usable reference, or None while none is made."""
     ref = rows.first_usable_reference(project, persona_id)
     return caches.get_thumbnail(project, ref.blob_sha, size) if ref else None
+
+
+def move_references(project: Project, reference_ids: list[str], persona_id: str) -> dict:
+    """Move references to another persona of the cast; returns {id: (old, new persona)}."""
+    from studio.project import curation
+    from studio.project import personas as persona_rows
+
+    with project.atomic():
+        target = persona_rows.get_persona(project, persona_id)
+        refs = curation.get_references(project, reference_ids)
+        changes = {r.id: (r.persona_id, target.id) for r in refs if r.persona_id != target.id}
+        _apply_move(project, {rid: new for rid, (_, new) in changes.items()})
+    return changes
+
+
+def revert_move(project: Project, changes: dict) -> dict:
+    """Put moved references back with their old personas (undo of `move_references`)."""
+    with project.atomic():
+        _apply_move(project, {rid: old for rid, (old, _) in changes.items()})
+    return {rid: (new, old) for rid, (old, new) in changes.items()}
+
+
+def _apply_move(project: Project, targets: dict[str, str]) -> None:
+    from studio.project import curation
+    from studio.services import audit
+
+    before = {r.id: r.persona_id for r in curation.get_references(project, list(targets))}
+    curation.update(project, [(rid, "persona_id", pid) for rid, pid in targets.items()])
+    # Both casts' agreement and calibration change with who is in them.
+    for pid in set(before.values()) | set(targets.values()):
+        audit.refresh_persona(project, pid)
+
+
+def export_original(project: Project, reference: Reference, folder: Path) -> Path:
+    """Write a reference's original bytes into a folder under its file name (for drag out)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = Path(reference.file_name or f"{reference.blob_sha[:12]}.img").name
+    dest = folder / name
+    stem, suffix, n = dest.stem, dest.suffix, 1
+    while dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() != reference.blob_sha:
+        n += 1
+        dest = folder / f"{stem} ({n}){suffix}"
+    if not dest.exists():
+        dest.write_bytes(blobs.get_blob(project, reference.blob_sha))
+    return dest

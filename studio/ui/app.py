@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from studio import __version__
 from studio.core.errors import StudioError
-from studio.services.demo import write_demo
+from studio.jobs.demo import build_demo
 from studio.ui.main_window import MainWindow
 
 APP_NAME = "Persona Studio"
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.project and not path.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_demo(path)
+            build_demo(path)
         except (StudioError, OSError) as exc:
             sys.stderr.write(f"persona-studio: cannot write the demo project: {exc}\n")
             return 1

@@ -32,6 +32,7 @@ from studio.jobs.runner import JobRunner
 from studio.services import library, projects
 from studio.ui import dialogs
 from studio.ui.jobs_panel import JobsPanel
+from studio.ui.library_browser import LibraryBrowser
 from studio.ui.persona_editor import PersonaEditor
 from studio.ui.qt_bridge import JobBridge
 from studio.ui.themes import apply_theme
@@ -56,7 +57,8 @@ class MainWindow(QMainWindow):
         self.workspaces.setObjectName("workspaces")
         self.workspaces.setDocumentMode(True)
         self.persona_editor = PersonaEditor(self)
-        self._workspace_widgets: list[QWidget] = [self.persona_editor]
+        self.library_browser = LibraryBrowser(self)
+        self._workspace_widgets: list[QWidget] = [self.persona_editor, self.library_browser]
         for w in self._workspace_widgets:
             self.workspaces.addTab(w, w.title)
             w.status_message.connect(self.show_message)
@@ -182,6 +184,7 @@ class MainWindow(QMainWindow):
             self.runner = JobRunner(project, self.bridge.deliver)
         for w in self._workspace_widgets:
             w.set_project(project)
+        self.library_browser.set_runner(self.runner)
         self.jobs_panel.set_project(project, self.runner)
         self._remember_recent(path)
         self._update_title()
@@ -217,6 +220,7 @@ class MainWindow(QMainWindow):
         if self.runner is not None:
             self.runner.shutdown()
             self.runner = None
+            self.library_browser.set_runner(None)
         for w in self._workspace_widgets:
             w.set_project(None)
         self.jobs_panel.set_project(None, None)
@@ -371,6 +375,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"{event.title}: {event.message}")
         if event.event in ("progress", "done"):
             self.persona_editor.refresh_portraits()  # thumbnails arrive as the job commits them
+        self.library_browser.on_job_event(event)
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -10,6 +10,22 @@ from studio.services import library
 from studio.services.projects import open_project
 
 
+@pytest.fixture
+def demo_project(demo_project):
+    """The demo without its thumbnails (caches can be dropped), so the thumbnail job has work."""
+    demo_project.drop_caches()
+    return demo_project
+
+
+@pytest.fixture
+def demo_path(demo_path):
+    from studio.project.store import Project
+
+    with Project.open(demo_path) as project:
+        project.drop_caches()
+    return demo_path
+
+
 def _thumbs(project):
     return {
         sha
@@ -23,12 +39,12 @@ def test_thumbnail_job_commits_every_unit_and_reports_progress(demo_project):
     runner = JobRunner(demo_project, events.append)
     job = runner.submit(library.plan_thumbnails(demo_project))
     done = runner.wait(job.id, timeout=60)
-    assert done.state == "done" and (done.done, done.total) == (5, 5)
-    assert len(_thumbs(demo_project)) == 5
+    assert done.state == "done" and (done.done, done.total) == (6, 6)
+    assert len(_thumbs(demo_project)) == 6
     kinds = [e.event for e in events]
     assert kinds[0] == "queued" and kinds[1] == "started" and kinds[-1] == "done"
     progress = [e.progress.done for e in events if e.event == "progress"]
-    assert progress == [1, 2, 3, 4, 5]
+    assert progress == [1, 2, 3, 4, 5, 6]
     assert library.plan_thumbnails(demo_project) is None  # nothing left to plan
 
 
@@ -56,9 +72,9 @@ def test_cancel_then_resume_redoes_nothing_already_committed(demo_project, monke
     assert len(job_service.done_units(demo_project, job.id)) == 2
 
     resumed = runner.wait(runner.resume(job.id).id, timeout=30)
-    assert resumed.state == "done" and resumed.done == 5
-    assert len(calls) == 5  # two before the cancel, three after: none twice
-    assert len(_thumbs(demo_project)) == 5
+    assert resumed.state == "done" and resumed.done == 6
+    assert len(calls) == 6  # two before the cancel, four after: none twice
+    assert len(_thumbs(demo_project)) == 6
 
 
 def test_unfinished_jobs_reappear_interrupted_after_reopening(demo_path):
@@ -72,7 +88,7 @@ def test_unfinished_jobs_reappear_interrupted_after_reopening(demo_path):
     try:
         assert job_service.get_job(project, job.id).state == "interrupted"
         finished = JobRunner(project).run(job.id)
-        assert finished.state == "done" and len(_thumbs(project)) == 5
+        assert finished.state == "done" and len(_thumbs(project)) == 6
     finally:
         project.close()
 
@@ -80,7 +96,7 @@ def test_unfinished_jobs_reappear_interrupted_after_reopening(demo_path):
 def test_subprocess_execution_gives_the_same_results(demo_project):
     runner = JobRunner(demo_project, force_subprocess=True)
     job = runner.run(library.plan_thumbnails(demo_project))
-    assert job.state == "done" and len(_thumbs(demo_project)) == 5
+    assert job.state == "done" and len(_thumbs(demo_project)) == 6
 
 
 def test_cancel_reaches_a_subprocess_worker(demo_project):
@@ -95,13 +111,13 @@ def test_cancel_reaches_a_subprocess_worker(demo_project):
     runner = JobRunner(demo_project, force_subprocess=True)
     job = runner.run(library.plan_thumbnails(demo_project), progress=progress, cancel=token)
     assert job.state == "cancelled"
-    assert 1 <= job.done < 5 and len(_thumbs(demo_project)) == job.done
+    assert 1 <= job.done < 6 and len(_thumbs(demo_project)) == job.done
 
 
 def test_verify_job_finds_a_rotten_blob(demo_project):
     runner = JobRunner(demo_project)
     ok = runner.run(library.plan_verify(demo_project))
-    assert ok.state == "done" and ok.message.startswith("All 5 stored files are intact")
+    assert ok.state == "done" and ok.message.startswith("All 6 stored files are intact")
     sha = library.list_references(demo_project)[0].blob_sha
     with demo_project.atomic():
         demo_project.db.execute("update blobs set data = ? where sha256 = ?", [b"rot", sha])

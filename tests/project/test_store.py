@@ -27,6 +27,7 @@ AUTHORED = {
     "takes",
     "settings",
     "jobs",
+    "job_unit_results",
     "job_units",
 }
 

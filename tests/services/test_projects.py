@@ -9,8 +9,8 @@ def test_demo_has_a_complete_persona_two_versions_and_references(demo_project):
     assert [p.name for p in cast] == ["Nova Hale"]
     assert len(personas.history(demo_project, cast[0].id)) == 2
     refs = library.list_references(demo_project, cast[0].id)
-    assert len(refs) == 5 and all(r.width > 0 and r.height > 0 for r in refs)
-    assert len({r.blob_sha for r in refs}) == 5
+    assert len(refs) == 6 and all(r.width > 0 and r.height > 0 for r in refs)
+    assert len({r.blob_sha for r in refs}) == 6
 
 
 def test_check_reports_integrity_schema_and_counts(demo_path):
@@ -19,7 +19,7 @@ def test_check_reports_integrity_schema_and_counts(demo_path):
     assert report["schema_version"] >= 1
     assert report["counts"]["personas"] == 1
     assert report["counts"]["persona_versions"] == 2
-    assert report["counts"]["reference_images"] == 5
+    assert report["counts"]["reference_images"] == 6
 
 
 def test_new_project_refuses_existing_file_and_missing_folder(tmp_path):

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -41,14 +41,22 @@ def _wait_jobs_idle(qtbot, window):
     QApplication.processEvents()
 
 
+def _without_caches(path):
+    from studio.project.store import Project
+
+    with Project.open(path) as project:
+        project.drop_caches()
+
+
 def test_open_demo_shows_persona_and_runs_thumbnails(qtbot, window, demo_path):
+    _without_caches(demo_path)  # caches are rebuilt on open
     assert window.open_project(demo_path)
     assert "demo.pstudio" in window.windowTitle()
     _wait_jobs_idle(qtbot, window)
     tree = window.jobs_panel.tree
+    top = tree.topLevelItem(0)  # newest first: the thumbnails rebuilt on open
     qtbot.waitUntil(
-        lambda: tree.topLevelItemCount() == 1 and tree.topLevelItem(0).text(1) == "Done",
-        timeout=10000,
+        lambda: top.text(0).startswith("Thumbnails") and top.text(1) == "Done", timeout=10000
     )
     refs = library.list_references(window.project)
     assert all(library.get_thumbnail(window.project, r.blob_sha, 256) for r in refs)
@@ -58,7 +66,7 @@ def _drop(widget, path: Path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     enter = QDragEnterEvent(
-        QPoint(10, 10),
+        QPointF(10, 10),
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.LeftButton,
@@ -166,6 +174,7 @@ def test_save_a_copy_and_close(window, demo_path, tmp_path):
 def test_jobs_panel_resumes_an_interrupted_job(qtbot, window, demo_path):
     from studio.services.projects import open_project
 
+    _without_caches(demo_path)
     project = open_project(demo_path)
     spec = library.plan_thumbnails(project)
     job = job_service.enqueue(project, spec, len(spec.blob_shas))

@@ -1,0 +1,752 @@
+"""The Library workspace: a persona's references as a grid, filters, an inspector and curation."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.services import audit, imports, library, personas
+from studio.ui import dialogs
+from studio.ui.library_model import (
+    ROW_ROLE,
+    LibraryRow,
+    ReferenceFilterModel,
+    ReferenceListModel,
+)
+from studio.ui.library_widgets import PoseChart, ReferenceTileDelegate, annotate
+
+STATUS_FILTERS = (
+    ("All", set()),
+    ("Approved", {"approved"}),
+    ("OK", {"ok"}),
+    ("Suspect", {"suspect"}),
+    ("Quarantined", {"quarantined"}),
+    ("Not checked", {"pending"}),
+)
+FLAG_LABELS = {
+    "": "Any quality",
+    "no_face": "No face",
+    "several_faces": "Several faces",
+    "face_too_small": "Face too small",
+    "blurred": "Blurred",
+    "badly_exposed": "Badly exposed",
+    "extreme_pose": "Extreme pose",
+}
+REF_MIME = "application/x-persona-studio-references"
+
+
+class CurationCommand(QUndoCommand):
+    """One curation edit (status, tags, rating, chosen face, persona) as one undo step.
+
+    The service returns {reference id: (old, new)}; undo puts the old values back and redo the
+    new ones through `audit.revert`, so both go through the same service the edit did.
+    """
+
+    def __init__(self, browser: LibraryBrowser, text: str, field: str, edit):
+        super().__init__(text)
+        self.browser, self.field, self.edit = browser, field, edit
+        self.changes: dict | None = None
+
+    def redo(self) -> None:
+        project = self.browser.project
+        if self.changes is None:
+            self.changes = self.edit()
+            if not self.changes:
+                self.setObsolete(True)  # nothing changed: keep it off the stack
+        else:
+            inverse = {rid: (new, old) for rid, (old, new) in self.changes.items()}
+            _revert(project, self.field, inverse)
+        self.browser.reload_rows()
+
+    def undo(self) -> None:
+        _revert(self.browser.project, self.field, self.changes or {})
+        self.browser.reload_rows()
+
+
+def _revert(project, field: str, changes: dict) -> None:
+    if field == "persona_id":
+        library.revert_move(project, changes)
+    else:
+        audit.revert(project, field, changes)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+class ReferenceGrid(QListView):
+    """Icon grid with uniform tiles; drags out the original files, takes files dropped in."""
+
+    files_dropped = Signal(list)
+
+    def __init__(self, browser: LibraryBrowser):
+        super().__init__()
+        self.browser = browser
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setGridSize(QSize(184, 214))
+        self.setSpacing(2)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setAcceptDrops(True)
+        self.setDropIndicatorShown(False)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.viewport().setAcceptDrops(True)  # drops land on the viewport, not the view
+
+    def startDrag(self, actions) -> None:
+        from PySide6.QtGui import QDrag
+
+        rows = self.browser.selected_rows()
+        if not rows:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self.browser.mime_for(rows))
+        first = self.model().data(self.selectedIndexes()[0], Qt.ItemDataRole.DecorationRole)
+        if isinstance(first, QPixmap) and not first.isNull():
+            drag.setPixmap(first.scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio))
+        drag.exec(Qt.DropAction.CopyAction | Qt.DropAction.MoveAction, Qt.DropAction.CopyAction)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if _local_files(event.mimeData()) and not event.mimeData().hasFormat(REF_MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        if _local_files(event.mimeData()) and not event.mimeData().hasFormat(REF_MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = _local_files(event.mimeData())
+        if files and not event.mimeData().hasFormat(REF_MIME):
+            event.acceptProposedAction()
+            self.files_dropped.emit(files)
+
+
+class CastDropList(QListWidget):
+    """The cast: choosing a persona shows its references; dropping references moves them."""
+
+    references_dropped = Signal(str, list)  # persona id, reference ids
+    files_dropped = Signal(str, list)  # persona id, paths
+
+    def __init__(self):
+        super().__init__()
+        self.setAcceptDrops(True)
+        self.setIconSize(QSize(36, 36))
+
+    def _target(self, event) -> QListWidgetItem | None:
+        return self.itemAt(event.position().toPoint())
+
+    def dragEnterEvent(self, event) -> None:
+        md = event.mimeData()
+        if md.hasFormat(REF_MIME) or _local_files(md):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        item = self._target(event)
+        if item is None:
+            event.ignore()
+            return
+        pid = item.data(Qt.ItemDataRole.UserRole)
+        md = event.mimeData()
+        event.acceptProposedAction()
+        if md.hasFormat(REF_MIME):
+            ids = bytes(md.data(REF_MIME)).decode().split("\n")
+            self.references_dropped.emit(pid, [i for i in ids if i])
+        else:
+            self.files_dropped.emit(pid, _local_files(md))
+
+
+def _local_files(md: QMimeData) -> list[str]:
+    return [u.toLocalFile() for u in md.urls() if u.isLocalFile()] if md.hasUrls() else []
+
+
+class LibraryBrowser(QWidget):
+    """The reference library of the open project."""
+
+    name = "library"
+    title = "Library"
+    status_message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.project = None
+        self.runner = None
+        self.persona_id: str | None = None
+        self._undo = QUndoStack(self)
+        self._export_dir = tempfile.TemporaryDirectory(prefix="persona-studio-drag-")
+        self._import_jobs: set[str] = set()
+
+        self.model = ReferenceListModel(self)
+        self.proxy = ReferenceFilterModel(self)
+        self.proxy.setSourceModel(self.model)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_cast())
+        splitter.addWidget(self._build_centre())
+        splitter.addWidget(self._build_side())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([200, 800, 360])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+        self._update_actions()
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build_cast(self) -> QWidget:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("<b>Cast</b>")
+        self.cast = CastDropList()
+        self.cast.setObjectName("libraryCast")
+        self.cast.currentItemChanged.connect(self._cast_selected)
+        self.cast.references_dropped.connect(self.move_to_persona)
+        self.cast.files_dropped.connect(lambda pid, files: self.import_files(files, pid))
+        hint = QLabel(
+            "Drop images here or on the grid to import; drop references on another "
+            "persona to move them."
+        )
+        hint.setWordWrap(True)
+        hint.setObjectName("sectionHint")
+        v.addWidget(title)
+        v.addWidget(self.cast, 1)
+        v.addWidget(hint)
+        return box
+
+    def _build_centre(self) -> QWidget:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        self.status_buttons = QButtonGroup(self)
+        for i, (label, _) in enumerate(STATUS_FILTERS):
+            b = QToolButton()
+            b.setText(label)
+            b.setCheckable(True)
+            b.setChecked(i == 0)
+            self.status_buttons.addButton(b, i)
+            bar.addWidget(b)
+        self.status_buttons.idClicked.connect(
+            lambda i: self.proxy.set_filter(statuses=STATUS_FILTERS[i][1]) or self._counts()
+        )
+        bar.addStretch(1)
+        self.import_button = QPushButton("Import…")
+        self.import_button.clicked.connect(self.import_dialog)
+        bar.addWidget(self.import_button)
+        v.addLayout(bar)
+        bar = QHBoxLayout()
+        self.flag_combo = QComboBox()
+        for key, label in FLAG_LABELS.items():
+            self.flag_combo.addItem(label, key)
+        self.flag_combo.currentIndexChanged.connect(
+            lambda _: self.proxy.set_filter(flag=self.flag_combo.currentData()) or self._counts()
+        )
+        bar.addWidget(self.flag_combo)
+        self.pose_combo = QComboBox()
+        for label, rng in (
+            ("Any pose", None),
+            ("Frontal", (-15, 15)),
+            ("Left side", (-90, -15)),
+            ("Right side", (15, 90)),
+        ):
+            self.pose_combo.addItem(label, rng)
+        self.pose_combo.currentIndexChanged.connect(
+            lambda _: (
+                self.proxy.set_filter(yaw_range=self.pose_combo.currentData()) or self._counts()
+            )
+        )
+        bar.addWidget(self.pose_combo)
+        self.sort_combo = QComboBox()
+        for label, key in (
+            ("Newest first", "date"),
+            ("Best agreement", "agreement"),
+            ("Best quality", "quality"),
+            ("Name", "name"),
+        ):
+            self.sort_combo.addItem(label, key)
+        self.sort_combo.currentIndexChanged.connect(self._sort_changed)
+        bar.addWidget(self.sort_combo)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search tag or file name")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(lambda t: self.proxy.set_filter(text=t) or self._counts())
+        bar.addWidget(self.search, 1)
+        v.addLayout(bar)
+
+        self.grid = ReferenceGrid(self)
+        self.grid.setObjectName("referenceGrid")
+        self.grid.setModel(self.proxy)
+        self.grid.setItemDelegate(ReferenceTileDelegate(self.grid))
+        self.grid.files_dropped.connect(self.import_files)
+        self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
+        v.addWidget(self.grid, 1)
+
+        actions = QHBoxLayout()
+        self.count_label = QLabel()
+        actions.addWidget(self.count_label, 1)
+        self.approve_button = QPushButton("Approve")
+        self.approve_button.clicked.connect(lambda: self.set_status("approved"))
+        self.quarantine_button = QPushButton("Quarantine")
+        self.quarantine_button.setToolTip("Never used for training or conditioning")
+        self.quarantine_button.clicked.connect(lambda: self.set_status("quarantined"))
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Back to the audit's verdict")
+        self.reset_button.clicked.connect(lambda: self.set_status("pending"))
+        self.tag_edit = QLineEdit()
+        self.tag_edit.setPlaceholderText("Tag")
+        self.tag_edit.setMaximumWidth(140)
+        self.tag_edit.returnPressed.connect(lambda: self.tag_selection(self.tag_edit.text(), True))
+        self.untag_button = QPushButton("Remove tag")
+        self.untag_button.clicked.connect(lambda: self.tag_selection(self.tag_edit.text(), False))
+        for w in (
+            self.approve_button,
+            self.quarantine_button,
+            self.reset_button,
+            self.tag_edit,
+            self.untag_button,
+        ):
+            actions.addWidget(w)
+        v.addLayout(actions)
+        return box
+
+    def _build_side(self) -> QWidget:
+        self.side = QTabWidget()
+        inspector = QWidget()
+        v = QVBoxLayout(inspector)
+        self.preview = QLabel("Select a reference")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(220, 200)
+        self.preview.setObjectName("referencePreview")
+        v.addWidget(self.preview, 1)
+        facts_box = QWidget()
+        self.facts = QFormLayout(facts_box)
+        self.facts.setContentsMargins(0, 0, 0, 0)
+        self._fact_labels: dict[str, QLabel] = {}
+        for key in (
+            "File",
+            "Size",
+            "Status",
+            "Faces",
+            "Agreement",
+            "Face size",
+            "Pose",
+            "Sharpness",
+            "Exposure",
+            "Flags",
+            "Tags",
+            "Imported",
+        ):
+            label = QLabel("—")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._fact_labels[key] = label
+            self.facts.addRow(key, label)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(facts_box)
+        v.addWidget(scroll, 1)
+        self.meta = QPlainTextEdit()
+        self.meta.setReadOnly(True)
+        self.meta.setMaximumHeight(90)
+        self.meta.setPlaceholderText("Generation parameters, when the file carries them")
+        v.addWidget(self.meta)
+        self.side.addTab(inspector, "Inspector")
+
+        coverage = QWidget()
+        c = QVBoxLayout(coverage)
+        self.pose_chart = PoseChart()
+        self.missing_label = QLabel()
+        self.missing_label.setWordWrap(True)
+        self.calibration_label = QLabel()
+        self.calibration_label.setWordWrap(True)
+        c.addWidget(QLabel("<b>Pose coverage</b> (yaw × pitch of usable references)"))
+        c.addWidget(self.pose_chart, 1)
+        c.addWidget(self.missing_label)
+        c.addWidget(self.calibration_label)
+        self.side.addTab(coverage, "Coverage")
+
+        pick = QWidget()
+        p = QVBoxLayout(pick)
+        form = QFormLayout()
+        self.pick_yaw = QSpinBox()
+        self.pick_yaw.setRange(-90, 90)
+        self.pick_yaw.setSuffix("°")
+        self.pick_pitch = QSpinBox()
+        self.pick_pitch.setRange(-60, 60)
+        self.pick_pitch.setSuffix("°")
+        self.pick_count = QSpinBox()
+        self.pick_count.setRange(3, 5)
+        self.pick_count.setValue(4)
+        form.addRow("Head turn (yaw)", self.pick_yaw)
+        form.addRow("Head tilt (pitch)", self.pick_pitch)
+        form.addRow("How many", self.pick_count)
+        p.addLayout(form)
+        self.pick_button = QPushButton("Pick references")
+        self.pick_button.clicked.connect(self.pick)
+        p.addWidget(self.pick_button)
+        self.pick_list = QListWidget()
+        self.pick_list.setIconSize(QSize(72, 72))
+        self.pick_list.itemClicked.connect(
+            lambda item: self.select_reference(item.data(Qt.ItemDataRole.UserRole))
+        )
+        p.addWidget(self.pick_list, 1)
+        self.pick_reason = QLabel()
+        self.pick_reason.setWordWrap(True)
+        p.addWidget(self.pick_reason)
+        self.side.addTab(pick, "Pick for a shot")
+        return self.side
+
+    # -- project and persona --------------------------------------------------------------------
+
+    @property
+    def undo_stack(self) -> QUndoStack:
+        return self._undo
+
+    def set_project(self, project) -> None:
+        """Show a project's library (None clears it)."""
+        self.project = project
+        self._undo.clear()
+        self.cast.blockSignals(True)
+        self.cast.clear()
+        if project is not None:
+            for p in personas.list_personas(project):
+                item = QListWidgetItem(p.name)
+                item.setData(Qt.ItemDataRole.UserRole, p.id)
+                self.cast.addItem(item)
+        self.cast.blockSignals(False)
+        self.persona_id = None
+        if self.cast.count():
+            self.cast.setCurrentRow(0)
+        else:
+            self.model.set_rows(project, [])
+        self._update_actions()
+
+    def set_runner(self, runner) -> None:
+        self.runner = runner
+        self._update_actions()
+
+    def _cast_selected(self, item, _previous=None) -> None:
+        self.persona_id = item.data(Qt.ItemDataRole.UserRole) if item else None
+        self.reload_rows(reset=True)
+
+    def reload_rows(self, reset: bool = False) -> None:
+        """Read the persona's references and their audit once; tiles paint from memory."""
+        if self.project is None or self.persona_id is None:
+            self.model.set_rows(self.project, [])
+            self._counts()
+            return
+        selected = {r.id for r in self.selected_rows()}
+        rows = [
+            LibraryRow(
+                reference=a.reference,
+                status=a.status,
+                faces=a.faces,
+                agreement=a.agreement,
+                flags=tuple(a.flags),
+                face=a.face,
+                quality=_quality(a.face),
+            )
+            for a in audit.audit_rows(self.project, self.persona_id)
+        ]
+        if reset or len(rows) != self.model.rowCount():
+            self.model.set_rows(self.project, rows)
+        else:
+            self.model.update_rows(rows)
+        self.proxy.invalidate()
+        if not reset:
+            self._reselect(selected)
+        self._refresh_coverage()
+        self._counts()
+        self._selection_changed()
+
+    def _reselect(self, ids: set[str]) -> None:
+        sel = self.grid.selectionModel()
+        for r in range(self.proxy.rowCount()):
+            index = self.proxy.index(r, 0)
+            if index.data(ROW_ROLE).id in ids:
+                sel.select(index, sel.SelectionFlag.Select)
+
+    def _counts(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.count_label.setText(
+            f"{shown} of {total} references" if shown != total else f"{total} references"
+        )
+
+    def _sort_changed(self) -> None:
+        key = self.sort_combo.currentData()
+        self.proxy.sort_key = key
+        order = Qt.SortOrder.AscendingOrder if key == "name" else Qt.SortOrder.DescendingOrder
+        self.proxy.sort(0, order)
+
+    # -- selection and inspector ----------------------------------------------------------------
+
+    def selected_rows(self) -> list[LibraryRow]:
+        return [i.data(ROW_ROLE) for i in self.grid.selectionModel().selectedIndexes()]
+
+    def select_reference(self, reference_id: str) -> None:
+        for r in range(self.proxy.rowCount()):
+            index = self.proxy.index(r, 0)
+            if index.data(ROW_ROLE).id == reference_id:
+                self.grid.setCurrentIndex(index)
+                self.grid.scrollTo(index)
+                self.side.setCurrentIndex(0)
+                return
+
+    def _selection_changed(self, *_) -> None:
+        rows = self.selected_rows()
+        self._update_actions()
+        if len(rows) != 1:
+            self.preview.setPixmap(QPixmap())
+            self.preview.setText(f"{len(rows)} selected" if rows else "Select a reference")
+            for label in self._fact_labels.values():
+                label.setText("—")
+            self.meta.setPlainText("")
+            return
+        self._inspect(rows[0])
+
+    def _inspect(self, row: LibraryRow) -> None:
+        ref = row.reference
+        pixmap = QPixmap()
+        try:
+            pixmap.loadFromData(library.read_blob(self.project, ref.blob_sha))
+        except StudioError as exc:
+            self.preview.setText(exc.message)
+        if not pixmap.isNull():
+            faces = audit.faces_of(self.project, ref) if row.faces else []
+            pixmap = annotate(pixmap, faces, ref.face_index if hasattr(ref, "face_index") else None)
+            self.preview.setPixmap(
+                pixmap.scaled(
+                    self.preview.size(),
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+        f = row.face
+        facts = {
+            "File": ref.file_name,
+            "Size": f"{ref.width} × {ref.height}",
+            "Status": row.status,
+            "Faces": "not checked yet" if row.faces is None else str(row.faces),
+            "Agreement": "—" if row.agreement is None else f"{row.agreement:.3f}",
+            "Face size": "—" if f is None else f"{f.size_px:.0f} px",
+            "Pose": "—"
+            if f is None
+            else f"yaw {f.yaw:+.0f}°, pitch {f.pitch:+.0f}°, roll {f.roll:+.0f}°",
+            "Sharpness": "—" if f is None else f"{f.sharpness:.2f}",
+            "Exposure": "—" if f is None else f"{f.exposure:.2f}",
+            "Flags": ", ".join(FLAG_LABELS.get(x, x) for x in row.flags) or "none",
+            "Tags": ", ".join(ref.tags) or "none",
+            "Imported": ref.imported_at[:16].replace("T", " "),
+        }
+        for key, text in facts.items():
+            self._fact_labels[key].setText(text)
+        meta = ref.meta.get("generation") or ref.meta.get("parameters") or ""
+        self.meta.setPlainText(meta if isinstance(meta, str) else str(meta))
+
+    # -- edits ------------------------------------------------------------------------------------
+
+    def _push(self, text: str, field: str, edit) -> None:
+        try:
+            self._undo.push(CurationCommand(self, text, field, edit))
+        except StudioError as exc:
+            dialogs.show_error(self, exc)
+
+    def set_status(self, status: str) -> None:
+        ids = [r.id for r in self.selected_rows()]
+        if ids and self.project is not None:
+            word = {"approved": "Approve", "quarantined": "Quarantine", "pending": "Reset"}[status]
+            self._push(
+                f"{word} {_plural(len(ids), 'reference')}",
+                "status",
+                lambda: audit.set_status(self.project, ids, status),
+            )
+
+    def tag_selection(self, tag: str, add: bool) -> None:
+        tag = tag.strip()
+        ids = [r.id for r in self.selected_rows()]
+        if tag and ids and self.project is not None:
+            kw = {"add": (tag,)} if add else {"remove": (tag,)}
+            text = f"{'Tag' if add else 'Untag'} {_plural(len(ids), 'reference')} '{tag}'"
+            self._push(text, "tags", lambda: audit.set_tags(self.project, ids, **kw))
+            self.tag_edit.clear()
+
+    def move_to_persona(self, persona_id: str, ids: list[str]) -> None:
+        if self.project is None or not ids or persona_id == self.persona_id:
+            return
+        target = personas.get_persona(self.project, persona_id)
+        self._push(
+            f"Move {_plural(len(ids), 'reference')} to {target.name}",
+            "persona_id",
+            lambda: library.move_references(self.project, ids, persona_id),
+        )
+
+    def mime_for(self, rows: list[LibraryRow]) -> QMimeData:
+        """Reference ids for moves inside the studio, and the original files for other apps."""
+        md = QMimeData()
+        md.setData(REF_MIME, "\n".join(r.id for r in rows).encode())
+        urls = []
+        folder = Path(self._export_dir.name)
+        for r in rows:
+            dest = library.export_original(self.project, r.reference, folder)
+            urls.append(QUrl.fromLocalFile(str(dest)))
+        md.setUrls(urls)
+        return md
+
+    # -- import, audit, pick ----------------------------------------------------------------------
+
+    def import_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Import references",
+            "",
+            "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.gif);;All files (*)",
+        )
+        if files:
+            self.import_files(files)
+
+    def import_files(self, files: list[str], persona_id: str | None = None) -> None:
+        """Import dropped or chosen files and folders as a job, then audit them."""
+        persona_id = persona_id or self.persona_id
+        if self.runner is None or persona_id is None:
+            dialogs.show_error(
+                self,
+                StudioError(
+                    "References cannot be imported into a project opened read-only.",
+                    hint="Open the project for writing.",
+                ),
+            )
+            return
+        try:
+            spec = imports.plan_import(self.project, persona_id, files)
+        except StudioError as exc:
+            dialogs.show_error(self, exc)
+            return
+        job = self.runner.submit(spec)
+        self._import_jobs.add(job.id)
+        self.status_message.emit(f"Importing {len(spec.paths)} files…")
+
+    def on_job_event(self, event) -> None:
+        """Refresh when one of the library's jobs commits work."""
+        if self.project is None:
+            return
+        if event.event == "done" and event.job_id in self._import_jobs:
+            self._import_jobs.discard(event.job_id)
+            self.after_import(event.job_id)
+        if event.event in ("done", "progress"):
+            self.model.forget_thumbnails()
+            self.reload_rows()
+
+    def after_import(self, job_id: str) -> None:
+        report = imports.import_report(self.project, job_id)
+        self.status_message.emit(report.summary())
+        if report.rejected:
+            dialogs.show_error(
+                self,
+                StudioError(
+                    report.summary(),
+                    hint="\n".join(f"{Path(p).name}: {why}" for p, why in report.rejected[:12]),
+                ),
+                "Import report",
+            )
+        if self.runner is not None and self.persona_id is not None:
+            self.runner.submit(audit.plan_audit(self.project, self.persona_id))
+
+    def _refresh_coverage(self) -> None:
+        if self.project is None or self.persona_id is None:
+            return
+        cov = audit.pose_coverage(self.project, self.persona_id)
+        self.pose_chart.set_points(cov.points)
+        self.missing_label.setText(
+            "Lacks: " + ", ".join(cov.missing) if cov.missing else "Every angle is covered."
+        )
+        cal = audit.calibration(self.project, self.persona_id)
+        self.calibration_label.setText(
+            cal.describe() if cal else "Not calibrated yet: needs 3 references with a face."
+        )
+
+    def pick(self) -> None:
+        self.pick_list.clear()
+        try:
+            picks = audit.pick_references(
+                self.project,
+                self.persona_id,
+                target_yaw=self.pick_yaw.value(),
+                target_pitch=self.pick_pitch.value(),
+                count=self.pick_count.value(),
+            )
+        except StudioError as exc:
+            self.pick_reason.setText(str(exc))
+            return
+        for pk in picks:
+            item = QListWidgetItem(f"{pk.reference.file_name}\n{pk.why}")
+            item.setData(Qt.ItemDataRole.UserRole, pk.reference.id)
+            pixmap = self.model._pixmaps.get(pk.reference.blob_sha)
+            if pixmap is not None:
+                item.setIcon(pixmap)
+            self.pick_list.addItem(item)
+        self.pick_reason.setText(
+            f"{len(picks)} picked for yaw {self.pick_yaw.value()}°, "
+            f"pitch {self.pick_pitch.value()}°."
+        )
+
+    def _update_actions(self) -> None:
+        has_sel = bool(self.selected_rows()) if self.project is not None else False
+        writable = self.project is not None and not self.project.read_only
+        for w in (
+            self.approve_button,
+            self.quarantine_button,
+            self.reset_button,
+            self.untag_button,
+            self.tag_edit,
+        ):
+            w.setEnabled(has_sel and writable)
+        self.import_button.setEnabled(writable and self.runner is not None)
+        self.pick_button.setEnabled(self.project is not None and self.persona_id is not None)
+
+
+def _quality(face) -> float | None:
+    if face is None:
+        return None
+    size = min(1.0, face.size_px / 300)
+    exposure = 1.0 - min(1.0, abs(face.exposure - 0.5) * 2)
+    return round(0.5 * face.sharpness + 0.3 * size + 0.2 * exposure, 4)

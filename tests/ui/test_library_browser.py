@@ -1,0 +1,183 @@
+"""The Library workspace driven through its widgets: drop to import, curate with undo, pick."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from studio.core.resources import resource_path
+from studio.services import audit, personas
+from studio.ui.library_model import ROW_ROLE
+from studio.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, demo_path, errors):
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    assert w.open_project(demo_path)
+    w.show_workspace("library")
+    w.show()
+    qtbot.waitExposed(w)
+    _idle(qtbot, w)
+    yield w
+    w.close_project()
+
+
+def _idle(qtbot, w):
+    qtbot.waitUntil(lambda: w.runner is None or not w.runner.busy, timeout=60000)
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def _names(browser) -> list[str]:
+    proxy = browser.proxy
+    return [proxy.index(r, 0).data(ROW_ROLE).reference.file_name for r in range(proxy.rowCount())]
+
+
+def _select(browser, *names: str) -> None:
+    sel = browser.grid.selectionModel()
+    sel.clearSelection()
+    for r in range(browser.proxy.rowCount()):
+        index = browser.proxy.index(r, 0)
+        if index.data(ROW_ROLE).reference.file_name in names:
+            sel.select(index, QItemSelectionModel.SelectionFlag.Select)
+
+
+def _status(browser, name: str) -> str:
+    return next(r.status for r in browser.model.rows() if r.reference.file_name == name)
+
+
+def test_opens_with_audited_references_and_a_suspect(window):
+    lib = window.library_browser
+    assert len(_names(lib)) == 6
+    assert _status(lib, "set-photo-0412.jpg") == "suspect"
+    assert all(_status(lib, n) == "ok" for n in _names(lib) if n.startswith("nova-"))
+    lib.status_buttons.button(3).click()  # Suspect
+    assert _names(lib) == ["set-photo-0412.jpg"]
+    lib.status_buttons.button(0).click()
+    lib.search.setText("close")
+    assert _names(lib) == ["nova-closeup.jpg"]
+    lib.search.clear()
+    assert "no left profile" in lib.missing_label.text()
+
+
+def test_inspector_shows_the_face_and_attributes(window):
+    lib = window.library_browser
+    _select(lib, "nova-closeup.jpg")
+    facts = {k: v.text() for k, v in lib._fact_labels.items()}
+    assert facts["Faces"] == "1" and facts["Status"] == "ok"
+    assert facts["Face size"].endswith("px") and "yaw" in facts["Pose"]
+    assert not lib.preview.pixmap().isNull()
+
+
+def test_quarantine_and_tag_with_undo(qtbot, window):
+    lib = window.library_browser
+    _select(lib, "set-photo-0412.jpg")
+    qtbot.mouseClick(lib.quarantine_button, Qt.MouseButton.LeftButton)
+    assert _status(lib, "set-photo-0412.jpg") == "quarantined"
+    rows = {a.reference.file_name: a for a in audit.audit_rows(window.project, "Nova Hale")}
+    assert rows["set-photo-0412.jpg"].reference.status == "quarantined"
+
+    _select(lib, "nova-portrait.jpg", "nova-closeup.jpg")
+    qtbot.keyClicks(lib.tag_edit, "hero")
+    qtbot.keyClick(lib.tag_edit, Qt.Key.Key_Return)
+    tagged = [
+        a.reference.file_name
+        for a in audit.audit_rows(window.project, "Nova Hale")
+        if "hero" in a.reference.tags
+    ]
+    assert sorted(tagged) == ["nova-closeup.jpg", "nova-portrait.jpg"]
+
+    stack = lib.undo_stack
+    assert stack.undoText().startswith("Tag 2 references")
+    stack.undo()
+    assert not any(
+        "hero" in a.reference.tags for a in audit.audit_rows(window.project, "Nova Hale")
+    )
+    stack.undo()
+    assert _status(lib, "set-photo-0412.jpg") == "suspect"
+    stack.redo()
+    assert _status(lib, "set-photo-0412.jpg") == "quarantined"
+
+
+def _drop_files(widget, paths):
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(10, 10)
+    for kind in (QDragEnterEvent, QDragMoveEvent):
+        event = kind(
+            pos.toPoint(),
+            Qt.DropAction.CopyAction,
+            md,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(widget, event)
+    event = QDropEvent(
+        pos, Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def test_drop_files_on_the_grid_imports_and_checks_them(qtbot, window, tmp_path, errors):
+    lib = window.library_browser
+    folder = tmp_path / "shoot"
+    (folder / "day2").mkdir(parents=True)
+    shutil.copy(resource_path("demo/nova-portrait.jpg"), folder / "original.jpg")
+    (folder / "day2" / "notes.png").write_text("not an image")
+    assert _drop_files(lib.grid.viewport(), [folder])
+    _idle(qtbot, window)
+    qtbot.waitUntil(lambda: "original.jpg" in _names(lib), timeout=30000)
+    _idle(qtbot, window)
+    qtbot.waitUntil(lambda: _status(lib, "original.jpg") in ("ok", "suspect"), timeout=30000)
+    assert _status(lib, "original.jpg") == "ok"
+    assert errors[-1].message.startswith("1 imported")  # the report names the reject
+    assert "notes.png" in errors[-1].hint
+
+
+def test_move_references_to_another_persona_with_undo(window):
+    lib = window.library_browser
+    personas.add_persona(window.project, "Ada")
+    lib.set_project(window.project)  # the cast now lists Ada
+    nova = personas.get_persona(window.project, "Nova Hale")
+    ada = personas.get_persona(window.project, "Ada")
+    lib.cast.setCurrentRow(
+        [lib.cast.item(i).text() for i in range(lib.cast.count())].index("Nova Hale")
+    )
+    stranger = next(r.id for r in lib.model.rows() if r.reference.file_name == "set-photo-0412.jpg")
+    lib.move_to_persona(ada.id, [stranger])
+    assert "set-photo-0412.jpg" not in _names(lib)
+    assert [a.reference.file_name for a in audit.audit_rows(window.project, ada.id)] == [
+        "set-photo-0412.jpg"
+    ]
+    lib.undo_stack.undo()
+    assert "set-photo-0412.jpg" in _names(lib)
+    assert len(audit.audit_rows(window.project, nova.id)) == 6
+
+
+def test_pick_references_for_a_shot(window):
+    lib = window.library_browser
+    lib.pick_count.setValue(3)
+    lib.pick()
+    picked = [lib.pick_list.item(i).text().split("\n")[0] for i in range(lib.pick_list.count())]
+    assert len(picked) == 3 and "set-photo-0412.jpg" not in picked
+
+
+def test_drag_out_exports_the_original_files(window, tmp_path):
+    lib = window.library_browser
+    _select(lib, "nova-closeup.jpg")
+    md = lib.mime_for(lib.selected_rows())
+    files = [Path(u.toLocalFile()) for u in md.urls()]
+    ref = lib.selected_rows()[0].reference
+    from studio.services import library
+
+    assert files[0].name == "nova-closeup.jpg"
+    assert files[0].read_bytes() == library.read_blob(window.project, ref.blob_sha)
