@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -214,6 +214,10 @@ class LibraryBrowser(QWidget):
         self._export_dir = tempfile.TemporaryDirectory(prefix="persona-studio-drag-")
         self._import_jobs: set[str] = set()
 
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(400)
+        self._reload_timer.timeout.connect(self._reload_after_jobs)
         self.model = ReferenceListModel(self)
         self.proxy = ReferenceFilterModel(self)
         self.proxy.setSourceModel(self.model)
@@ -673,6 +677,12 @@ class LibraryBrowser(QWidget):
             self._import_jobs.discard(event.job_id)
             self.after_import(event.job_id)
         if event.event in ("done", "progress"):
+            # Coalesce: a 1,000-file import must not re-read the library 1,000 times.
+            if not self._reload_timer.isActive():
+                self._reload_timer.start()
+
+    def _reload_after_jobs(self) -> None:
+        if self.project is not None:
             self.model.forget_thumbnails()
             self.reload_rows()
 
