@@ -526,19 +526,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser(
-        "persona",
-        help="list, show, add, export, import, diff personas",
-        description="Work with the personas of a project.",
-    )
-    psub = p.add_subparsers(dest="persona_action", metavar="ACTION", required=True)
+    def group(name: str, help: str, description: str, func):
+        """A verb with actions (`persona show`, `refs list`); returns an action maker."""
+        g = sub.add_parser(name, help=help, description=description)
+        gsub = g.add_subparsers(dest=f"{name}_action", metavar="ACTION", required=True)
 
-    def action(name: str, help: str) -> argparse.ArgumentParser:
-        a = psub.add_parser(name, help=help, description=help)
-        a.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-        a.add_argument("project")
-        a.set_defaults(func=cmd_persona)
-        return a
+        def make(action_name: str, action_help: str) -> argparse.ArgumentParser:
+            a = gsub.add_parser(action_name, help=action_help, description=action_help)
+            a.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+            a.add_argument("project")
+            a.set_defaults(func=func)
+            return a
+
+        return make
+
+    action = group(
+        "persona",
+        "list, show, add, export, import, diff personas",
+        "Work with the personas of a project.",
+        cmd_persona,
+    )
 
     action("list", "list the cast")
     a = action("add", "add a persona with a default record")
@@ -563,19 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--outfit")
     a.add_argument("--version", type=int, metavar="N")
 
-    p = sub.add_parser(
+    refs_action = group(
         "refs",
-        help="import, list, check, edit and pick reference images",
-        description="The reference library of a project.",
+        "import, list, check, edit and pick reference images",
+        "The reference library of a project.",
+        cmd_refs,
     )
-    rsub = p.add_subparsers(dest="refs_action", metavar="ACTION", required=True)
-
-    def refs_action(name: str, help: str) -> argparse.ArgumentParser:
-        a = rsub.add_parser(name, help=help, description=help)
-        a.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-        a.add_argument("project")
-        a.set_defaults(func=cmd_refs)
-        return a
 
     a = refs_action("import", "import image files and folders, then check them")
     a.add_argument("--persona", required=True, metavar="NAME")

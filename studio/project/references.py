@@ -38,6 +38,8 @@ def add_reference(
     source_path: str,
     width: int,
     height: int,
+    phash: str | None = None,
+    import_note: str = "",
     tags: tuple[str, ...] = (),
     meta: dict[str, Any] | None = None,
 ) -> Reference:
@@ -55,44 +57,11 @@ def add_reference(
         "rating": 0,
         "meta": json.dumps(meta or {}),
         "imported_at": now_iso(),
-    }
-    with project.atomic():
-        project.db["reference_images"].insert(row)
-    return _reference(row)
-
-
-def add_imported_reference(
-    project: Project,
-    persona_id: str,
-    blob_sha: str,
-    *,
-    file_name: str,
-    source_path: str,
-    width: int,
-    height: int,
-    phash: str,
-    import_note: str = "",
-    tags: tuple[str, ...] = (),
-    meta: dict[str, Any] | None = None,
-) -> Reference:
-    """Add an imported image (already stored as a blob) with its perceptual hash and note."""
-    row = {
-        "id": new_id(),
-        "persona_id": persona_id,
-        "blob_sha": blob_sha,
-        "file_name": file_name,
-        "source_path": source_path,
-        "width": width,
-        "height": height,
-        "status": "pending",
-        "tags": json.dumps(list(tags)),
-        "rating": 0,
-        "meta": json.dumps(meta or {}),
-        "imported_at": now_iso(),
         "phash": phash or None,
         "import_note": import_note,
     }
     with project.atomic() as db:
+        # A plain insert: sqlite-utils' table checks cost more than the row on a hot import.
         db.execute(
             f"insert into reference_images ({', '.join(row)}) values ({', '.join('?' * len(row))})",
             tuple(row.values()),

@@ -113,7 +113,7 @@ def store_imported(project: Project, job_id: str, spec: ImportSpec, result: Impo
         meta = {"format": result.format, "bytes": len(result.data)}
         if result.metadata:
             meta["generation"] = result.metadata
-        ref = rows.add_imported_reference(
+        ref = rows.add_reference(
             project,
             spec.persona_id,
             sha,
