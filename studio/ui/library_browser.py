@@ -89,6 +89,24 @@ class CurationCommand(QUndoCommand):
         self.browser.reload_rows()
 
 
+class EngineCommand(QUndoCommand):
+    """Choose the project's face engine (a project setting), then check with it."""
+
+    def __init__(self, browser: LibraryBrowser, name: str):
+        super().__init__(f"Use the {name} face engine")
+        self.browser, self.name, self.old = browser, name, None
+
+    def redo(self) -> None:
+        self.old = audit.set_default_engine(self.browser.project, self.name)
+        self.browser.show_engine()
+        self.browser.start_audit()
+
+    def undo(self) -> None:
+        audit.set_default_engine(self.browser.project, self.old)
+        self.browser.show_engine()
+        self.browser.reload_rows()
+
+
 def _revert(project, field: str, changes: dict) -> None:
     if field == "persona_id":
         library.revert_move(project, changes)
@@ -213,6 +231,7 @@ class LibraryBrowser(QWidget):
         self._undo = QUndoStack(self)
         self._export_dir = tempfile.TemporaryDirectory(prefix="persona-studio-drag-")
         self._import_jobs: set[str] = set()
+        self._audit_jobs: set[str] = set()
 
         self._reload_timer = QTimer(self)
         self._reload_timer.setSingleShot(True)
@@ -407,6 +426,22 @@ class LibraryBrowser(QWidget):
         c.addWidget(self.pose_chart, 1)
         c.addWidget(self.missing_label)
         c.addWidget(self.calibration_label)
+        engine_row = QHBoxLayout()
+        engine_row.addWidget(QLabel("Face engine"))
+        self.engine_combo = QComboBox()
+        for choice in audit.engine_choices():
+            self.engine_combo.addItem(choice.label, choice.name)
+        self.engine_combo.activated.connect(self._engine_chosen)
+        engine_row.addWidget(self.engine_combo, 1)
+        c.addLayout(engine_row)
+        self.engine_note = QLabel()
+        self.engine_note.setWordWrap(True)
+        self.engine_note.setObjectName("engineNote")
+        c.addWidget(self.engine_note)
+        self.audit_button = QPushButton("Check references again")
+        self.audit_button.setToolTip("Run the face check on images this engine has not seen")
+        self.audit_button.clicked.connect(self.start_audit)
+        c.addWidget(self.audit_button)
         self.side.addTab(coverage, "Coverage")
 
         pick = QWidget()
@@ -459,6 +494,7 @@ class LibraryBrowser(QWidget):
                 self.cast.addItem(item)
         self.cast.blockSignals(False)
         self.persona_id = None
+        self.show_engine()
         if self.cast.count():
             self.cast.setCurrentRow(0)
         else:
@@ -676,10 +712,38 @@ class LibraryBrowser(QWidget):
         if event.event == "done" and event.job_id in self._import_jobs:
             self._import_jobs.discard(event.job_id)
             self.after_import(event.job_id)
+        if event.event == "failed" and event.job_id in self._audit_jobs | self._import_jobs:
+            # e.g. the chosen engine's model files are missing: say where to put them.
+            dialogs.show_error(self, StudioError(event.message), "The check could not run")
+        if event.event in ("done", "failed", "cancelled"):
+            self._audit_jobs.discard(event.job_id)
         if event.event in ("done", "progress"):
             # Coalesce: a 1,000-file import must not re-read the library 1,000 times.
             if not self._reload_timer.isActive():
                 self._reload_timer.start()
+
+    def show_engine(self) -> None:
+        """Show the project's face engine and what the user must know about it."""
+        if self.project is None:
+            return
+        name = audit.default_engine(self.project)
+        index = self.engine_combo.findData(name.partition(":")[0])
+        self.engine_combo.setCurrentIndex(max(0, index))
+        note = next((c.note for c in audit.engine_choices() if c.name == name), "")
+        self.engine_note.setText(note)
+        self.engine_note.setVisible(bool(note))
+
+    def _engine_chosen(self, index: int) -> None:
+        name = self.engine_combo.itemData(index)
+        if self.project is not None and name != audit.default_engine(self.project):
+            self._undo.push(EngineCommand(self, name))
+
+    def start_audit(self) -> None:
+        """Check the persona's references with the project's engine (a job)."""
+        if self.runner is None or self.persona_id is None:
+            return
+        job = self.runner.submit(audit.plan_audit(self.project, self.persona_id))
+        self._audit_jobs.add(job.id)
 
     def _reload_after_jobs(self) -> None:
         if self.project is not None:
@@ -698,8 +762,7 @@ class LibraryBrowser(QWidget):
                 ),
                 "Import report",
             )
-        if self.runner is not None and self.persona_id is not None:
-            self.runner.submit(audit.plan_audit(self.project, self.persona_id))
+        self.start_audit()
 
     def _refresh_coverage(self) -> None:
         if self.project is None or self.persona_id is None:
@@ -751,6 +814,8 @@ class LibraryBrowser(QWidget):
         ):
             w.setEnabled(has_sel and writable)
         self.import_button.setEnabled(writable and self.runner is not None)
+        for w in (self.engine_combo, self.audit_button):
+            w.setEnabled(writable and self.runner is not None)
         self.pick_button.setEnabled(self.project is not None and self.persona_id is not None)
 
 

@@ -171,10 +171,14 @@ class PoseChart(QWidget):
             for j, (_, _, pname) in enumerate(PITCH_BINS):
                 cell = QRectF(left + i * cw, top + j * ch, cw - 2, ch - 2)
                 n = counts[(yname, pname)]
-                colour = QColor("#3a9d5d") if n else pal.alternateBase().color()
                 if n:
+                    colour = QColor("#3a9d5d")
                     colour.setAlphaF(min(1.0, 0.25 + 0.15 * n))
-                painter.fillRect(cell, colour)
+                    painter.fillRect(cell, colour)
+                else:  # an angle the persona lacks: an empty, outlined cell
+                    painter.fillRect(cell, pal.base())
+                    painter.setPen(QPen(pal.mid().color(), 1, Qt.PenStyle.DashLine))
+                    painter.drawRect(cell.adjusted(0.5, 0.5, -0.5, -0.5))
                 painter.setPen(pal.text().color() if n else pal.placeholderText().color())
                 painter.drawText(cell, Qt.AlignmentFlag.AlignCenter, str(n) if n else "—")
         painter.setPen(pal.text().color())

@@ -181,3 +181,21 @@ def test_drag_out_exports_the_original_files(window, tmp_path):
 
     assert files[0].name == "nova-closeup.jpg"
     assert files[0].read_bytes() == library.read_blob(window.project, ref.blob_sha)
+
+
+def test_choosing_insightface_without_models_says_where_to_put_them(qtbot, window, errors):
+    lib = window.library_browser
+    lib.side.setCurrentIndex(1)
+    assert not lib.engine_note.isVisibleTo(lib)  # dlib: nothing to warn about
+    index = lib.engine_combo.findData("insightface")
+    lib.engine_combo.setCurrentIndex(index)
+    lib.engine_combo.activated.emit(index)
+    assert "non-commercial" in lib.engine_note.text() and lib.engine_note.isVisibleTo(lib)
+    assert audit.default_engine(window.project) == "insightface"
+    _idle(qtbot, window)
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert "buffalo_l" in str(errors[-1])
+    lib.undo_stack.undo()
+    assert audit.default_engine(window.project) == "dlib"
+    assert lib.engine_combo.currentData() == "dlib"
+    assert _status(lib, "set-photo-0412.jpg") == "suspect"  # the dlib verdicts are still there
