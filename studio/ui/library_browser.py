@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
@@ -59,6 +60,7 @@ FLAG_LABELS = {
     "extreme_pose": "Extreme pose",
 }
 REF_MIME = "application/x-persona-studio-references"
+NEAR_DUPLICATES = "near-duplicates"
 
 
 class CurationCommand(QUndoCommand):
@@ -300,9 +302,8 @@ class LibraryBrowser(QWidget):
         self.flag_combo = QComboBox()
         for key, label in FLAG_LABELS.items():
             self.flag_combo.addItem(label, key)
-        self.flag_combo.currentIndexChanged.connect(
-            lambda _: self.proxy.set_filter(flag=self.flag_combo.currentData()) or self._counts()
-        )
+        self.flag_combo.addItem("Near-duplicates", NEAR_DUPLICATES)
+        self.flag_combo.currentIndexChanged.connect(self._flag_filter_changed)
         bar.addWidget(self.flag_combo)
         self.pose_combo = QComboBox()
         for label, rng in (
@@ -358,12 +359,18 @@ class LibraryBrowser(QWidget):
         self.tag_edit.setPlaceholderText("Tag")
         self.tag_edit.setMaximumWidth(140)
         self.tag_edit.returnPressed.connect(lambda: self.tag_selection(self.tag_edit.text(), True))
+        self.rating_combo = QComboBox()
+        self.rating_combo.addItem("Rate…", None)
+        for n in range(6):
+            self.rating_combo.addItem("☆ unrated" if n == 0 else "★" * n, n)
+        self.rating_combo.activated.connect(self._rating_chosen)
         self.untag_button = QPushButton("Remove tag")
         self.untag_button.clicked.connect(lambda: self.tag_selection(self.tag_edit.text(), False))
         for w in (
             self.approve_button,
             self.quarantine_button,
             self.reset_button,
+            self.rating_combo,
             self.tag_edit,
             self.untag_button,
         ):
@@ -396,6 +403,7 @@ class LibraryBrowser(QWidget):
             "Exposure",
             "Flags",
             "Tags",
+            "Rating",
             "Imported",
         ):
             label = QLabel("—")
@@ -532,6 +540,8 @@ class LibraryBrowser(QWidget):
             self.model.set_rows(self.project, rows)
         else:
             self.model.update_rows(rows)
+        if self.proxy.near_duplicates_only:
+            self._apply_groups()
         self.proxy.invalidate()
         if not reset:
             self._reselect(selected)
@@ -551,6 +561,27 @@ class LibraryBrowser(QWidget):
         self.count_label.setText(
             f"{shown} of {total} references" if shown != total else f"{total} references"
         )
+
+    def _flag_filter_changed(self, _index: int = 0) -> None:
+        key = self.flag_combo.currentData()
+        groups = key == NEAR_DUPLICATES
+        if groups:
+            self._apply_groups()
+        self.proxy.set_filter(flag="" if groups else key, near_duplicates_only=groups)
+        if groups:
+            self.proxy.sort(0, Qt.SortOrder.AscendingOrder)
+        else:
+            self._sort_changed()
+        self._counts()
+
+    def _apply_groups(self) -> None:
+        """Mark resized or re-encoded copies of one picture with a shared group number."""
+        group_of = {
+            ref.id: i
+            for i, group in enumerate(imports.near_duplicate_groups(self.project, self.persona_id))
+            for ref in group
+        }
+        self.model.update_rows([replace(r, group=group_of.get(r.id)) for r in self.model.rows()])
 
     def _sort_changed(self) -> None:
         key = self.sort_combo.currentData()
@@ -616,6 +647,7 @@ class LibraryBrowser(QWidget):
             "Exposure": "—" if f is None else f"{f.exposure:.2f}",
             "Flags": ", ".join(FLAG_LABELS.get(x, x) for x in row.flags) or "none",
             "Tags": ", ".join(ref.tags) or "none",
+            "Rating": "★" * ref.rating if ref.rating else "unrated",
             "Imported": ref.imported_at[:16].replace("T", " "),
         }
         for key, text in facts.items():
@@ -639,6 +671,21 @@ class LibraryBrowser(QWidget):
                 f"{word} {_plural(len(ids), 'reference')}",
                 "status",
                 lambda: audit.set_status(self.project, ids, status),
+            )
+
+    def _rating_chosen(self, index: int) -> None:
+        rating = self.rating_combo.itemData(index)
+        self.rating_combo.setCurrentIndex(0)
+        if rating is not None:
+            self.rate_selection(rating)
+
+    def rate_selection(self, rating: int) -> None:
+        ids = [r.id for r in self.selected_rows()]
+        if ids and self.project is not None:
+            self._push(
+                f"Rate {_plural(len(ids), 'reference')} {rating}",
+                "rating",
+                lambda: audit.set_rating(self.project, ids, rating),
             )
 
     def tag_selection(self, tag: str, add: bool) -> None:
@@ -811,6 +858,7 @@ class LibraryBrowser(QWidget):
             self.reset_button,
             self.untag_button,
             self.tag_edit,
+            self.rating_combo,
         ):
             w.setEnabled(has_sel and writable)
         self.import_button.setEnabled(writable and self.runner is not None)

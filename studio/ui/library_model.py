@@ -34,6 +34,7 @@ class LibraryRow:
     flags: tuple[str, ...] = ()
     face: Any = None  # studio.core.faces.Face of the persona, when found
     quality: float | None = None  # 0..1, for sorting
+    group: int | None = None  # near-duplicate group, once asked for
 
     @property
     def id(self) -> str:
@@ -156,6 +157,7 @@ SORT_KEYS = {
     "quality": lambda r: -1.0 if r.quality is None else r.quality,
     "date": lambda r: r.reference.imported_at,
     "name": lambda r: r.reference.file_name.lower(),
+    "group": lambda r: (-1 if r.group is None else r.group, r.reference.imported_at),
 }
 
 
@@ -168,6 +170,7 @@ class ReferenceFilterModel(QSortFilterProxyModel):
         self.text = ""
         self.flag = ""
         self.yaw_range: tuple[float, float] | None = None
+        self.near_duplicates_only = False
         self.sort_key = "date"
         self.setDynamicSortFilter(True)
 
@@ -179,6 +182,8 @@ class ReferenceFilterModel(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
         row: LibraryRow = self.sourceModel().row_at(source_row)
         if self.statuses and row.status not in self.statuses:
+            return False
+        if self.near_duplicates_only and row.group is None:
             return False
         if self.flag and self.flag not in row.flags:
             return False
@@ -196,7 +201,7 @@ class ReferenceFilterModel(QSortFilterProxyModel):
         return True
 
     def lessThan(self, left, right) -> bool:
-        key = SORT_KEYS[self.sort_key]
+        key = SORT_KEYS["group" if self.near_duplicates_only else self.sort_key]
         a = self.sourceModel().row_at(left.row())
         b = self.sourceModel().row_at(right.row())
         return key(a) < key(b)

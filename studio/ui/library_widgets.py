@@ -71,6 +71,18 @@ class ReferenceTileDelegate(QStyledItemDelegate):
                 )
                 - 4
             )
+        if row.group is not None:
+            right = (
+                self._badge(
+                    painter,
+                    right,
+                    pic.y() + 4,
+                    f"≈{row.group + 1}",
+                    QColor("#6a5acd"),
+                    align_right=True,
+                )
+                - 4
+            )
         if row.faces is not None and row.faces != 1:
             label = "no face" if row.faces == 0 else f"{row.faces} faces"
             self._badge(painter, right, pic.y() + 4, label, QColor("#b4461a"), align_right=True)

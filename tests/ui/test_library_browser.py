@@ -199,3 +199,37 @@ def test_choosing_insightface_without_models_says_where_to_put_them(qtbot, windo
     assert audit.default_engine(window.project) == "dlib"
     assert lib.engine_combo.currentData() == "dlib"
     assert _status(lib, "set-photo-0412.jpg") == "suspect"  # the dlib verdicts are still there
+
+
+def test_near_duplicates_are_shown_as_groups(window):
+    lib = window.library_browser
+    lib.flag_combo.setCurrentIndex(lib.flag_combo.findText("Near-duplicates"))
+    rows = [lib.proxy.index(r, 0).data(ROW_ROLE) for r in range(lib.proxy.rowCount())]
+    assert len(rows) >= 2 and all(r.group is not None for r in rows)
+    groups = [r.group for r in rows]
+    assert groups == sorted(groups)  # each group's members stand together
+    names = {r.reference.file_name for r in rows}
+    assert "set-photo-0412.jpg" not in names and "nova-portrait.jpg" in names
+    lib.flag_combo.setCurrentIndex(0)
+    assert len(_names(lib)) == 6
+
+
+def test_rate_a_selection_with_undo(window):
+    lib = window.library_browser
+    _select(lib, "nova-closeup.jpg")
+    lib.rating_combo.activated.emit(lib.rating_combo.findData(4))
+    rating = {
+        a.reference.file_name: a.reference.rating
+        for a in audit.audit_rows(window.project, "Nova Hale")
+    }
+    assert rating["nova-closeup.jpg"] == 4
+    assert lib._fact_labels["Rating"].text() == "★★★★"
+    lib.undo_stack.undo()
+    assert (
+        next(
+            a.reference.rating
+            for a in audit.audit_rows(window.project, "Nova Hale")
+            if a.reference.file_name == "nova-closeup.jpg"
+        )
+        == 0
+    )
