@@ -15,6 +15,7 @@ import numpy as np
 
 from studio.core.faces import Face
 from studio.core.records import Reference
+from studio.core.text import plural
 
 # Quality flags, in the order they are reported.
 NO_FACE = "no_face"
@@ -410,7 +411,7 @@ def audit_persona(
             persona_id,
             engine_id,
             calibrated=False,
-            reason=f"{n_members} usable reference{'s' if n_members != 1 else ''} with a face; "
+            reason=f"{plural(n_members, 'usable reference')} with a face; "
             f"{MIN_CALIBRATION_FACES} are needed to calibrate, so none is marked suspect",
             faces=n_members,
             median_similarity=medians,

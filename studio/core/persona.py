@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from studio.core.colours import colour_name
 from studio.core.errors import InvalidRecordError, NotFoundError
 from studio.core.resources import load_json
+from studio.core.text import plural
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -382,10 +383,6 @@ def _type_word(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _issues_from_error(error: Any) -> list[RecordIssue]:
     """Readable issues for one jsonschema error; a few kinds name the field itself."""
     parts = list(error.absolute_path)
@@ -432,14 +429,14 @@ def _issues_from_error(error: Any) -> list[RecordIssue]:
         message = (
             "must not be empty"
             if expected == 1
-            else f"must be at least {_plural(expected, 'character')} long"
+            else f"must be at least {plural(expected, 'character')} long"
         )
     elif kind == "maxLength":
-        message = f"must be at most {_plural(expected, 'character')} long (is {len(value)})"
+        message = f"must be at most {plural(expected, 'character')} long (is {len(value)})"
     elif kind == "minItems":
         message = "needs at least one item" if expected == 1 else f"needs at least {expected} items"
     elif kind == "maxItems":
-        message = f"may have at most {_plural(expected, 'item')} (has {len(value)})"
+        message = f"may have at most {plural(expected, 'item')} (has {len(value)})"
     elif kind == "uniqueItems":
         seen: list[Any] = []
         repeats: list[Any] = []

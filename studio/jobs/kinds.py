@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from studio.core.errors import JobError
 from studio.core.jobs import CancelToken, JobSpec
 from studio.core.specs import AuditSpec, ImportSpec, ThumbnailSpec, VerifySpec
+from studio.core.text import plural
 from studio.project.store import Project
 from studio.services import imports, library
 from studio.services import jobs as job_service
@@ -219,7 +220,7 @@ class Audit:
         message = audit.finish_audit(project, spec)
         bad = [b for b in job_service.get_job(project, job_id).error.split("\n") if b]
         if bad:
-            message += f"; {len(bad)} image{'s' if len(bad) != 1 else ''} could not be read"
+            message += f"; {plural(len(bad), 'image')} could not be read"
         return message
 
 

@@ -141,9 +141,16 @@ class JobRunner:
         else:
             kind = kind_of(job_or_spec)
             job = job_service.enqueue(self._project, job_or_spec, len(kind.units(job_or_spec)))
-        if progress:
-            self._listeners.append(lambda e: e.job_id == job.id and progress(e.progress))
-        self._execute(job.id, cancel or CancelToken())
+
+        def forward(event: JobEvent) -> None:
+            if progress and event.job_id == job.id:
+                progress(event.progress)
+
+        self._listeners.append(forward)
+        try:
+            self._execute(job.id, cancel or CancelToken())
+        finally:
+            self._listeners.remove(forward)
         return job_service.get_job(self._project, job.id)
 
     @property

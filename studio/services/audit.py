@@ -30,6 +30,7 @@ from studio.core.library import (
 )
 from studio.core.records import Persona, Reference
 from studio.core.specs import AuditSpec
+from studio.core.text import plural
 from studio.project import curation
 from studio.project import faces as face_cache
 from studio.project import personas as persona_rows
@@ -110,7 +111,7 @@ def plan_audit(project: Project, persona_key: str, engine: str | None = None) ->
     missing = face_cache.blobs_without_scan(project, known_engine_id(project, name), persona.id)
     n = len(missing)
     title = (
-        f"Check {n} reference{'s' if n != 1 else ''} of {persona.name}"
+        f"Check {plural(n, 'reference')} of {persona.name}"
         if n
         else f"Refresh the reference audit of {persona.name}"
     )
@@ -166,8 +167,7 @@ def finish_audit(project: Project, spec: AuditSpec) -> str:
     left = face_cache.blobs_without_scan(project, engine_id, persona.id)
     if left:
         text += (
-            f"; {len(left)} image{'s' if len(left) != 1 else ''} not yet checked with"
-            f" {engine_id}: run the audit again"
+            f"; {plural(len(left), 'image')} not yet checked with {engine_id}: run the audit again"
         )
     return text
 
@@ -316,7 +316,7 @@ def pick_references(
     note = ""
     if len(picks) < count:
         note = (
-            f"Only {len(picks)} usable reference{'s' if len(picks) != 1 else ''} of "
+            f"Only {plural(len(picks), 'usable reference')} of "
             f"{persona.name} for {count} picks: approve more, or fix the flagged ones."
         )
     return Picks(picks, note)

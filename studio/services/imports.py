@@ -23,6 +23,7 @@ from studio.core.imports import (
 )
 from studio.core.records import Reference
 from studio.core.specs import ImportSpec
+from studio.core.text import plural
 from studio.project import blobs, caches, job_results
 from studio.project import jobs as job_rows
 from studio.project import personas as persona_rows
@@ -60,7 +61,7 @@ def plan_import(
     clean_tags = tuple(dict.fromkeys(t.strip() for t in tags if t and t.strip()))
     n = len(files)
     return ImportSpec(
-        title=f"Import {n} file{'s' if n != 1 else ''} into {persona.name}",
+        title=f"Import {plural(n, 'file')} into {persona.name}",
         persona_id=persona.id,
         paths=tuple(files),
         tags=clean_tags,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from studio.core.records import Reference
 from studio.core.specs import ThumbnailSpec, VerifySpec
+from studio.core.text import plural
 from studio.project import blobs, caches
 from studio.project import references as rows
 from studio.project.store import Project
@@ -52,7 +53,7 @@ def plan_thumbnails(project: Project, size: int = THUMBNAIL_SIZE) -> ThumbnailSp
         return None
     n = len(missing)
     return ThumbnailSpec(
-        title=f"Thumbnails for {n} reference{'s' if n != 1 else ''}",
+        title=f"Thumbnails for {plural(n, 'reference')}",
         blob_shas=tuple(missing),
         size=size,
     )

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.core.text import plural
 from studio.services import audit, imports, library, personas
 from studio.ui import dialogs
 from studio.ui.library_model import (
@@ -114,10 +115,6 @@ def _revert(project, field: str, changes: dict) -> None:
         library.revert_move(project, changes)
     else:
         audit.revert(project, field, changes)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 class ReferenceGrid(QListView):
@@ -668,7 +665,7 @@ class LibraryBrowser(QWidget):
         if ids and self.project is not None:
             word = {"approved": "Approve", "quarantined": "Quarantine", "pending": "Reset"}[status]
             self._push(
-                f"{word} {_plural(len(ids), 'reference')}",
+                f"{word} {plural(len(ids), 'reference')}",
                 "status",
                 lambda: audit.set_status(self.project, ids, status),
             )
@@ -683,7 +680,7 @@ class LibraryBrowser(QWidget):
         ids = [r.id for r in self.selected_rows()]
         if ids and self.project is not None:
             self._push(
-                f"Rate {_plural(len(ids), 'reference')} {rating}",
+                f"Rate {plural(len(ids), 'reference')} {rating}",
                 "rating",
                 lambda: audit.set_rating(self.project, ids, rating),
             )
@@ -693,7 +690,7 @@ class LibraryBrowser(QWidget):
         ids = [r.id for r in self.selected_rows()]
         if tag and ids and self.project is not None:
             kw = {"add": (tag,)} if add else {"remove": (tag,)}
-            text = f"{'Tag' if add else 'Untag'} {_plural(len(ids), 'reference')} '{tag}'"
+            text = f"{'Tag' if add else 'Untag'} {plural(len(ids), 'reference')} '{tag}'"
             self._push(text, "tags", lambda: audit.set_tags(self.project, ids, **kw))
             self.tag_edit.clear()
 
@@ -702,7 +699,7 @@ class LibraryBrowser(QWidget):
             return
         target = personas.get_persona(self.project, persona_id)
         self._push(
-            f"Move {_plural(len(ids), 'reference')} to {target.name}",
+            f"Move {plural(len(ids), 'reference')} to {target.name}",
             "persona_id",
             lambda: library.move_references(self.project, ids, persona_id),
         )

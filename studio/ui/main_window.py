@@ -373,8 +373,8 @@ class MainWindow(QMainWindow):
     def _on_job_event(self, event) -> None:
         if event.event in ("done", "failed"):
             self.show_message(f"{event.title}: {event.message}")
-        if event.event in ("progress", "done"):
-            self.persona_editor.refresh_portraits()  # thumbnails arrive as the job commits them
+        if event.event == "done":
+            self.persona_editor.refresh_portraits()  # a finished job may have made thumbnails
         self.library_browser.on_job_event(event)
 
     def show_message(self, text: str) -> None:

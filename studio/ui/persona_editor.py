@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from studio.core import persona as record_rules
 from studio.core.errors import StudioError
 from studio.core.persona import FieldChange
+from studio.core.text import plural
 from studio.ui import dialogs
 from studio.ui.persona_commands import (
     DELETE,
@@ -94,10 +95,6 @@ def _date(iso: str) -> str:
         return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except (TypeError, ValueError):
         return iso or ""
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 class PersonaEditor(QWidget):
@@ -531,7 +528,7 @@ class PersonaEditor(QWidget):
         modified = doc.is_modified()
         state = "unsaved changes" if modified else "no unsaved changes"
         self.state_label.setText(f"Based on version {doc.base.number} · {state}")
-        self.problem_label.setText(_plural(len(issues), "problem") if issues else "")
+        self.problem_label.setText(plural(len(issues), "problem") if issues else "")
         self.problem_label.setToolTip(
             "\n".join(f"{field_label(i.path)}: {i.message}" for i in issues)
         )
@@ -571,7 +568,7 @@ class PersonaEditor(QWidget):
         except StudioError as exc:
             count = len(getattr(exc, "issues", [])) or 1
             self.positive_view.setPlainText(
-                f"Fix the {_plural(count, 'problem')} in the form to see the prompt."
+                f"Fix the {plural(count, 'problem')} in the form to see the prompt."
             )
             self.negative_view.setPlainText("")
             return
@@ -695,7 +692,7 @@ class PersonaEditor(QWidget):
             self.compare_summary.setText(f"v{a} and v{b} are the same.")
         else:
             self.compare_summary.setText(
-                f"{_plural(len(changes), 'field')} differ from v{a} to v{b}."
+                f"{plural(len(changes), 'field')} differ from v{a} to v{b}."
             )
 
     @staticmethod
