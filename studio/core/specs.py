@@ -46,8 +46,19 @@ class AuditSpec(JobSpec):
     blob_shas: tuple[str, ...] = ()  # the images that engine has not scanned yet
 
 
+@dataclass(frozen=True)
+class ModelDownloadSpec(JobSpec):
+    """Download a face model pack into a folder, checked against its published sha256."""
+
+    kind: ClassVar[str] = "model-download"
+    pack: str = "buffalo_l"
+    dest: str = ""  # the folder of model packs; the pack unpacks into dest/pack
+    sha256: str = ""  # expected sha256 of the archive; empty: report the hash only
+    url: str = ""  # empty: where insightface publishes the pack
+
+
 SPEC_TYPES: dict[str, type[JobSpec]] = {
-    s.kind: s for s in (ThumbnailSpec, VerifySpec, ImportSpec, AuditSpec)
+    s.kind: s for s in (ThumbnailSpec, VerifySpec, ImportSpec, AuditSpec, ModelDownloadSpec)
 }
 
 

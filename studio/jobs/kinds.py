@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from studio.core.errors import JobError
-from studio.core.jobs import CancelToken, JobSpec
-from studio.core.specs import AuditSpec, ImportSpec, ThumbnailSpec, VerifySpec
+from studio.core.jobs import CancelToken, JobSpec, Progress
+from studio.core.specs import AuditSpec, ImportSpec, ModelDownloadSpec, ThumbnailSpec, VerifySpec
 from studio.core.text import plural
 from studio.project.store import Project
 from studio.services import imports, library
@@ -24,6 +24,8 @@ class WorkContext:
     read_blob: Callable[[str], bytes]
     asset_path: Callable[[str], Path]
     cancel: CancelToken
+    # Progress inside one long unit (a download); reported, never committed.
+    progress: Callable[[Progress], None] = lambda p: None
 
 
 class JobKind(Protocol):
@@ -224,7 +226,51 @@ class Audit:
         return message
 
 
-KINDS: dict[str, JobKind] = {k.kind: k for k in (Thumbnails(), Verify(), Import(), Audit())}
+class ModelDownload:
+    """A face model pack's download: one unit, with progress by the MiB and a checksum."""
+
+    kind = ModelDownloadSpec.kind
+    in_subprocess = False
+
+    def units(self, spec: ModelDownloadSpec) -> list[str]:
+        return [spec.pack]
+
+    def work(self, spec: ModelDownloadSpec, units: list[str], ctx: WorkContext):
+        from studio.engine.faces.insightface_engine import download_model_pack
+
+        pack = download_model_pack(
+            spec.pack,
+            spec.dest,
+            ctx.progress,
+            ctx.cancel,
+            spec.sha256 or None,
+            url=spec.url or None,
+        )
+        yield spec.pack, {"path": str(pack.path), "sha256": pack.sha256}
+
+    def commit(self, project, job_id, spec: ModelDownloadSpec, unit, result: dict, done):
+        from studio.services import models
+
+        job_service.commit_unit(
+            project,
+            job_id,
+            unit,
+            done,
+            f"{spec.pack} downloaded",
+            lambda: models.record_download(project, spec.pack, result["path"], result["sha256"]),
+        )
+
+    def finish(self, project, job_id, spec: ModelDownloadSpec) -> str:
+        from studio.services import models
+
+        record = models.downloaded_pack(project, spec.pack)
+        checked = "checksum verified" if spec.sha256 else f"sha256 {record['sha256'][:16]}…"
+        return f"The {spec.pack} face models are ready in {record['path']} ({checked})"
+
+
+KINDS: dict[str, JobKind] = {
+    k.kind: k for k in (Thumbnails(), Verify(), Import(), Audit(), ModelDownload())
+}
 
 
 def kind_of(spec: JobSpec) -> JobKind:

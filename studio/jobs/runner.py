@@ -230,7 +230,7 @@ class JobRunner:
         job_service.set_state(project, job_id, RUNNING, done=done, total=total, message="Starting")
         self._emit(job_id, "started", job.title, Progress(done, total, "Starting"))
         try:
-            for unit, result in self._work(kind, spec, todo, token):
+            for unit, result in self._work(job_id, kind, spec, todo, token):
                 done += 1
                 kind.commit(project, job_id, spec, unit, result, done)
                 self._emit(
@@ -263,16 +263,18 @@ class JobRunner:
         self._emit(job_id, "done", job.title, Progress(total, total, message))
 
     def _work(
-        self, kind: JobKind, spec: JobSpec, todo: list[str], token: CancelToken
+        self, job_id: str, kind: JobKind, spec: JobSpec, todo: list[str], token: CancelToken
     ) -> Iterator[tuple[str, Any]]:
         if not todo:
             return iter(())
         if kind.in_subprocess or self._force_subprocess:
             return _work_in_subprocess(self._project, spec, todo, token)
+        job = job_service.get_job(self._project, job_id)
         ctx = WorkContext(
             read_blob=lambda sha: library.read_blob(self._project, sha),
             asset_path=lambda sha: library.asset_path(self._project, sha),
             cancel=token,
+            progress=lambda p: self._emit(job_id, "progress", job.title, p),
         )
         return kind.work(spec, todo, ctx)
 

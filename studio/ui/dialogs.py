@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -24,3 +26,32 @@ def show_error(
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.setObjectName("studioErrorBox")
     box.open()  # window-modal without blocking the event loop (jobs keep reporting)
+
+
+def ask(
+    parent: QWidget | None,
+    title: str,
+    question: str,
+    details: str,
+    accept_label: str,
+    on_accept: Callable[[], None],
+) -> QMessageBox:
+    """Ask a yes/no question without blocking; `on_accept` runs only when the user agrees."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle(title)
+    box.setText(question)
+    box.setInformativeText(details)
+    yes = box.addButton(accept_label, QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(yes)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setObjectName("studioQuestionBox")
+
+    def answered(button) -> None:
+        if button is yes:
+            on_accept()
+
+    box.buttonClicked.connect(answered)
+    box.open()
+    return box

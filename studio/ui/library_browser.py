@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.text import plural
-from studio.services import audit, imports, library, personas
+from studio.services import audit, imports, library, models, personas
 from studio.ui import dialogs
 from studio.ui.library_model import (
     ROW_ROLE,
@@ -231,6 +231,7 @@ class LibraryBrowser(QWidget):
         self._export_dir = tempfile.TemporaryDirectory(prefix="persona-studio-drag-")
         self._import_jobs: set[str] = set()
         self._audit_jobs: set[str] = set()
+        self._download_jobs: dict[str, bool] = {}  # job id -> check references when done
 
         self._reload_timer = QTimer(self)
         self._reload_timer.setSingleShot(True)
@@ -443,6 +444,16 @@ class LibraryBrowser(QWidget):
         self.engine_note.setWordWrap(True)
         self.engine_note.setObjectName("engineNote")
         c.addWidget(self.engine_note)
+        models_row = QHBoxLayout()
+        self.models_label = QLabel()
+        self.models_label.setWordWrap(True)
+        self.models_label.setObjectName("modelsNote")
+        models_row.addWidget(self.models_label, 1)
+        self.download_button = QPushButton("Download models…")
+        self.download_button.setToolTip("Download the engine's model pack, checked by its sha256")
+        self.download_button.clicked.connect(self.offer_download)
+        models_row.addWidget(self.download_button)
+        c.addLayout(models_row)
         self.audit_button = QPushButton("Check references again")
         self.audit_button.setToolTip("Run the face check on images this engine has not seen")
         self.audit_button.clicked.connect(self.start_audit)
@@ -759,6 +770,8 @@ class LibraryBrowser(QWidget):
         if event.event == "failed" and event.job_id in self._audit_jobs | self._import_jobs:
             # e.g. the chosen engine's model files are missing: say where to put them.
             dialogs.show_error(self, StudioError(event.message), "The check could not run")
+        if event.job_id in self._download_jobs and event.event in ("done", "failed", "cancelled"):
+            self.after_download(event)
         if event.event in ("done", "failed", "cancelled"):
             self._audit_jobs.discard(event.job_id)
         if event.event in ("done", "progress"):
@@ -776,6 +789,19 @@ class LibraryBrowser(QWidget):
         note = next((c.note for c in audit.engine_choices() if c.name == name), "")
         self.engine_note.setText(note)
         self.engine_note.setVisible(bool(note))
+        status = models.engine_status(name)
+        downloading = bool(self._download_jobs)
+        if status.ready:
+            self.models_label.setText(f"Models: {status.folder}" if status.folder else "")
+        elif downloading:
+            self.models_label.setText(f"Downloading the {status.pack} models…")
+        else:
+            self.models_label.setText(
+                f"{status.problem} Download the pack, or put {status.files} there yourself."
+            )
+        self.models_label.setVisible(bool(self.models_label.text()))
+        self.download_button.setVisible(status.downloadable)
+        self.download_button.setEnabled(status.downloadable and not downloading)
 
     def _engine_chosen(self, index: int) -> None:
         name = self.engine_combo.itemData(index)
@@ -783,11 +809,57 @@ class LibraryBrowser(QWidget):
             self._undo.push(EngineCommand(self, name))
 
     def start_audit(self) -> None:
-        """Check the persona's references with the project's engine (a job)."""
+        """Check the persona's references with the project's engine (a job).
+
+        When the engine's models are missing the user is asked to download them first (the
+        check follows the download), or told where to put them.
+        """
         if self.runner is None or self.persona_id is None:
+            return
+        status = models.engine_status(audit.default_engine(self.project))
+        if not status.ready:
+            if status.downloadable:
+                self.offer_download(then_check=True)
+            else:
+                dialogs.show_error(self, StudioError(status.problem, hint=status.hint))
             return
         job = self.runner.submit(audit.plan_audit(self.project, self.persona_id))
         self._audit_jobs.add(job.id)
+
+    def offer_download(self, then_check: bool = False) -> None:
+        """Ask before downloading the engine's model pack; on yes, download it as a job."""
+        if self.runner is None or self.project is None or self._download_jobs:
+            return
+        status = models.engine_status(audit.default_engine(self.project))
+        if not status.downloadable:
+            return
+        note = next((c.note for c in audit.engine_choices() if c.name == "insightface"), "")
+
+        def download() -> None:
+            job = self.runner.submit(models.plan_download(status))
+            self._download_jobs[job.id] = then_check
+            self.show_engine()
+
+        dialogs.ask(
+            self,
+            "Download face models",
+            f"The {status.pack} face models are not on this computer. "
+            f"Download them now ({models.size_text(status.size)}) into {status.folder}?",
+            f"{status.problem} The archive is checked against its sha256 before it is "
+            f"unpacked. {note}",
+            "Download",
+            download,
+        )
+
+    def after_download(self, event) -> None:
+        then_check = self._download_jobs.pop(event.job_id)
+        self.show_engine()
+        if event.event == "failed":
+            dialogs.show_error(self, StudioError(event.message), "The download did not finish")
+        elif event.event == "done":
+            self.status_message.emit(event.progress.message)
+            if then_check:
+                self.start_audit()
 
     def _reload_after_jobs(self) -> None:
         if self.project is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from studio.core.resources import resource_path
 from studio.services import audit, personas
+from studio.ui import dialogs
 from studio.ui.library_model import ROW_ROLE
 from studio.ui.main_window import MainWindow
 
@@ -183,22 +186,126 @@ def test_drag_out_exports_the_original_files(window, tmp_path):
     assert files[0].read_bytes() == library.read_blob(window.project, ref.blob_sha)
 
 
-def test_choosing_insightface_without_models_says_where_to_put_them(qtbot, window, errors):
+@pytest.fixture
+def questions(monkeypatch) -> list:
+    """Questions the UI asked (title, question, details, on_accept); none is answered."""
+    asked: list = []
+    monkeypatch.setattr(
+        dialogs, "ask", lambda parent, title, q, d, label, yes: asked.append((title, q, d, yes))
+    )
+    return asked
+
+
+def _choose_engine(lib, name: str) -> None:
+    lib.side.setCurrentIndex(1)
+    index = lib.engine_combo.findData(name)
+    lib.engine_combo.setCurrentIndex(index)
+    lib.engine_combo.activated.emit(index)
+
+
+def test_choosing_insightface_without_models_offers_the_download(qtbot, window, questions):
     lib = window.library_browser
     lib.side.setCurrentIndex(1)
     assert not lib.engine_note.isVisibleTo(lib)  # dlib: nothing to warn about
-    index = lib.engine_combo.findData("insightface")
-    lib.engine_combo.setCurrentIndex(index)
-    lib.engine_combo.activated.emit(index)
+    assert not lib.download_button.isVisibleTo(lib)
+    _choose_engine(lib, "insightface")
     assert "non-commercial" in lib.engine_note.text() and lib.engine_note.isVisibleTo(lib)
     assert audit.default_engine(window.project) == "insightface"
-    _idle(qtbot, window)
-    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
-    assert "buffalo_l" in str(errors[-1])
+    # The check it would start needs the models: the user is asked first, nothing runs.
+    title, question, details, _ = questions[-1]
+    assert "buffalo_l" in question and "275 MiB" in question
+    assert "sha256" in details and "non-commercial" in details
+    assert lib.download_button.isVisibleTo(lib)
+    assert "buffalo_l" in lib.models_label.text() and "does not exist" in lib.models_label.text()
+    assert not window.runner.busy
     lib.undo_stack.undo()
     assert audit.default_engine(window.project) == "dlib"
     assert lib.engine_combo.currentData() == "dlib"
+    assert not lib.download_button.isVisibleTo(lib)
     assert _status(lib, "set-photo-0412.jpg") == "suspect"  # the dlib verdicts are still there
+
+
+def _pack_archive(tmp_path: Path) -> Path:
+    """A zip laid out like buffalo_l, holding tiny models insightface's loader accepts."""
+    pytest.importorskip("insightface", reason="insightface is installed by `make`")
+    from tests.engine.conftest import build_arcface, build_scrfd
+
+    folder = tmp_path / "pack-src"
+    folder.mkdir()
+    build_scrfd(folder / "det_10g.onnx")
+    build_arcface(folder / "w600k_r50.onnx")
+    archive = tmp_path / "buffalo_l.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in folder.iterdir():
+            zf.write(f, f"buffalo_l/{f.name}")
+    return archive
+
+
+def _serve(monkeypatch, archive: Path, sha256: str) -> None:
+    """Point the download at a local archive with the given published checksum."""
+    from studio.core import model_packs
+    from studio.services import models
+
+    monkeypatch.setitem(
+        model_packs.KNOWN_ARCHIVES,
+        "buffalo_l",
+        model_packs.PackArchive(sha256, archive.stat().st_size),
+    )
+    plan = models.plan_download
+    monkeypatch.setattr(models, "plan_download", lambda status: plan(status, archive.as_uri()))
+
+
+@pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")
+def test_confirmed_download_installs_the_pack_then_checks(
+    qtbot, window, questions, tmp_path, monkeypatch
+):
+    from studio.core import model_packs
+    from studio.services import models
+
+    archive = _pack_archive(tmp_path)
+    _serve(monkeypatch, archive, hashlib.sha256(archive.read_bytes()).hexdigest())
+    lib = window.library_browser
+    _choose_engine(lib, "insightface")
+    progress = []
+    window.runner.add_listener(lambda e: progress.append(e.progress.message))
+    questions[-1][3]()  # the user answers Download
+    assert not lib.download_button.isEnabled()  # one download at a time
+    _idle(qtbot, window)
+    qtbot.waitUntil(lambda: not lib._download_jobs and not window.runner.busy, timeout=60000)
+    _idle(qtbot, window)
+    folder = model_packs.pack_folder("buffalo_l")
+    assert sorted(p.name for p in folder.iterdir()) == ["det_10g.onnx", "w600k_r50.onnx"]
+    assert any(m.startswith("Downloading buffalo_l") for m in progress)
+    assert models.downloaded_pack(window.project, "buffalo_l")["path"] == str(folder)
+    assert models.engine_status("insightface").ready
+    assert not lib.download_button.isVisibleTo(lib)
+    assert str(folder) in lib.models_label.text()
+    # The check the user asked for ran with the downloaded models.
+    from studio.services import jobs as job_service
+
+    jobs = job_service.list_jobs(window.project)
+    assert [j.state for j in jobs if j.kind == "model-download"] == ["done"]
+    audits = [j for j in jobs if j.kind == "audit" and j.spec["engine"] == "insightface"]
+    assert audits and audits[0].state == "done"
+
+
+def test_a_download_failing_its_checksum_installs_nothing(
+    qtbot, window, questions, errors, tmp_path, monkeypatch
+):
+    from studio.core import model_packs
+    from studio.services import models
+
+    archive = _pack_archive(tmp_path)
+    _serve(monkeypatch, archive, "0" * 64)
+    lib = window.library_browser
+    _choose_engine(lib, "insightface")
+    lib.download_button.click()
+    questions[-1][3]()
+    qtbot.waitUntil(lambda: bool(errors), timeout=60000)
+    assert "damaged or not the expected file" in str(errors[-1])
+    assert not model_packs.pack_folder("buffalo_l").exists()
+    assert not models.engine_status("insightface").ready
+    assert lib.download_button.isEnabled() and lib.download_button.isVisibleTo(lib)
 
 
 def test_near_duplicates_are_shown_as_groups(window):

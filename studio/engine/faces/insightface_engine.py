@@ -29,20 +29,21 @@ import numpy as np
 from studio.core.errors import ModelMissingError
 from studio.core.faces import Face
 from studio.core.jobs import CancelToken, EtaEstimator, Progress, ProgressSink
+from studio.core.model_packs import (  # noqa: F401  (re-exported: the engine's public surface)
+    DEFAULT_PACK,
+    PACK_FILES,
+    check_model_folder,
+    default_models_root,
+    expected_files_text,
+    known_archive,
+)
 from studio.engine.faces import Detection, as_rgb, l2_normalise
 from studio.engine.faces.attributes import NOSE_TIP, describe_face, largest_first
 
-DEFAULT_PACK = "buffalo_l"
-# The detector and recognizer of the packs insightface publishes (the others in a pack, such
-# as gender/age and 3D landmarks, are not loaded).
-PACK_FILES = {
-    "buffalo_l": ("det_10g.onnx", "w600k_r50.onnx"),
-    "buffalo_s": ("det_500m.onnx", "w600k_mbf.onnx"),
-    "antelopev2": ("scrfd_10g_bnkps.onnx", "glintr100.onnx"),
-}
 PAD_FACTOR = 1.6  # SCRFD misses faces filling most of the frame; padding shrinks them
 EMBED_BATCH = 32
 _DOWNLOAD_CHUNK = 1 << 20
+MIB = 2**20
 
 
 class ModelDownloadError(ModelMissingError):
@@ -55,46 +56,6 @@ class ModelPack:
 
     path: Path
     sha256: str
-
-
-def default_models_root() -> Path:
-    """Where insightface keeps model packs: ~/.insightface/models."""
-    return Path("~/.insightface").expanduser() / "models"
-
-
-def expected_files_text(pack: str) -> str:
-    """A human description of the ONNX files a pack folder must hold."""
-    files = PACK_FILES.get(pack)
-    if files:
-        return f"{files[0]} (face detector) and {files[1]} (face recognizer)"
-    return "an SCRFD face detector and an ArcFace face recognizer as .onnx files"
-
-
-def check_model_folder(folder: str | Path, pack: str = DEFAULT_PACK) -> Path:
-    """The folder, if it holds ONNX files (or an insightface manifest); else `ModelMissingError`."""
-    folder = Path(folder).expanduser()
-    where_hint = (
-        f"Put {expected_files_text(pack)} in {folder} (unzip {pack}.zip there), choose another "
-        "model folder, or download the pack from the face engine settings."
-    )
-    if not folder.is_dir():
-        raise ModelMissingError(
-            f"The insightface model folder {folder} does not exist.", hint=where_hint
-        )
-    onnx_files = sorted(folder.glob("*.onnx"))
-    if not onnx_files and not (folder / "manifest.json").is_file():
-        raise ModelMissingError(
-            f"The insightface model folder {folder} holds no ONNX model files.", hint=where_hint
-        )
-    expected = PACK_FILES.get(pack)
-    if expected and folder.name == pack:
-        missing = [name for name in expected if not (folder / name).is_file()]
-        if missing:
-            raise ModelMissingError(
-                f"The {pack} model pack in {folder} is incomplete: {', '.join(missing)} missing.",
-                hint=where_hint,
-            )
-    return folder
 
 
 @lru_cache(maxsize=16)
@@ -426,7 +387,9 @@ def download_model_pack(
                     digest.update(chunk)
                     done += len(chunk)
                     if progress is not None:
-                        progress(Progress(done, total, f"Downloading {name}", eta.eta(done)))
+                        size = f"{done / MIB:.0f} of {total / MIB:.0f} MiB" if total else ""
+                        text = f"Downloading {name}: {size or f'{done / MIB:.0f} MiB'}"
+                        progress(Progress(done, total, text, eta.eta(done)))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ModelDownloadError(
                 f"Could not download the {name} model pack: {exc}.", hint=manual_hint
