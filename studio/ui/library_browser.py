@@ -909,7 +909,7 @@ class LibraryBrowser(QWidget):
         for pk in picks:
             item = QListWidgetItem(f"{pk.reference.file_name}\n{pk.why}")
             item.setData(Qt.ItemDataRole.UserRole, pk.reference.id)
-            pixmap = self.model._pixmaps.get(pk.reference.blob_sha)
+            pixmap = self.model.cached_pixmap(pk.reference.blob_sha)
             if pixmap is not None:
                 item.setIcon(pixmap)
             self.pick_list.addItem(item)

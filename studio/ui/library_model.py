@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from studio.services import library
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the LibraryRow
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+PICTURE = 160  # a tile's picture: thumbnails are scaled to it once, off the GUI thread
 
 
 @dataclass(frozen=True)
@@ -45,34 +47,107 @@ class _ThumbnailSignals(QObject):
     loaded = Signal(str, QImage)
 
 
-def _read_thumbnail(project, blob_sha: str, size: int, signals: _ThumbnailSignals) -> None:
-    """Pool thread: read one cached thumbnail and decode it; the GUI thread gets a QImage."""
-    try:
-        data = library.get_thumbnail(project, blob_sha, size)
-    except Exception:  # the project was closed meanwhile
-        return
-    image = QImage()
-    if data and image.loadFromData(data):
-        signals.loaded.emit(blob_sha, image)
+class ThumbnailLoader:
+    """Reads cached thumbnails on two threads, newest request first, for the tiles in view.
+
+    Scrolling fast through thousands of tiles asks for many pictures the user has already
+    scrolled past: the newest requests are served first and requests beyond `backlog` are
+    dropped (their tiles ask again if they come back into view). Each picture is decoded and
+    scaled to the tile's picture size off the GUI thread; the GUI thread only wraps it.
+    """
+
+    def __init__(self, signals: _ThumbnailSignals, size: int, picture: int, backlog: int = 256):
+        self._signals = signals
+        self._size = size
+        self._picture = picture
+        self._backlog = backlog
+        self._stack: list[tuple[object, str]] = []
+        self._busy = 0
+        self._closed = False
+        self._lock = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._run, name="thumbnails", daemon=True) for _ in range(2)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def request(self, project, sha: str) -> list[str]:
+        """Queue a read; returns the requests dropped to keep the backlog bounded."""
+        with self._lock:
+            self._stack.append((project, sha))
+            dropped = []
+            if len(self._stack) > self._backlog:
+                dropped = [s for _, s in self._stack[: -self._backlog]]
+                del self._stack[: -self._backlog]
+            self._lock.notify()
+            return dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._stack.clear()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._stack and not self._busy, timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._stack.clear()
+            self._lock.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._stack or self._closed)
+                if self._closed:
+                    return
+                project, sha = self._stack.pop()  # newest first: the tiles in view now
+                self._busy += 1
+            try:
+                image = self._read(project, sha)
+                if image is not None:
+                    self._signals.loaded.emit(sha, image)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                    self._lock.notify_all()
+
+    def _read(self, project, sha: str) -> QImage | None:
+        try:
+            data = library.get_thumbnail(project, sha, self._size)
+        except Exception:  # the project was closed meanwhile
+            return None
+        image = QImage()
+        if not data or not image.loadFromData(data):
+            return None
+        return image.scaled(
+            self._picture,
+            self._picture,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
 
 
 class ReferenceListModel(QAbstractListModel):
     """The references of one persona; paints from memory, never queries the project in data()."""
 
     THUMB = library.THUMBNAIL_SIZE
+    PICTURE = PICTURE
+    CACHE = 1500  # pictures kept in memory (~150 MB at most), least recently shown dropped
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._rows: list[LibraryRow] = []
         self._row_of: dict[str, int] = {}
-        self._pixmaps: dict[str, QPixmap] = {}
+        self._rows_of_blob: dict[str, list[int]] = {}
+        self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
         self._pending: set[str] = set()
         self._project = None
-        # Plain Python threads: QRunnable subclasses have lifetime pitfalls under PySide.
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")
-        self._futures: list[Future] = []
         self._signals = _ThumbnailSignals(self)
         self._signals.loaded.connect(self._thumbnail_loaded)
+        self._loader = ThumbnailLoader(self._signals, self.THUMB, self.PICTURE)
+        self.destroyed.connect(self._loader.close)
 
     def set_rows(self, project, rows: list[LibraryRow]) -> None:
         """Replace every row (a persona switch or a reload)."""
@@ -80,9 +155,13 @@ class ReferenceListModel(QAbstractListModel):
         if project is not self._project:
             self._pixmaps.clear()
             self._pending.clear()
+            self._loader.clear()
         self._project = project
         self._rows = list(rows)
         self._row_of = {r.id: i for i, r in enumerate(self._rows)}
+        self._rows_of_blob = {}
+        for i, r in enumerate(self._rows):
+            self._rows_of_blob.setdefault(r.reference.blob_sha, []).append(i)
         self.endResetModel()
 
     def update_rows(self, rows: list[LibraryRow]) -> None:
@@ -105,6 +184,10 @@ class ReferenceListModel(QAbstractListModel):
 
     def row_at(self, i: int) -> LibraryRow:
         return self._rows[i]
+
+    def cached_pixmap(self, sha: str) -> QPixmap | None:
+        """The picture of a blob if it is in memory (never starts a read)."""
+        return self._pixmaps.get(sha)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
@@ -131,25 +214,25 @@ class ReferenceListModel(QAbstractListModel):
 
     def _pixmap(self, sha: str) -> QPixmap | None:
         pixmap = self._pixmaps.get(sha)
-        if pixmap is None and sha not in self._pending and self._project is not None:
+        if pixmap is not None:
+            self._pixmaps.move_to_end(sha)
+        elif sha not in self._pending and self._project is not None:
             self._pending.add(sha)
-            self._futures = [f for f in self._futures if not f.done()]
-            self._futures.append(
-                self._pool.submit(_read_thumbnail, self._project, sha, self.THUMB, self._signals)
-            )
+            self._pending.difference_update(self._loader.request(self._project, sha))
         return pixmap
 
     def _thumbnail_loaded(self, sha: str, image: QImage) -> None:
+        self._pending.discard(sha)
         self._pixmaps[sha] = QPixmap.fromImage(image)
-        for i, row in enumerate(self._rows):
-            if row.reference.blob_sha == sha:
-                index = self.index(i)
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        while len(self._pixmaps) > self.CACHE:
+            self._pixmaps.popitem(last=False)
+        for i in self._rows_of_blob.get(sha, ()):
+            index = self.index(i)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def wait_for_thumbnails(self, msecs: int = 10000) -> bool:
         """Block until queued thumbnail reads finish (tests and screenshots)."""
-        _, pending = wait(self._futures, timeout=msecs / 1000)
-        return not pending
+        return self._loader.wait_idle(msecs / 1000)
 
 
 SORT_KEYS = {

@@ -6,7 +6,7 @@ from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from studio.ui.library_model import ROW_ROLE, LibraryRow
+from studio.ui.library_model import PICTURE, ROW_ROLE, LibraryRow
 
 STATUS_COLOURS = {
     "approved": QColor("#3a9d5d"),
@@ -16,7 +16,6 @@ STATUS_COLOURS = {
     "pending": QColor("#8a8b90"),
 }
 TILE = QSize(176, 206)
-PICTURE = 160
 
 
 class ReferenceTileDelegate(QStyledItemDelegate):
@@ -39,11 +38,13 @@ class ReferenceTileDelegate(QStyledItemDelegate):
 
         pic = QRect(r.x() + (r.width() - PICTURE) // 2, r.y() + 4, PICTURE, PICTURE)
         if isinstance(pixmap, QPixmap) and not pixmap.isNull():
-            scaled = pixmap.scaled(
-                pic.size(),
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
-            )
+            scaled = pixmap  # the model scales pictures to PICTURE off-thread, once
+            if pixmap.width() > PICTURE or pixmap.height() > PICTURE:
+                scaled = pixmap.scaled(
+                    pic.size(),
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             x = pic.x() + (pic.width() - scaled.width()) // 2
             y = pic.y() + (pic.height() - scaled.height()) // 2
             painter.drawPixmap(x, y, scaled)
