@@ -395,6 +395,98 @@ def _with_cancel(fn):
         signal.signal(signal.SIGINT, previous)
 
 
+def _shot_dict(row: Any) -> dict:
+    from studio.core.timecode import format_timecode
+
+    worst = row.worst()
+    flags = row.flags()
+    frame = row.frames[worst] if worst is not None else None
+    return {
+        "shot": row.shot.name,
+        "persona": row.persona_name,
+        "frames": len(row.frames),
+        "fps": row.shot.fps,
+        "analysed": sum(1 for s in row.scores if s is not None),
+        "flagged": int(flags.sum()),
+        "not_measurable": sum(1 for s in row.scores if s is not None and s.state != "measured"),
+        "worst_frame": worst,
+        "worst_identity": None if worst is None else row.scores[worst].identity,
+        "worst_timecode": None
+        if frame is None
+        else format_timecode(frame.time_s, row.shot.fps, frame.index),
+    }
+
+
+def _shot_line(d: dict) -> str:
+    text = (
+        f"{d['shot']} ({d['persona']}): {d['frames']} frames, {d['analysed']} analysed, "
+        f"{d['flagged']} flagged, {d['not_measurable']} not measurable"
+    )
+    if d["worst_frame"] is not None:
+        text += f"; worst {d['worst_identity']:.3f} at {d['worst_timecode']}"
+    return text
+
+
+def cmd_shots(args: argparse.Namespace) -> int:
+    from studio.services import drift, shots
+
+    if args.shots_action == "import":
+        with _open(args.project) as project:
+            spec = shots.plan_footage_import(
+                project,
+                [args.persona],
+                args.paths,
+                every=args.every,
+                max_frames=args.max_frames,
+                fps=args.fps,
+            )
+            job = _run_job(project, spec, "Importing footage")
+            report = shots.footage_report(project, job.id)
+        _emit(args, report.to_dict(), "\n".join(report.lines()))
+        return 1 if report.rejected else 0
+    with _open(args.project, read_only=True) as project:
+        rows = [_shot_dict(r) for r in drift.drift_rows(project)]
+        empty = [
+            {"shot": s.name, "persona": None, "frames": s.frame_count}
+            for s in shots.list_shots(project)
+            if not any(r["shot"] == s.name for r in rows)
+        ]
+    lines = [_shot_line(r) for r in rows] + [f"{e['shot']}: {e['frames']} frames" for e in empty]
+    _emit(args, rows + empty, "\n".join(lines) or "No shots yet.")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from studio.services import drift
+
+    with _open(args.project) as project:
+        spec = drift.plan_analysis(project, [args.shot] if args.shot else None, args.engine)
+        job = _run_job(project, spec, "Analysing")
+        rows = drift.drift_rows(project, [args.shot] if args.shot else None)
+        data = {"message": job.message, "shots": [_shot_dict(r) for r in rows]}
+    _emit(args, data, "\n".join([job.message] + [_shot_line(d) for d in data["shots"]]))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from studio.jobs.report import write_report
+
+    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() or "html")
+    if fmt not in ("html", "csv", "json"):
+        raise StudioError(
+            f"Cannot tell the report format from '{args.output}'.",
+            hint="Name the file .html, .csv or .json, or add --format html|csv|json.",
+        )
+    with _open(args.project, read_only=True) as project:
+        summary = write_report(project, fmt, args.output)
+    _emit(
+        args,
+        {"output": args.output, "format": fmt, "summary": summary},
+        f"Wrote {args.output}: {summary}",
+    )
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from studio.services.projects import check_project
 
@@ -584,6 +676,32 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--yaw", type=float, default=0.0)
     a.add_argument("--pitch", type=float, default=0.0)
     a.add_argument("--count", type=int, default=4, choices=range(3, 6), metavar="3-5")
+
+    shots_action = group(
+        "shots",
+        "import footage as shots, list shots with their drift",
+        "Shots of the project's timeline, made from video files or folders of images.",
+        cmd_shots,
+    )
+    a = shots_action("import", "import video files or folders of numbered images as shots")
+    a.add_argument("--persona", required=True, metavar="NAME", help="persona expected in them")
+    a.add_argument("paths", nargs="+", metavar="PATH")
+    a.add_argument("--every", type=int, default=1, metavar="N", help="keep every Nth frame")
+    a.add_argument("--max-frames", type=int, default=1000, metavar="N", help="frame cap per shot")
+    a.add_argument("--fps", type=float, metavar="FPS", help="frame rate of image folders")
+    shots_action("list", "every shot with frames analysed, flagged and its worst frame")
+
+    p = verb("analyze", "score every frame for identity, wardrobe and lighting drift (a job)")
+    p.add_argument("project")
+    p.add_argument("--shot", metavar="NAME", help="only this shot")
+    p.add_argument("--engine", metavar="NAME", help="face engine (default: the project's)")
+    p.set_defaults(func=cmd_analyze)
+
+    p = verb("report", "write the drift report: per shot and per frame scores, flags, notes")
+    p.add_argument("project")
+    p.add_argument("-o", "--output", required=True, metavar="FILE")
+    p.add_argument("--format", choices=("html", "csv", "json"), help="default: from FILE's suffix")
+    p.set_defaults(func=cmd_report)
 
     p = verb("check", "integrity, schema version and row counts")
     p.add_argument("project")

@@ -57,8 +57,43 @@ class ModelDownloadSpec(JobSpec):
     url: str = ""  # empty: where insightface publishes the pack
 
 
+@dataclass(frozen=True)
+class FootageSpec(JobSpec):
+    """Import video files or folders of numbered images, each as a new shot."""
+
+    kind: ClassVar[str] = "footage"
+    persona_ids: tuple[str, ...] = ()  # the personas expected in the new shots
+    sources: tuple[str, ...] = ()  # video files and image folders, one shot each
+    every: int = 1  # keep every Nth frame
+    max_frames: int = 1000  # at most this many frames per shot
+    fps: float = 0.0  # the frame rate of image folders (0: unknown)
+
+
+@dataclass(frozen=True)
+class DriftSpec(JobSpec):
+    """Score frames against the personas expected in their shots (faces, looks, drift)."""
+
+    kind: ClassVar[str] = "drift"
+    engine: str = "dlib"  # the engine's name
+    engine_id: str = ""  # the id it last reported here ("" if never run): whose scans are reused
+    frames: tuple[tuple[str, str], ...] = ()  # (frame id, blob sha) to score
+    scan: tuple[str, ...] = ()  # blobs the engine has not scanned (or not measured looks of)
+    # Reference faces whose look (garment colour, light) is not measured yet:
+    # (blob sha, face index, box, landmarks) as the audit's scan found them.
+    ref_faces: tuple[tuple, ...] = ()
+
+
 SPEC_TYPES: dict[str, type[JobSpec]] = {
-    s.kind: s for s in (ThumbnailSpec, VerifySpec, ImportSpec, AuditSpec, ModelDownloadSpec)
+    s.kind: s
+    for s in (
+        ThumbnailSpec,
+        VerifySpec,
+        ImportSpec,
+        AuditSpec,
+        ModelDownloadSpec,
+        FootageSpec,
+        DriftSpec,
+    )
 }
 
 

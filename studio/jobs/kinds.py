@@ -268,8 +268,19 @@ class ModelDownload:
         return f"The {spec.pack} face models are ready in {record['path']} ({checked})"
 
 
+from studio.jobs.drift_kinds import DriftAnalysis, FootageImport  # noqa: E402  (uses the above)
+
 KINDS: dict[str, JobKind] = {
-    k.kind: k for k in (Thumbnails(), Verify(), Import(), Audit(), ModelDownload())
+    k.kind: k
+    for k in (
+        Thumbnails(),
+        Verify(),
+        Import(),
+        Audit(),
+        ModelDownload(),
+        FootageImport(),
+        DriftAnalysis(),
+    )
 }
 
 

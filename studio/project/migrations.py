@@ -259,10 +259,63 @@ def _m003_job_unit_results(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+_SHOTS = [
+    # The first schema's shots and frames, filled in for footage: the source, the every-Nth
+    # step, each frame's place in its source and size. Shot names are unique.
+    "alter table shots add column source_kind text",
+    "alter table shots add column every integer not null default 1",
+    "create unique index shots_name on shots(name collate nocase)",
+    "alter table frames add column source_index integer",
+    "alter table frames add column width integer",
+    "alter table frames add column height integer",
+    """
+    create table frame_reviews (
+        frame_id text primary key not null references frames(id) on delete cascade,
+        state text,
+        note text not null default '',
+        updated_at text
+    )
+    """,
+    # A face's look (garment colour, light on the face) as one engine's face box framed it.
+    """
+    create table cache_looks (
+        blob_sha text not null,
+        engine_id text not null,
+        face_index integer not null,
+        look text not null,
+        primary key (blob_sha, engine_id, face_index)
+    )
+    """,
+    # A frame scored against one persona version with one engine: every score, as JSON too.
+    """
+    create table cache_drift (
+        frame_id text not null,
+        persona_id text not null,
+        version_id text not null,
+        engine_id text not null,
+        state text not null,
+        identity real,
+        wardrobe real,
+        lighting real,
+        score text not null,
+        created_at text,
+        primary key (frame_id, persona_id, version_id, engine_id)
+    )
+    """,
+]
+
+
+def _m004_shots(db: sqlite_utils.Database) -> None:
+    """Shots of frames from footage, frame reviews, and the looks and drift score caches."""
+    for statement in _SHOTS:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_library,
     _m003_job_unit_results,
+    _m004_shots,
 ]
 
 

@@ -74,3 +74,83 @@ def write_demo(path: str | Path, *, overwrite: bool = False) -> Path:
             first.id,
         )
     return p
+
+
+# -- the demo's footage -----------------------------------------------------------------------
+
+FOOTAGE_FPS = 12.0
+
+
+def _camera(base: Image.Image, t: float, zoom: float = 1.12) -> Image.Image:
+    """A frame of a slow push-in and pan across a still: t runs 0..1 along the shot."""
+    w, h = base.size
+    z = 1.0 + (zoom - 1.0) * t
+    cw, ch = w / z, h / z
+    x0 = (w - cw) * (0.35 + 0.3 * t)
+    y0 = (h - ch) * 0.3
+    frame = base.resize((w, h), Image.Resampling.BICUBIC, box=(x0, y0, x0 + cw, y0 + ch))
+    return ImageEnhance.Brightness(frame).enhance(0.97 + 0.06 * ((t * 7) % 1.0))
+
+
+def recolour_garment(image: Image.Image) -> Image.Image:
+    """The flight suit dyed green: orange pixels below the face turned by a third of the wheel."""
+    import numpy as np
+
+    hsv = np.asarray(image.convert("HSV")).copy()
+    h, s = hsv[..., 0].astype(int), hsv[..., 1]
+    rows = np.arange(hsv.shape[0])[:, None] >= int(hsv.shape[0] * 0.5)
+    orange = (h >= 4) & (h <= 28) & (s >= 90) & rows
+    hsv[..., 0] = np.where(orange, (h + 70) % 256, h).astype(np.uint8)
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def relight(image: Image.Image) -> Image.Image:
+    """Tungsten light from the image's right: a warm cast and the left side in shadow."""
+    import numpy as np
+
+    rgb = np.asarray(image, dtype=np.float32)
+    ramp = np.linspace(0.45, 1.15, rgb.shape[1], dtype=np.float32)[None, :, None]
+    warm = np.array([1.10, 0.86, 0.58], np.float32)
+    return Image.fromarray(np.clip(rgb * ramp * warm, 0, 255).astype(np.uint8))
+
+
+def write_demo_footage(folder: Path, frames: int = 16) -> list[Path]:
+    """Write the demo's shots as folders of numbered frames; returns them in timeline order.
+
+    - "Hangar walk": Nova throughout (a slow push-in on her portrait);
+    - "Set visit": Nova, then the camera operator steps in alone, then Nova again;
+    - "Costume test": Nova, with the flight suit in the wrong colour in the middle;
+    - "Golden hour": Nova, relit warm and from the side for the second half;
+    - "Cutaways": the flag and the shuttle without a face, then Nova.
+    """
+    portrait = Image.open(resource_path(PORTRAIT)).convert("RGB")
+    stranger = Image.open(resource_path(STRANGER)).convert("RGB")
+    mirrored = ImageOps.mirror(portrait)
+    n = frames
+
+    def nova(i: int) -> Image.Image:
+        return _camera(portrait, i / max(n - 1, 1))
+
+    shots: dict[str, list[Image.Image]] = {
+        "Hangar walk": [_camera(mirrored, i / max(n - 1, 1), 1.08) for i in range(n)],
+        "Set visit": [
+            _camera(stranger, i / max(n - 1, 1)) if n // 3 <= i < 2 * n // 3 else nova(i)
+            for i in range(n)
+        ],
+        "Costume test": [
+            recolour_garment(nova(i)) if n // 3 <= i < 3 * n // 4 else nova(i) for i in range(n)
+        ],
+        "Golden hour": [relight(nova(i)) if i >= n // 2 else nova(i) for i in range(n)],
+        "Cutaways": [
+            portrait.crop((0, 0, 150, 150)).resize((512, 512)) if i < n // 4 else nova(i)
+            for i in range(n)
+        ],
+    }
+    out = []
+    for name, images in shots.items():
+        shot_folder = folder / name
+        shot_folder.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            image.save(shot_folder / f"frame_{i + 1:04d}.jpg", "JPEG", quality=92)
+        out.append(shot_folder)
+    return out

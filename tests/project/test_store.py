@@ -24,6 +24,7 @@ AUTHORED = {
     "shots",
     "shot_personas",
     "frames",
+    "frame_reviews",
     "takes",
     "settings",
     "jobs",
@@ -77,6 +78,8 @@ CACHES = {
     "cache_faces",
     "cache_reference_audit",
     "cache_calibration",
+    "cache_looks",
+    "cache_drift",
 }
 
 

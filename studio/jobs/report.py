@@ -1,0 +1,284 @@
+"""The drift report: per shot and per frame scores, flags, reasons and notes as HTML, CSV or JSON.
+
+The HTML report is one self-contained file (images inlined as data URIs): the heatmap, the
+shots' summaries, and every flagged frame beside the persona's best-matching reference.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio import __version__
+from studio.core.ids import now_iso
+from studio.core.text import plural
+from studio.core.timecode import format_timecode
+from studio.project.store import Project
+from studio.services import drift, library
+
+FIELDS = (
+    "shot",
+    "persona",
+    "frame",
+    "source_frame",
+    "timecode",
+    "time_s",
+    "state",
+    "identity",
+    "identity_centroid",
+    "wardrobe",
+    "lighting",
+    "combined",
+    "flagged",
+    "reason",
+    "best_reference",
+    "faces",
+    "review",
+    "note",
+)
+THUMB = 220
+MAX_GALLERY = 200  # flagged frames shown with pictures in the HTML report
+
+
+def frame_records(rows: list[drift.DriftRow]) -> Iterator[dict[str, Any]]:
+    """One record per frame (and persona expected in its shot), in timeline order."""
+    refs = {}
+    for row in rows:
+        severity = row.severity()
+        for i, frame in enumerate(row.frames):
+            v = drift.verdict(row, i)
+            s = v.score
+            if s and s.best_reference_id and s.best_reference_id not in refs:
+                refs[s.best_reference_id] = s.best_reference_id
+            review = v.review
+            yield {
+                "shot": row.shot.name,
+                "persona": row.persona_name,
+                "frame": frame.index,
+                "source_frame": frame.source_index,
+                "timecode": format_timecode(frame.time_s, row.shot.fps, frame.index),
+                "time_s": frame.time_s,
+                "state": v.state,
+                "identity": _num(s.identity if s else None),
+                "identity_centroid": _num(s.identity_centroid if s else None),
+                "wardrobe": _num(s.wardrobe if s else None),
+                "lighting": _num(s.lighting if s else None),
+                "combined": _num(float(severity[i])),
+                "flagged": v.flagged,
+                "reason": "" if v.state == "ok" else v.why,
+                "best_reference": s.best_reference_id if s else None,
+                "faces": s.faces if s else None,
+                "review": review.state if review else None,
+                "note": review.note if review else "",
+            }
+
+
+def _num(value: float | None) -> float | None:
+    if value is None or np.isnan(value):
+        return None
+    return round(float(value), 4)
+
+
+def write_report(project: Project, fmt: str, output: str | os.PathLike) -> str:
+    """Write the report and return a one-line summary; the file appears whole or not at all."""
+    rows = drift.drift_rows(project)
+    records = list(frame_records(rows))
+    if fmt == "json":
+        data = _json(project, rows, records)
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+        _write_atomic(output, text.encode("utf-8"))
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        _write_atomic(output, buf.getvalue().encode("utf-8"))
+    elif fmt == "html":
+        _write_atomic(output, _html(project, rows, records).encode("utf-8"))
+    else:
+        raise ValueError(f"unknown report format {fmt!r}")
+    flagged = sum(1 for r in records if r["flagged"])
+    return f"{plural(len(rows), 'shot')}, {plural(len(records), 'frame')}, {flagged} flagged"
+
+
+def _write_atomic(output: str | os.PathLike, data: bytes) -> None:
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _shot_summaries(rows: list[drift.DriftRow]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        worst = row.worst()
+        flags = row.flags()
+        frame = row.frames[worst] if worst is not None else None
+        t = row.thresholds
+        out.append(
+            {
+                "shot": row.shot.name,
+                "persona": row.persona_name,
+                "notes": row.shot.notes,
+                "source": row.shot.source_path,
+                "fps": row.shot.fps,
+                "frames": len(row.frames),
+                "analysed": sum(1 for s in row.scores if s is not None),
+                "flagged": int(flags.sum()),
+                "not_measurable": sum(
+                    1 for s in row.scores if s is not None and s.state != "measured"
+                ),
+                "worst_frame": worst,
+                "worst_identity": _num(row.scores[worst].identity) if worst is not None else None,
+                "worst_timecode": None
+                if frame is None
+                else format_timecode(frame.time_s, row.shot.fps, frame.index),
+                "thresholds": t.to_dict(),
+            }
+        )
+    return out
+
+
+def _json(project: Project, rows, records) -> dict[str, Any]:
+    return {
+        "project": project.path.name,
+        "generated_at": now_iso(),
+        "generator": f"persona-studio {__version__}",
+        "summary": drift.summary(project),
+        "shots": _shot_summaries(rows),
+        "frames": records,
+    }
+
+
+# -- HTML -------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
+.muted{color:#666} table{border-collapse:collapse;background:#fff}
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0f0} .flag{color:#c62828;font-weight:600}
+.heat{max-width:100%;image-rendering:pixelated;border:1px solid #ddd;background:#fff}
+.gallery{display:flex;flex-wrap:wrap;gap:14px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;width:470px}
+.pair{display:flex;gap:8px} .pair figure{margin:0;text-align:center;font-size:12px}
+.pair img{width:220px;height:220px;object-fit:contain;background:#eee;border-radius:4px}
+"""
+
+
+def _data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _html(project: Project, rows: list[drift.DriftRow], records: list[dict]) -> str:
+    from studio.engine.heatmap_image import heatmap_png, legend_png
+    from studio.engine.images import thumbnail
+
+    esc = html.escape
+    goodness, flags, labels = [], [], []
+    for row in rows:
+        ident = row.array("identity")
+        lo = row.thresholds.identity - 0.15
+        goodness.append(np.clip((ident - lo) / max(1.0 - lo, 1e-6), 0, 1))
+        flags.append(row.flags())
+        labels.append(f"{row.shot.name} · {row.persona_name}")
+    heat = heatmap_png(goodness, flags, labels) if rows else b""
+    legend = legend_png("drifted", "on-model")
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Drift report — {esc(project.path.stem)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Drift report — {esc(project.path.stem)}</h1>",
+        f"<p class='muted'>{esc(drift.summary(project))}. Generated {esc(now_iso())} by "
+        f"persona-studio {esc(__version__)}.</p>",
+        "<h2>Heatmap</h2>",
+    ]
+    if heat:
+        parts.append(
+            f"<img class='heat' alt='Identity heatmap: shots as rows, frames as columns' "
+            f"src='{_data_uri('image/png', heat)}'>"
+            f"<p><img alt='colour scale' src='{_data_uri('image/png', legend)}'> "
+            "<span class='muted'>identity per frame; grey hatching: not measurable; "
+            "red marks: flagged</span></p>"
+        )
+    else:
+        parts.append("<p>No shots yet.</p>")
+    parts.append(
+        "<h2>Shots</h2><table><tr><th>Shot</th><th>Persona</th><th>Frames</th>"
+        "<th>Flagged</th><th>Not measurable</th><th>Worst frame</th><th>Notes</th></tr>"
+    )
+    for s in _shot_summaries(rows):
+        worst = (
+            f"{s['worst_identity']:.3f} at {esc(s['worst_timecode'])}"
+            if s["worst_frame"] is not None and s["worst_identity"] is not None
+            else "—"
+        )
+        cls = " class='flag'" if s["flagged"] else ""
+        parts.append(
+            f"<tr><td>{esc(s['shot'])}</td><td>{esc(s['persona'])}</td><td>{s['frames']}</td>"
+            f"<td{cls}>{s['flagged']}</td><td>{s['not_measurable']}</td><td>{worst}</td>"
+            f"<td>{esc(s['notes'])}</td></tr>"
+        )
+    parts.append("</table>")
+
+    flagged = [(row, i) for row in rows for i in np.flatnonzero(row.flags())]
+    parts.append(f"<h2>Flagged frames ({len(flagged)})</h2>")
+    if len(flagged) > MAX_GALLERY:
+        parts.append(
+            f"<p class='muted'>The first {MAX_GALLERY} are shown; every frame is in the "
+            "table below.</p>"
+        )
+    parts.append("<div class='gallery'>")
+    refs = {r.id: r for r in library.list_references(project)}
+    ref_thumbs: dict[str, str] = {}
+    for row, i in flagged[:MAX_GALLERY]:
+        v = drift.verdict(row, int(i))
+        frame = v.frame
+        pic = _data_uri("image/jpeg", thumbnail(library.read_blob(project, frame.blob_sha), THUMB))
+        ref_html = "<figure><div class='muted'>no matching reference</div></figure>"
+        ref = refs.get(v.score.best_reference_id) if v.score else None
+        if ref is not None:
+            if ref.id not in ref_thumbs:
+                data = library.read_blob(project, ref.blob_sha)
+                ref_thumbs[ref.id] = _data_uri("image/jpeg", thumbnail(data, THUMB))
+            ref_html = (
+                f"<figure><img alt='best reference' src='{ref_thumbs[ref.id]}'>"
+                f"<figcaption>best reference: {esc(ref.file_name)}</figcaption></figure>"
+            )
+        tc = format_timecode(frame.time_s, row.shot.fps, frame.index)
+        note = f"<div>Note: {esc(v.review.note)}</div>" if v.review and v.review.note else ""
+        review = f" · {esc(v.review.state)}" if v.review and v.review.state else ""
+        parts.append(
+            f"<div class='card'><div class='pair'><figure><img alt='frame' src='{pic}'>"
+            f"<figcaption>{esc(row.shot.name)} · frame {frame.index + 1} · {esc(tc)}"
+            f"</figcaption></figure>{ref_html}</div>"
+            f"<div class='flag'>{esc(v.why)}</div><div class='muted'>{esc(row.persona_name)}"
+            f"{review}</div>{note}</div>"
+        )
+    parts.append("</div>")
+
+    parts.append("<h2>Every frame</h2><table><tr>")
+    parts += [f"<th>{esc(f)}</th>" for f in FIELDS]
+    parts.append("</tr>")
+    for r in records:
+        cls = " class='flag'" if r["flagged"] else ""
+        cells = "".join(f"<td>{esc('' if r[f] is None else str(r[f]))}</td>" for f in FIELDS)
+        parts.append(f"<tr{cls}>{cells}</tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts)

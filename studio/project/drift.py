@@ -1,0 +1,99 @@
+"""Regenerable drift caches: looks measured around faces, and frames scored against personas.
+
+Every row names the engine id whose face boxes and vectors it used; scores also name the
+persona version they were measured against, so a new version is scored afresh.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from studio.core.drift import FrameScore
+from studio.core.ids import now_iso
+from studio.project.store import Project
+
+
+def put_looks(
+    project: Project, blob_sha: str, engine_id: str, looks: Sequence[Mapping[str, Any] | None]
+) -> None:
+    """Store the looks measured around each face an engine found in an image."""
+    with project.atomic() as db:
+        db.execute(
+            "delete from cache_looks where blob_sha = ? and engine_id = ?", [blob_sha, engine_id]
+        )
+        for i, look in enumerate(looks):
+            if look is not None:
+                db.execute(
+                    "insert into cache_looks (blob_sha, engine_id, face_index, look)"
+                    " values (?, ?, ?, ?)",
+                    [blob_sha, engine_id, i, json.dumps(dict(look))],
+                )
+
+
+def looks(project: Project, blob_shas: Iterable[str], engine_id: str) -> dict[str, dict[int, dict]]:
+    """Blob sha -> face index -> look, for the blobs with looks measured."""
+    shas = list(dict.fromkeys(blob_shas))
+    out: dict[str, dict[int, dict]] = {}
+    for start in range(0, len(shas), 500):
+        chunk = shas[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for r in project.query(
+            f"select blob_sha, face_index, look from cache_looks where engine_id = ?"
+            f" and blob_sha in ({marks})",
+            [engine_id, *chunk],
+        ):
+            out.setdefault(r["blob_sha"], {})[r["face_index"]] = json.loads(r["look"])
+    return out
+
+
+def put_score(
+    project: Project,
+    frame_id: str,
+    persona_id: str,
+    version_id: str,
+    engine_id: str,
+    score: FrameScore,
+) -> None:
+    """Store a frame's scores against one persona version."""
+    with project.atomic() as db:
+        db.execute(
+            "insert or replace into cache_drift (frame_id, persona_id, version_id, engine_id,"
+            " state, identity, wardrobe, lighting, score, created_at)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                frame_id,
+                persona_id,
+                version_id,
+                engine_id,
+                score.state,
+                score.identity,
+                score.wardrobe,
+                score.lighting,
+                json.dumps(score.to_dict()),
+                now_iso(),
+            ],
+        )
+
+
+def scores(
+    project: Project, persona_id: str, version_id: str, engine_id: str
+) -> dict[str, FrameScore]:
+    """Frame id -> score for one persona version and engine."""
+    rows = project.query(
+        "select frame_id, score from cache_drift where persona_id = ? and version_id = ?"
+        " and engine_id = ?",
+        (persona_id, version_id, engine_id),
+    )
+    return {r["frame_id"]: FrameScore.from_dict(json.loads(r["score"])) for r in rows}
+
+
+def scored_frames(project: Project, persona_id: str, version_id: str, engine_id: str) -> set[str]:
+    """Ids of the frames already scored against this persona version with this engine."""
+    rows = project.query(
+        "select frame_id from cache_drift where persona_id = ? and version_id = ?"
+        " and engine_id = ?",
+        (persona_id, version_id, engine_id),
+    )
+    return {r["frame_id"] for r in rows}

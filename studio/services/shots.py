@@ -1,0 +1,273 @@
+"""Shots from footage: plan the import, store each shot it read, report; edit the timeline.
+
+Reading and decoding the footage runs off-thread in the engine (the footage job); this module
+plans the job and stores each source's frames in the transaction that marks its unit done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from studio.core.errors import JobError, StudioError
+from studio.core.shots import Frame, ImportedFrame, Shot
+from studio.core.specs import FootageSpec
+from studio.core.text import plural
+from studio.project import job_results
+from studio.project import jobs as job_rows
+from studio.project import personas as persona_rows
+from studio.project import shots as rows
+from studio.project.store import Project
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v"})
+FRAME_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
+IMPORTED, REJECTED = "imported", "rejected"
+
+list_shots = rows.list_shots
+get_shot = rows.get_shot
+frames_of = rows.frames_of
+get_frame = rows.get_frame
+
+
+def footage_sources(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Expand what the user gave into shot sources, in order.
+
+    A video file is a source; a folder that holds images directly is one source (a shot of
+    numbered images); other folders are searched for videos and folders of images. Anything
+    else stays in the list, so the import reports why it is not footage.
+    """
+    out: list[str] = []
+    for given in paths:
+        path = os.path.abspath(os.fspath(given))
+        if os.path.isdir(path):
+            out.extend(_sources_in(path))
+        else:
+            out.append(path)
+    return list(dict.fromkeys(out))
+
+
+def _sources_in(folder: str) -> list[str]:
+    found: list[str] = []
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        visible = sorted(n for n in names if not n.startswith("."))
+        if any(os.path.splitext(n)[1].lower() in FRAME_SUFFIXES for n in visible):
+            found.append(root)  # a folder of numbered images is one shot
+        found.extend(
+            os.path.join(root, n)
+            for n in visible
+            if os.path.splitext(n)[1].lower() in VIDEO_SUFFIXES
+        )
+    return found or [folder]  # an empty folder: the import says so
+
+
+def plan_footage_import(
+    project: Project,
+    persona_keys: Sequence[str],
+    paths: Iterable[str | os.PathLike],
+    *,
+    every: int = 1,
+    max_frames: int = 1000,
+    fps: float | None = None,
+) -> FootageSpec:
+    """A job spec importing each video file or folder of images as a new shot."""
+    if every < 1:
+        raise StudioError("--every must be 1 or more.", hint="Use 1 to keep every frame.")
+    if max_frames < 1:
+        raise StudioError("The frame cap must be 1 or more.")
+    personas = [persona_rows.get_persona(project, key) for key in persona_keys]
+    sources = footage_sources(paths)
+    if not sources:
+        raise StudioError("There is no footage to import.", hint="Choose video files or folders.")
+    return FootageSpec(
+        title=f"Import {plural(len(sources), 'clip')} as shots",
+        persona_ids=tuple(p.id for p in personas),
+        sources=tuple(sources),
+        every=every,
+        max_frames=max_frames,
+        fps=float(fps or 0.0),
+    )
+
+
+def shot_name_for(source: str) -> str:
+    """A shot's name from its source: the file's or folder's name without extension."""
+    base = os.path.basename(os.path.normpath(source))
+    return os.path.splitext(base)[0] if os.path.isfile(source) else base
+
+
+def store_footage(project: Project, job_id: str, spec: FootageSpec, source: str, result) -> None:
+    """Store one source's frames as a shot, or record why it could not be read.
+
+    `result` is {"error": reason} or {"frames": [ImportedFrame], "skipped": [(name, reason)],
+    "fps": float | None, "kind": "video" | "images"}. Call inside the unit's transaction.
+    """
+    with project.atomic():
+        if "error" in result:
+            job_results.put_unit_result(
+                project, job_id, source, REJECTED, {"reason": result["error"]}
+            )
+            return
+        frames: list[ImportedFrame] = result["frames"]
+        skipped = [list(s) for s in result.get("skipped", [])]
+        if not frames:
+            reason = skipped[0][1] if skipped else "holds no frames"
+            job_results.put_unit_result(project, job_id, source, REJECTED, {"reason": reason})
+            return
+        shot = rows.add_shot(
+            project,
+            shot_name_for(source),
+            spec.persona_ids,
+            frames,
+            source_path=source,
+            source_kind=result.get("kind", ""),
+            fps=result.get("fps"),
+            every=spec.every,
+        )
+        detail = {"shot": shot.id, "name": shot.name, "frames": len(frames), "skipped": skipped}
+        if result.get("capped"):
+            detail["capped"] = True
+        job_results.put_unit_result(project, job_id, source, IMPORTED, detail)
+
+
+@dataclass(frozen=True)
+class FootageReport:
+    """What a footage import did with each source: shots made, frames skipped, sources refused."""
+
+    job_id: str
+    imported: tuple[tuple[str, str, int], ...]  # (source, shot name, frames)
+    skipped: tuple[tuple[str, str, str], ...]  # (source, frame, reason)
+    rejected: tuple[tuple[str, str], ...]  # (source, reason)
+    capped: tuple[str, ...] = ()  # sources cut at the frame cap
+    pending: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        frames = sum(n for _, _, n in self.imported)
+        text = f"{plural(len(self.imported), 'shot')} imported ({plural(frames, 'frame')})"
+        if self.skipped:
+            text += f", {plural(len(self.skipped), 'frame')} skipped"
+        if self.rejected:
+            text += f", {plural(len(self.rejected), 'file')} rejected"
+        return text
+
+    def lines(self) -> list[str]:
+        """The report as lines for a dialog or the terminal: one line per problem."""
+        out = [self.summary()]
+        out += [
+            f"  {os.path.basename(s)} → shot '{n}', {plural(k, 'frame')}"
+            for s, n, k in self.imported
+        ]
+        out += [f"  {os.path.basename(s)}: cut at the frame cap" for s in self.capped]
+        out += [f"  {os.path.basename(s)}, {f}: {r}" for s, f, r in self.skipped]
+        out += [f"  {s}: {r}" for s, r in self.rejected]
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "job": self.job_id,
+            "summary": self.summary(),
+            "imported": [{"source": s, "shot": n, "frames": k} for s, n, k in self.imported],
+            "skipped": [{"source": s, "frame": f, "reason": r} for s, f, r in self.skipped],
+            "rejected": [{"source": s, "reason": r} for s, r in self.rejected],
+            "capped": list(self.capped),
+        }
+
+
+def footage_report(project: Project, job_id: str) -> FootageReport:
+    """What a footage job did with each source, from what it committed."""
+    job = job_rows.get_job(project, job_id)
+    if job.kind != FootageSpec.kind:
+        raise JobError(f"The job '{job.title}' is not a footage import.")
+    results = job_results.unit_results(project, job.id)
+    imported, skipped, rejected, capped, pending = [], [], [], [], []
+    for source in dict.fromkeys(job.spec.get("sources", [])):
+        outcome, detail = results.get(source, ("", {}))
+        if outcome == IMPORTED:
+            imported.append((source, detail.get("name", ""), int(detail.get("frames", 0))))
+            skipped += [(source, f, r) for f, r in detail.get("skipped", [])]
+            if detail.get("capped"):
+                capped.append(source)
+        elif outcome == REJECTED:
+            rejected.append((source, detail.get("reason", "")))
+        else:
+            pending.append(source)
+    return FootageReport(
+        job_id, tuple(imported), tuple(skipped), tuple(rejected), tuple(capped), tuple(pending)
+    )
+
+
+# -- editing the timeline ---------------------------------------------------------------------
+
+
+def rename_shot(project: Project, shot_key: str, name: str) -> tuple[str, str]:
+    """Rename a shot; returns (old, new) for undo."""
+    shot = rows.get_shot(project, shot_key)
+    name = name.strip()
+    if not name:
+        raise StudioError("A shot needs a name.")
+    clash = [
+        s for s in rows.list_shots(project) if s.name.lower() == name.lower() and s.id != shot.id
+    ]
+    if clash:
+        raise StudioError(f"There is already a shot called '{name}'.", hint="Choose another name.")
+    rows.update_shot(project, shot.id, name=name)
+    return shot.name, name
+
+
+def set_shot_notes(project: Project, shot_key: str, notes: str) -> str:
+    """Set a shot's notes; returns the old notes."""
+    shot = rows.get_shot(project, shot_key)
+    rows.update_shot(project, shot.id, notes=notes)
+    return shot.notes
+
+
+def set_shot_personas(
+    project: Project, shot_key: str, persona_keys: Sequence[str]
+) -> tuple[str, ...]:
+    """Set the personas expected in a shot; returns the old persona ids."""
+    shot = rows.get_shot(project, shot_key)
+    ids = tuple(persona_rows.get_persona(project, k).id for k in persona_keys)
+    rows.update_shot(project, shot.id, persona_ids=ids)
+    return shot.persona_ids
+
+
+def move_shot(project: Project, shot_key: str, position: int) -> list[str]:
+    """Move a shot to a place in the timeline; returns the old order of shot ids (for undo)."""
+    shots = rows.list_shots(project)
+    old = [s.id for s in shots]
+    shot = rows.get_shot(project, shot_key)
+    order = [i for i in old if i != shot.id]
+    order.insert(max(0, min(position, len(order))), shot.id)
+    set_order(project, order)
+    return old
+
+
+def set_order(project: Project, shot_ids: Sequence[str]) -> None:
+    """Put the shots in this timeline order."""
+    with project.atomic():
+        for position, shot_id in enumerate(shot_ids):
+            rows.update_shot(project, shot_id, position=position)
+
+
+def shot_personas(project: Project, shot: Shot) -> list[str]:
+    """The persona ids expected in a shot (every persona of the cast when none is named)."""
+    if shot.persona_ids:
+        return list(shot.persona_ids)
+    return [p.id for p in persona_rows.list_personas(project)]
+
+
+def frame_at(project: Project, shot_key: str, index: int) -> Frame:
+    """A shot's frame by its index."""
+    shot = rows.get_shot(project, shot_key)
+    frames = rows.frames_of(project, shot.id)
+    if not 0 <= index < len(frames):
+        raise StudioError(
+            f"Shot '{shot.name}' has {plural(len(frames), 'frame')}; no frame {index}."
+        )
+    return frames[index]

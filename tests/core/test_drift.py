@@ -1,0 +1,134 @@
+"""Drift maths on designed faces: who a face is, when a frame is drifted or not measurable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from studio.core import drift
+from studio.core.drift import FrameFace, PersonaModel, RefFace, Thresholds
+from tests.services.audit_helpers import face, identity, photo_of
+
+NOVA, ADA, STRANGER = identity(11), identity(22), identity(33)
+
+
+def _model(pid: str, person, threshold=0.8, poses=((0, 0),) * 6) -> PersonaModel:
+    refs = [
+        RefFace(f"{pid}-ref{i}", f"sha{i}", photo_of(person, 100 + i, 0.2), yaw=y, pitch=p)
+        for i, (y, p) in enumerate(poses)
+    ]
+    return PersonaModel(pid, pid.title(), f"{pid}-v1", "dlib:test", refs, threshold)
+
+
+def test_the_persona_passes_and_a_stranger_is_drifted_not_skipped():
+    nova = _model("nova", NOVA)
+    ok = drift.score_frame([FrameFace(face(photo_of(NOVA, 1, 0.2)))], nova)
+    assert ok.state == drift.MEASURED and ok.matched and ok.identity > 0.8
+    t = Thresholds(identity=0.8)
+    assert drift.flag_reasons(ok, t) == []
+    stranger = drift.score_frame([FrameFace(face(STRANGER))], nova)
+    assert stranger.state == drift.MEASURED and not stranger.matched
+    reasons = drift.flag_reasons(stranger, t)
+    assert reasons and "identity" in reasons[0] and "does not match Nova" in reasons[0]
+
+
+def test_a_frame_with_two_cast_members_matches_each_to_the_right_face():
+    nova, ada = _model("nova", NOVA), _model("ada", ADA)
+    faces = [
+        FrameFace(face(photo_of(ADA, 2, 0.2), size_px=300)),
+        FrameFace(face(photo_of(NOVA, 3, 0.2))),
+    ]
+    for_nova = drift.score_frame(faces, nova, [nova, ada])
+    for_ada = drift.score_frame(faces, ada, [nova, ada])
+    assert for_nova.face_index == 1 and for_nova.matched
+    assert for_ada.face_index == 0 and for_ada.matched
+    assert set(for_nova.cast_scores) == {"Nova", "Ada"}
+
+
+def test_only_another_cast_member_in_frame_is_not_measurable_for_the_persona():
+    nova, ada = _model("nova", NOVA), _model("ada", ADA)
+    s = drift.score_frame([FrameFace(face(photo_of(ADA, 4, 0.2)))], nova, [nova, ada])
+    assert s.state == drift.UNMEASURABLE and "only Ada in frame" in s.reason
+
+
+def test_a_face_is_a_cast_member_only_by_a_margin():
+    nova, ada = _model("nova", NOVA), _model("ada", ADA)
+    between = photo_of(NOVA + ADA, 5, 0.0)  # as close to both
+    assigned = drift.assign_cast([FrameFace(face(between))], [nova, ada], margin=0.05)
+    assert assigned[0][0] == ""
+
+
+@pytest.mark.parametrize(
+    ("faces", "reason"),
+    [
+        ([], "no face found"),
+        ([FrameFace(face(NOVA, size_px=40))], "face too small (40 px"),
+    ],
+)
+def test_frames_that_cannot_be_measured_say_why_and_are_never_a_pass(faces, reason):
+    s = drift.score_frame(faces, _model("nova", NOVA))
+    assert s.state == drift.UNMEASURABLE and s.reason.startswith(reason)
+    assert drift.flag_reasons(s, Thresholds(identity=0.8)) == []
+    assert drift.severity(s, Thresholds(identity=0.8)) is None
+
+
+def test_a_weak_detection_is_not_measurable():
+    nova = _model("nova", NOVA)
+    nova.engine_id = "insightface:buffalo_l:w600k"
+    weak = face(NOVA)
+    weak = type(weak)(**{**weak.__dict__, "score": 0.2})
+    s = drift.score_frame([FrameFace(weak)], nova)
+    assert s.state == drift.UNMEASURABLE and "detected too weakly" in s.reason
+
+
+def test_the_pose_aware_match_looks_among_references_nearest_in_pose():
+    poses = [(0, 0), (0, 0), (0, 0), (0, 0), (0, 0), (60, 0)]
+    nova = _model("nova", NOVA, poses=poses)
+    profile = face(nova.refs[5].embedding, yaw=55)
+    m = drift.identity_match(profile, nova)
+    assert m.best_reference_id == "nova-ref5" and m.score == pytest.approx(1.0, abs=1e-5)
+    assert m.centroid < m.score
+
+
+def test_thresholds_come_from_calibration_unless_overridden():
+    nova = _model("nova", NOVA, threshold=0.91)
+    assert drift.identity_threshold(nova) == 0.91
+    assert drift.identity_threshold(nova, 0.95) == 0.95
+    nova.identity_threshold = None
+    assert 0.88 <= drift.identity_threshold(nova) <= 0.93  # dlib's sane range
+
+
+def test_flags_and_severity_vectorised_agree_with_per_frame():
+    t = Thresholds(identity=0.9, wardrobe=15, lighting=1.0)
+    ident = np.array([0.95, 0.85, np.nan, 0.95], np.float32)
+    ward = np.array([5, 5, np.nan, 30], np.float32)
+    light = np.array([0.2, 0.2, np.nan, 0.2], np.float32)
+    assert drift.flag_arrays(ident, ward, light, t).tolist() == [False, True, False, True]
+    sev = drift.severity_arrays(ident, ward, light, t)
+    assert sev[0] < 0 < sev[1] and np.isnan(sev[2]) and sev[3] == pytest.approx(1.0)
+    only_identity = Thresholds(identity=0.9, enabled=("identity",))
+    assert drift.flag_arrays(ident, ward, light, only_identity).tolist() == [
+        False,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_wardrobe_and_lighting_scores_use_the_record_and_the_references():
+    red = (53.2, 80.1, 67.2)
+    nova = _model("nova", NOVA)
+    nova.palette = [red]
+    same = {"garment_lab": red, "face_cct_k": 5500.0, "key_vec": [0, 0], "key_strength": 0.0}
+    blue = dict(same, garment_lab=(32.3, 79.2, -107.9))
+    assert drift.wardrobe_score(same, nova) == pytest.approx(0.0, abs=0.01)
+    assert drift.wardrobe_score(blue, nova) > 15
+    assert drift.wardrobe_score({"garment_lab": None}, nova) is None
+    nova.target_cct_k, nova.target_key = 5500.0, "front"
+    warm = dict(same, face_cct_k=3000.0)
+    assert drift.lighting_score(same, nova) < drift.lighting_score(warm, nova)
+
+
+def test_scores_round_trip_as_json():
+    s = drift.score_frame([FrameFace(face(photo_of(NOVA, 1, 0.2)))], _model("nova", NOVA))
+    assert drift.FrameScore.from_dict(s.to_dict()) == s
