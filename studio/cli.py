@@ -15,7 +15,10 @@ from studio import __version__
 from studio.core.errors import StudioError
 from studio.core.text import plural
 
-VERBS = ("new", "demo", "persona", "refs", "check", "jobs", "copy", "restore")
+VERBS = (
+    "new", "demo", "persona", "refs", "shots", "analyze", "report", "check", "jobs", "copy",
+    "restore",
+)  # fmt: skip
 
 GUI_USAGE = """\
 Open the studio window:

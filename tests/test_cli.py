@@ -66,12 +66,15 @@ def test_demo_check_and_jobs(capsys, tmp_path):
     report = json.loads(out)
     assert code == 0 and report["integrity"] == "ok" and report["counts"]["personas"] == 1
     code, out, err = run(capsys, "check", p, "--deep", "--json")
-    assert code == 0 and json.loads(out)["deep"].startswith("All 6 stored files")
+    blobs = report["counts"]["blobs"]
+    assert code == 0 and json.loads(out)["deep"] == f"All {blobs} stored files are intact"
     assert "Verifying" in err
     code, out, _ = run(capsys, "jobs", p, "--json")
     jobs = json.loads(out)["jobs"]
     assert [(j["kind"], j["state"]) for j in jobs] == [
         ("verify", "done"),
+        ("drift", "done"),
+        ("footage", "done"),
         ("audit", "done"),
         ("import", "done"),
     ]

@@ -286,20 +286,21 @@ def wardrobe_score(look: Mapping[str, Any] | None, persona: PersonaModel) -> flo
 
 
 def lighting_score(look: Mapping[str, Any] | None, persona: PersonaModel) -> float | None:
-    """Distance of the light on the face to the nearest target: the record's, or a reference's."""
+    """Distance of the light on the face to the nearest reference's (else the record's)."""
     from studio.core import looks
 
     if not look or look.get("face_cct_k") is None:
         return None
-    targets = []
-    if persona.target_cct_k:
+    # Skin is not white (a light face under daylight reads about 3700 K), so the face is
+    # compared with the same face on the references; the record's light only without them.
+    targets = [
+        (r.look["face_cct_k"], tuple(r.look["key_vec"]), float(r.look["key_strength"]))
+        for r in persona.refs
+        if r.look and r.look.get("face_cct_k")
+    ]
+    if not targets and persona.target_cct_k:
         vec = looks.KEY_DIRECTIONS.get(persona.target_key or "front")
         targets.append((persona.target_cct_k, vec or (0.0, 0.0), 1.0 if vec else 0.0))
-    for r in persona.refs:
-        if r.look and r.look.get("face_cct_k"):
-            targets.append(
-                (r.look["face_cct_k"], tuple(r.look["key_vec"]), float(r.look["key_strength"]))
-            )
     if not targets:
         return None
     return min(

@@ -26,6 +26,7 @@ __all__ = [
     "lighting_distance",
     "mired_difference",
     "srgb_to_lab",
+    "srgb_to_linear",
     "wardrobe_distance",
 ]
 

@@ -15,8 +15,8 @@ Regions scale with the face box (x0, y0, x1, y1, as the face engines report it):
   pointing where the light comes from. A 2:1 key-to-fill ratio across the face gives about
   0.3; flat light 0 to 0.08 (a face's own relief).
 
-Everything is measured on small copies (at most 64 px a side), so a call takes about a
-millisecond whatever the frame's size.
+Everything is measured on small copies (at most 64 px a side), so a call takes one or two
+milliseconds whatever the frame's size.
 """
 
 from __future__ import annotations

@@ -21,7 +21,10 @@ from studio.project import shots as rows
 from studio.project.store import Project
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv", ".gif", ".avi", ".m4v"})
-FRAME_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
+FRAME_SUFFIXES = frozenset(
+    {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".webp", ".tif", ".tiff", ".bmp", ".heic",
+     ".heif", ".avif", ".jxl"}
+)  # fmt: skip
 IMPORTED, REJECTED = "imported", "rejected"
 
 list_shots = rows.list_shots

@@ -21,6 +21,7 @@ it is flagged. `cell_at` answers the bucket's worst frame.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QCursor,
     QFont,
     QFontMetrics,
     QImage,
@@ -38,6 +40,7 @@ from PySide6.QtGui import (
     QPainter,
     QPen,
     QPixmap,
+    QStaticText,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QScrollBar, QToolTip, QWidget
@@ -79,7 +82,15 @@ ROW_H = 20
 FLAG_TOP, FLAG_H = 0, 4
 CELL_TOP, CELL_H = 4, 11
 REVIEW_TOP, REVIEW_H = 16, 3
-LEGEND_H = 30
+LEGEND_H = 30  # one line; two lines when the widget is too narrow for one
+GRADIENT_W = 160
+LEGEND_MARKS = (
+    ("nan", "not measurable"),
+    ("flag", "flagged"),
+    ("reshoot", "reshoot"),
+    ("approved", "approved"),
+    ("note", "note"),
+)
 RULER_H = 16
 MIN_ZOOM, MAX_ZOOM = 1e-4, 48.0
 
@@ -98,16 +109,26 @@ _LUT32 = (
 _LUT32 = np.append(_LUT32, np.uint32(0xFF808080))
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Runs of True in each row of a 2-D bool array, CSR style: (row_ptr, starts, ends)."""
-    rows, cols = mask.shape
-    padded = np.zeros((rows, cols + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)  # +1 where a run starts, -1 one past where it ends
-    r_start, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    row_ptr = np.searchsorted(r_start, np.arange(rows + 1))
-    return row_ptr, starts.astype(np.int64), ends.astype(np.int64)
+def _runs(flat: np.ndarray, col_offsets: np.ndarray) -> list[tuple[list[int], list[int]]]:
+    """Runs of True in per-column values laid end to end row after row: for each row, the
+    columns where its runs start and the columns one past where they end."""
+    n_rows = len(col_offsets) - 1
+    if not flat.any():
+        return [([], [])] * n_rows
+    x = flat.astype(bool, copy=False)
+    row_starts = col_offsets[:-1][np.diff(col_offsets) > 0]
+    row_ends = col_offsets[1:][np.diff(col_offsets) > 0]
+    prev = np.r_[False, x[:-1]]
+    prev[row_starts] = False  # a run never continues from the previous row
+    nxt = np.r_[x[1:], False]
+    nxt[row_ends - 1] = False
+    starts = np.flatnonzero(x & ~prev)
+    ends = np.flatnonzero(x & ~nxt) + 1
+    row = np.searchsorted(col_offsets, starts, side="right") - 1
+    local_s = (starts - col_offsets[row]).tolist()
+    local_e = (ends - col_offsets[row]).tolist()
+    ptr = np.searchsorted(row, np.arange(n_rows + 1)).tolist()
+    return [(local_s[a:b], local_e[a:b]) for a, b in zip(ptr[:-1], ptr[1:], strict=True)]
 
 
 def _short_label(scale: LayerScale) -> str:
@@ -147,14 +168,20 @@ class DriftHeatmap(QWidget):
         self._row_cols = np.zeros(0, dtype=np.int64)
         self._bucket_starts = np.zeros(1, dtype=np.int64)
         self._flat_starts = np.zeros(0, dtype=np.int64)
-        self._worst_frame = np.zeros((0, 0), dtype=np.int32)
-        self._nan_runs = _runs(np.zeros((0, 0), bool))
-        self._flag_runs = _runs(np.zeros((0, 0), bool))
-        self._reshoot_runs = _runs(np.zeros((0, 0), bool))
-        self._approved_runs = _runs(np.zeros((0, 0), bool))
-        self._note_runs = _runs(np.zeros((0, 0), bool))
+        self._col_offsets = np.zeros(1, dtype=np.int64)
+        self._worst_frame = np.zeros(0, dtype=np.int64)  # per column, flat over rows
+        self._nan_runs: list[tuple[list[int], list[int]]] = []
+        self._flag_runs: list[tuple[list[int], list[int]]] = []
+        self._reshoot_runs: list[tuple[list[int], list[int]]] = []
+        self._approved_runs: list[tuple[list[int], list[int]]] = []
+        self._note_runs: list[tuple[list[int], list[int]]] = []
+        self._header_cache: dict[int, tuple[QStaticText, QStaticText, int]] = {}
         self._header_w = 240
         self._tiles: dict[tuple, QPixmap] = {}
+        self._wheel_zoom = 0
+        self._legend_h = LEGEND_H
+        self._flagged: list[np.ndarray] = []
+        self._review: list[np.ndarray] = []
 
         self.hbar = QScrollBar(Qt.Orientation.Horizontal, self)
         self.vbar = QScrollBar(Qt.Orientation.Vertical, self)
@@ -185,6 +212,9 @@ class DriftHeatmap(QWidget):
                         f"Shot {row.name!r}: {what} has {len(arr)} frames but flagged has {n}."
                     )
         self._rows = list(rows)
+        # Own copies: update_flags / update_reviews replace these, never the host's rows.
+        self._flagged = [np.asarray(r.flagged, dtype=bool) for r in rows]
+        self._review = [np.asarray(r.review, dtype=np.int8) for r in rows]
         self._lengths = np.array([len(r.flagged) for r in rows], dtype=np.int64)
         self._offsets = np.concatenate([[0], np.cumsum(self._lengths)]).astype(np.int64)
         if self._selection is not None:
@@ -220,8 +250,7 @@ class DriftHeatmap(QWidget):
     def update_flags(self, flagged: list[np.ndarray]) -> None:
         """New flag marks, one bool array a shot; cheap (the colours are not rebuilt)."""
         self._check_per_row(flagged, "update_flags")
-        for row, f in zip(self._rows, flagged, strict=True):
-            row.flagged = np.asarray(f, dtype=bool)
+        self._flagged = [np.asarray(f, dtype=bool) for f in flagged]
         self._ensure_image()
         self._build_flag_runs()
         self.update()
@@ -229,8 +258,7 @@ class DriftHeatmap(QWidget):
     def update_reviews(self, review: list[np.ndarray]) -> None:
         """New review states, one int8 array a shot (0 none, 1 reshoot, 2 approved)."""
         self._check_per_row(review, "update_reviews")
-        for row, r in zip(self._rows, review, strict=True):
-            row.review = np.asarray(r, dtype=np.int8)
+        self._review = [np.asarray(r, dtype=np.int8) for r in review]
         self._ensure_image()
         self._build_review_runs()
         self.update()
@@ -243,6 +271,7 @@ class DriftHeatmap(QWidget):
                 raise ValueError(f"{what}: shot {row.name!r} has {n} frames, not {len(arr)}.")
 
     def _data_changed(self) -> None:
+        self._header_cache.clear()
         self._compute_goodness()
         self._image_key = None
         self._relayout()
@@ -326,12 +355,12 @@ class DriftHeatmap(QWidget):
             col = np.floor(np.arange(max_n) * self._zoom).astype(np.int64)
             self._bucket_starts = np.flatnonzero(np.r_[True, np.diff(col) > 0]).astype(np.int64)
         self._row_cols = row_cols
+        self._col_offsets = np.concatenate([[0], np.cumsum(row_cols)]).astype(np.int64)
         n_cols = int(row_cols.max()) if n_rows else 0
         row_idx = np.repeat(np.arange(n_rows), row_cols)
         col_idx = np.arange(len(row_idx)) - np.repeat(np.cumsum(row_cols) - row_cols, row_cols)
         flat_starts = offsets[:-1][row_idx] + self._bucket_starts[col_idx]
         self._flat_starts = flat_starts
-        self._row_idx, self._col_idx = row_idx, col_idx
         good = self._goodness
         if self._zoom >= 1 or len(good) == 0:
             worst = good
@@ -346,11 +375,8 @@ class DriftHeatmap(QWidget):
         codes = np.where(nan, 256, np.rint(np.where(nan, 0, worst) * 255)).astype(np.int64)
         buffer = np.zeros((n_rows, max(n_cols, 1)), dtype=np.uint32)
         buffer[row_idx, col_idx] = _LUT32[codes]
-        self._worst_frame = np.zeros((n_rows, max(n_cols, 1)), dtype=np.int32)
-        self._worst_frame[row_idx, col_idx] = worst_flat - offsets[:-1][row_idx]
-        nan_mask = np.zeros(buffer.shape, dtype=bool)
-        nan_mask[row_idx, col_idx] = nan
-        self._nan_runs = _runs(nan_mask)
+        self._worst_frame = worst_flat - offsets[:-1][row_idx]
+        self._nan_runs = _runs(nan, self._col_offsets)
         self._buffer = buffer
         w, h = buffer.shape[1], max(n_rows, 1)
         if n_rows == 0:
@@ -359,14 +385,13 @@ class DriftHeatmap(QWidget):
         self._image = QImage(buffer.data, w, h, w * 4, QImage.Format.Format_RGB32)
 
     def _per_column(self, flat: np.ndarray) -> np.ndarray:
-        """Per-frame bool/int values (flat over rows) reduced to columns by their maximum."""
-        shape = self._worst_frame.shape
-        out = np.zeros(shape, dtype=flat.dtype)
-        if len(flat) == 0:
-            return out
-        cols = flat if self._zoom >= 1 else np.maximum.reduceat(flat, self._flat_starts)
-        out[self._row_idx, self._col_idx] = cols
-        return out
+        """Per-frame values (flat over rows) reduced to columns by their maximum."""
+        if self._zoom >= 1 or len(flat) == 0:
+            return flat
+        return np.maximum.reduceat(flat, self._flat_starts)
+
+    def _worst_at(self, row: int, col: int) -> int:
+        return int(self._worst_frame[self._col_offsets[row] + col])
 
     def _flat(self, arrays: list[np.ndarray | None], dtype) -> np.ndarray:
         parts = [
@@ -376,18 +401,18 @@ class DriftHeatmap(QWidget):
         return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
     def _build_flag_runs(self) -> None:
-        flat = self._flat([r.flagged for r in self._rows], np.bool_)
-        self._flag_runs = _runs(self._per_column(flat))
+        flat = self._flat(self._flagged, np.bool_)
+        self._flag_runs = _runs(self._per_column(flat), self._col_offsets)
 
     def _build_review_runs(self) -> None:
         # In a bucket, reshoot wins over approved, which wins over nothing.
-        flat = self._flat([r.review for r in self._rows], np.int8)
+        flat = self._flat(self._review, np.int8)
         priority = np.array([0, 2, 1], dtype=np.int8)[np.clip(flat, 0, 2)]
         cols = self._per_column(priority)
-        self._reshoot_runs = _runs(cols == 2)
-        self._approved_runs = _runs(cols == 1)
+        self._reshoot_runs = _runs(cols == 2, self._col_offsets)
+        self._approved_runs = _runs(cols == 1, self._col_offsets)
         notes = self._flat([r.notes for r in self._rows], np.bool_)
-        self._note_runs = _runs(self._per_column(notes))
+        self._note_runs = _runs(self._per_column(notes), self._col_offsets)
 
     # ----- geometry ---------------------------------------------------------------------------
 
@@ -396,7 +421,7 @@ class DriftHeatmap(QWidget):
         small = QFontMetrics(self._small_font())
         names = max((fm.horizontalAdvance(r.name) for r in self._rows), default=80)
         worst = small.horizontalAdvance("worst 0.00 at 00:00:00:00")
-        return int(min(max(names, 90), 200) + worst + 24)
+        return int(min(max(names, 90), 220) + worst + 44)
 
     def _small_font(self) -> QFont:
         font = QFont(self.font())
@@ -409,17 +434,19 @@ class DriftHeatmap(QWidget):
 
     def matrix_rect(self) -> QRect:
         """The part of the widget the matrix scrolls in."""
-        right = self.width() - (self.vbar.width() if self.vbar.isVisible() else 0)
-        bottom = self.height() - (self.hbar.height() if self.hbar.isVisible() else 0)
-        top = LEGEND_H + RULER_H
+        # isHidden, not isVisible: the layout must be right before the widget is first shown.
+        right = self.width() - (0 if self.vbar.isHidden() else self.vbar.width())
+        bottom = self.height() - (0 if self.hbar.isHidden() else self.hbar.height())
+        top = self._legend_h + RULER_H
         return QRect(self._header_w, top, max(0, right - self._header_w), max(0, bottom - top))
 
     def _relayout(self) -> None:
+        self._legend_h = self._legend_height() if self._rows else LEGEND_H
         if self._fit:
             self._apply_zoom(self._fit_zoom(), anchor=None, emit=True)
         content = self._content_size()
         bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
-        top = LEGEND_H + RULER_H
+        top = self._legend_h + RULER_H
         avail_w = self.width() - self._header_w
         avail_h = self.height() - top
         need_v = need_h = False
@@ -446,6 +473,7 @@ class DriftHeatmap(QWidget):
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.FontChange:
+            self._header_cache.clear()
             self._header_w = self._measure_header()
             self._relayout()
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange):
@@ -457,6 +485,8 @@ class DriftHeatmap(QWidget):
         return QSize(900, LEGEND_H + RULER_H + ROW_H * max(8, min(len(self._rows), 24)) + 20)
 
     def _scrolled(self) -> None:
+        if self._hover is not None:  # what is under the mouse moved
+            self._set_hover(self._column_at(self.mapFromGlobal(QCursor.pos())))
         self.update()
 
     def _row_y(self, row: int) -> int:
@@ -492,7 +522,7 @@ class DriftHeatmap(QWidget):
         if hit is None:
             return None
         row, col = hit
-        return row, int(self._worst_frame[row, col])
+        return row, self._worst_at(row, col)
 
     # ----- zoom -------------------------------------------------------------------------------
 
@@ -534,7 +564,7 @@ class DriftHeatmap(QWidget):
     def _fit_zoom(self) -> float:
         longest = int(self._lengths.max()) if len(self._lengths) else 0
         bar = self.style().pixelMetric(self.style().PixelMetric.PM_ScrollBarExtent)
-        too_tall = len(self._rows) * ROW_H > self.height() - LEGEND_H - RULER_H
+        too_tall = len(self._rows) * ROW_H > self.height() - self._legend_h - RULER_H
         width = self.width() - self._header_w - (bar if too_tall else 0) - 1
         if longest == 0 or width <= 0:
             return self._zoom
@@ -551,6 +581,7 @@ class DriftHeatmap(QWidget):
         if anchor is not None:
             frame_at = (self.hbar.value() + anchor) / (old if old < 1 else int(old))
         self._zoom = z
+        self._hover = None
         self._image_key = None if (old < 1 or z < 1) else self._image_key
         if frame_at is not None:
             self._relayout()
@@ -562,10 +593,14 @@ class DriftHeatmap(QWidget):
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta()
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            if delta.y():
-                x = int(event.position().x()) - self.matrix_rect().x()
-                anchor = min(max(x, 0), self.matrix_rect().width())
-                self._step_zoom(2.0 if delta.y() > 0 else 0.5, anchor)
+            # Fine-grained wheels and touchpads send small deltas: a notch (120) per step.
+            self._wheel_zoom += delta.y()
+            x = int(event.position().x()) - self.matrix_rect().x()
+            anchor = min(max(x, 0), self.matrix_rect().width())
+            while abs(self._wheel_zoom) >= 120:
+                up = self._wheel_zoom > 0
+                self._wheel_zoom -= 120 if up else -120
+                self._step_zoom(2.0 if up else 0.5, anchor)
             event.accept()
             return
         horizontal = delta.x() or (
@@ -592,7 +627,7 @@ class DriftHeatmap(QWidget):
         if not (0 <= first < n and 0 <= last < n):
             raise ValueError(f"Row {row} has frames 0..{n - 1}; cannot select {first}..{last}.")
         first, last = min(first, last), max(first, last)
-        self._set_selection(row, first, last, cursor=last if last != first else first)
+        self._set_selection(row, first, last, cursor=last)
         self._anchor = (row, first)
         self.ensure_visible(row, self._cursor[1])
 
@@ -628,7 +663,7 @@ class DriftHeatmap(QWidget):
         if hit is None:
             return super().mousePressEvent(event)
         row, col = hit
-        frame = int(self._worst_frame[row, col])
+        frame = self._worst_at(row, col)
         shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if shift and self._anchor is not None and self._anchor[0] == row:
             self._extend_to(row, col)
@@ -690,7 +725,7 @@ class DriftHeatmap(QWidget):
         if hit is None:
             self.frame_hovered.emit(-1, -1)
         else:
-            self.frame_hovered.emit(hit[0], int(self._worst_frame[hit]))
+            self.frame_hovered.emit(hit[0], self._worst_at(*hit))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
@@ -788,9 +823,9 @@ class DriftHeatmap(QWidget):
             mark = "▸ " if name == self._layer else "   "
             lines.append(f"{mark}{label}: {text}")
         state = []
-        if bool(r.flagged[frame]):
+        if bool(self._flagged[row][frame]):
             state.append("flagged")
-        review = int(r.review[frame])
+        review = int(self._review[row][frame])
         if review == REVIEW_RESHOOT:
             state.append("reshoot")
         elif review == REVIEW_APPROVED:
@@ -823,7 +858,7 @@ class DriftHeatmap(QWidget):
             painter.end()
             return
         self._ensure_image()
-        if clip.top() < LEGEND_H:
+        if clip.top() < self._legend_h:
             self._paint_legend(painter)
         vp = self.matrix_rect()
         if clip.top() < vp.top() and clip.right() >= vp.left():
@@ -884,15 +919,14 @@ class DriftHeatmap(QWidget):
         self._tiles[key] = tile
         return tile
 
-    def _visible_runs(self, runs, row: int, c0: int, c1: int):
-        row_ptr, starts, ends = runs
-        a, b = int(row_ptr[row]), int(row_ptr[row + 1])
-        if a == b:
+    @staticmethod
+    def _visible_runs(runs, row: int, c0: int, c1: int):
+        starts, ends = runs[row]
+        if not starts:
             return ()
-        s, e = starts[a:b], ends[a:b]
-        lo = int(np.searchsorted(e, c0, side="right"))
-        hi = int(np.searchsorted(s, c1, side="left"))
-        return zip(s[lo:hi].tolist(), e[lo:hi].tolist(), strict=True)
+        lo = bisect.bisect_right(ends, c0)
+        hi = bisect.bisect_left(starts, c1)
+        return zip(starts[lo:hi], ends[lo:hi], strict=True)
 
     def _paint_matrix(self, painter: QPainter, clip: QRect, interactive: bool) -> None:
         """The matrix in content coordinates (x = column * width, y = row * ROW_H)."""
@@ -967,42 +1001,54 @@ class DriftHeatmap(QWidget):
             painter.setPen(QPen(pal.text().color(), 1))
             painter.drawRect(rect)
 
+    def _header_texts(self, row: int) -> tuple[QStaticText, QStaticText, int]:
+        """The row's name (elided to fit) and worst-frame summary, laid out once."""
+        cached = self._header_cache.get(row)
+        if cached is None:
+            worst = self.worst_text(row)
+            worst_w = QFontMetrics(self._small_font()).horizontalAdvance(worst)
+            name = QFontMetrics(self.font()).elidedText(
+                self._rows[row].name, Qt.TextElideMode.ElideRight, self._header_w - worst_w - 30
+            )
+            statics = []
+            for text in (name, worst):
+                st = QStaticText(text)
+                st.setTextFormat(Qt.TextFormat.PlainText)
+                statics.append(st)
+            cached = (statics[0], statics[1], worst_w)
+            self._header_cache[row] = cached
+        return cached
+
     def _paint_headers(self, painter: QPainter, vp: QRect, clip: QRect) -> None:
         pal = self.palette()
         painter.save()
         painter.setClipRect(QRect(0, vp.top(), self._header_w, vp.height()) & clip)
-        fm = painter.fontMetrics()
         small = self._small_font()
-        sfm = QFontMetrics(small)
+        name_dy = (ROW_H - 1 - QFontMetrics(self.font()).height()) // 2
+        worst_dy = (ROW_H - 1 - QFontMetrics(small).height()) // 2
         sel_row = self._selection[0] if self._selection else -1
         first = max(0, (max(clip.top(), vp.top()) - vp.top() + self.vbar.value()) // ROW_H)
         last = min(len(self._rows), (clip.bottom() - vp.top() + self.vbar.value()) // ROW_H + 1)
+        y = self._row_y(first)
+        text, muted = pal.text().color(), pal.placeholderText().color()
         for r in range(first, last):
-            y = self._row_y(r)
-            band = QRect(0, y, self._header_w - 4, ROW_H - 1)
             if r == sel_row:
-                painter.fillRect(band, pal.alternateBase())
+                painter.fillRect(QRect(0, y, self._header_w - 4, ROW_H - 1), pal.alternateBase())
                 painter.fillRect(QRect(0, y, 3, ROW_H - 1), pal.highlight())
-            worst = self.worst_text(r)
-            worst_w = sfm.horizontalAdvance(worst)
-            name_rect = QRect(8, y, self._header_w - worst_w - 24, ROW_H - 1)
+            name, worst, worst_w = self._header_texts(r)
             painter.setFont(self.font())
-            painter.setPen(pal.text().color())
-            name = fm.elidedText(self._rows[r].name, Qt.TextElideMode.ElideRight, name_rect.width())
-            painter.drawText(name_rect, Qt.AlignmentFlag.AlignVCenter, name)
+            painter.setPen(text)
+            painter.drawStaticText(8, y + name_dy, name)
             painter.setFont(small)
-            painter.setPen(pal.placeholderText().color())
-            painter.drawText(
-                QRect(0, y, self._header_w - 10, ROW_H - 1),
-                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                worst,
-            )
+            painter.setPen(muted)
+            painter.drawStaticText(self._header_w - 10 - worst_w, y + worst_dy, worst)
+            y += ROW_H
         painter.restore()
 
     def _paint_ruler(self, painter: QPainter, vp: QRect) -> None:
         pal = self.palette()
         painter.save()
-        top = LEGEND_H
+        top = vp.top() - RULER_H
         painter.setClipRect(QRect(vp.left(), top, vp.width(), RULER_H))
         painter.setFont(self._small_font())
         ppf = self._zoom if self._zoom < 1 else float(int(self._zoom))
@@ -1023,11 +1069,33 @@ class DriftHeatmap(QWidget):
             painter.drawText(QPoint(x + 3, top + RULER_H - 4), str(f))
         painter.restore()
 
+    def _legend_parts(self) -> tuple[str, str, str, str]:
+        """The legend's title, low and high labels, and the hint after the gradient."""
+        scale = self._scales.get(self._layer)
+        if scale is None:
+            return self._layer or "—", "", "", ""
+        hint = "higher is better" if scale.higher_is_better else "lower is better"
+        if scale.threshold is not None:
+            hint += f" · threshold {scale.threshold:.2f}"
+        return scale.label, f"{scale.lo:.2f}", f"{scale.hi:.2f}", hint
+
+    def _legend_height(self) -> int:
+        """One line when the scale and the marks fit side by side, else two."""
+        title, lo, hi, hint = self._legend_parts()
+        bold = QFont(self.font())
+        bold.setBold(True)
+        sfm = QFontMetrics(self._small_font())
+        scale_w = QFontMetrics(bold).horizontalAdvance(title) + 14
+        if hint:
+            scale_w += sfm.horizontalAdvance(lo + hi + hint) + GRADIENT_W + 33
+        marks_w = sum(34 + sfm.horizontalAdvance(text) for _, text in LEGEND_MARKS)
+        return LEGEND_H if 8 + scale_w + marks_w <= self.width() else 2 * LEGEND_H - 8
+
     def _paint_legend(self, painter: QPainter) -> None:
         pal = self.palette()
         scale = self._scales.get(self._layer)
+        title, lo_text, hi_text, hint = self._legend_parts()
         painter.save()
-        fm = painter.fontMetrics()
         small = self._small_font()
         sfm = QFontMetrics(small)
         mid = LEGEND_H // 2
@@ -1036,68 +1104,59 @@ class DriftHeatmap(QWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)
-        title = _short_label(scale) if scale else (self._layer or "—")
-        full = scale.label if scale else title
-        painter.drawText(QPoint(x, mid + fm.ascent() // 2 - 1), full)
-        x += QFontMetrics(bold).horizontalAdvance(full) + 14
+        painter.drawText(QPoint(x, mid + QFontMetrics(bold).ascent() // 2 - 1), title)
+        x += QFontMetrics(bold).horizontalAdvance(title) + 14
         painter.setFont(small)
+        baseline = mid + sfm.ascent() // 2 - 1
         if scale is not None:
-            lo_text, hi_text = f"{scale.lo:.2f}", f"{scale.hi:.2f}"
-            painter.setPen(pal.text().color())
-            painter.drawText(QPoint(x, mid + sfm.ascent() // 2 - 1), lo_text)
+            painter.drawText(QPoint(x, baseline), lo_text)
             x += sfm.horizontalAdvance(lo_text) + 4
-            bar = QRect(x, mid - 5, 160, 10)
+            bar = QRect(x, mid - 5, GRADIENT_W, 10)
             lut = _LUT32[:256] if scale.higher_is_better else _LUT32[:256][::-1]
             grad_buf = np.ascontiguousarray(lut)
             grad = QImage(grad_buf.data, 256, 1, 256 * 4, QImage.Format.Format_RGB32).copy()
             painter.drawImage(bar, grad)
-            painter.setPen(pal.mid().color())
-            painter.drawRect(bar.adjusted(0, 0, -1, -1))
             if scale.threshold is not None and scale.hi != scale.lo:
                 t = (scale.threshold - scale.lo) / (scale.hi - scale.lo)
                 tx = bar.left() + round(min(1.0, max(0.0, t)) * (bar.width() - 1))
                 painter.setPen(QPen(pal.text().color(), 2))
-                painter.drawLine(tx, bar.top() - 4, tx, bar.bottom() + 2)
-            x = bar.right() + 5
+                painter.drawLine(tx, bar.top() - 4, tx, bar.bottom() + 3)
+            x = bar.right() + 6
             painter.setPen(pal.text().color())
-            painter.drawText(QPoint(x, mid + sfm.ascent() // 2 - 1), hi_text)
+            painter.drawText(QPoint(x, baseline), hi_text)
             x += sfm.horizontalAdvance(hi_text) + 6
-            hint = "higher is better" if scale.higher_is_better else "lower is better"
-            if scale.threshold is not None:
-                hint += f" · threshold {scale.threshold:.2f}"
             painter.setPen(pal.placeholderText().color())
-            painter.drawText(QPoint(x, mid + sfm.ascent() // 2 - 1), hint)
+            painter.drawText(QPoint(x, baseline), hint)
             x += sfm.horizontalAdvance(hint) + 18
-        x = self._legend_item(painter, x, "nan", "not measurable")
-        x = self._legend_item(painter, x, "flag", "flagged")
-        x = self._legend_item(painter, x, "reshoot", "reshoot")
-        x = self._legend_item(painter, x, "approved", "approved")
-        self._legend_item(painter, x, "note", "note")
+        if self._legend_h > LEGEND_H:  # the marks go on a second line
+            x, mid = 8, mid + LEGEND_H - 8
+        for kind, text in LEGEND_MARKS:
+            x = self._legend_item(painter, x, mid, kind, text)
         painter.restore()
 
-    def _legend_item(self, painter: QPainter, x: int, kind: str, text: str) -> int:
+    def _legend_item(self, painter: QPainter, x: int, mid: int, kind: str, text: str) -> int:
         pal = self.palette()
         sfm = painter.fontMetrics()
-        mid = LEGEND_H // 2
         cell = QRect(x, mid - CELL_H // 2, 14, CELL_H)
+        sample = QColor(*colormap.colour_at(0.85))
         if kind == "nan":
             base, lines = self._nan_colours()
             painter.fillRect(cell, base)
             painter.fillRect(cell, QBrush(lines, Qt.BrushStyle.BDiagPattern))
         elif kind == "flag":
-            painter.fillRect(cell, pal.base())
+            cell.adjust(0, 2, 0, 0)
+            painter.fillRect(cell, sample)
             painter.drawPixmap(x + 3, cell.top() - FLAG_H - 1, self._tile("flag", 8))
-            painter.fillRect(cell, QColor(*colormap.colour_at(0.85)))
         elif kind == "reshoot":
-            painter.fillRect(QRect(x, mid + 3, 14, REVIEW_H), RESHOOT_COLOUR)
+            painter.fillRect(QRect(x, mid + 2, 14, REVIEW_H), RESHOOT_COLOUR)
         elif kind == "approved":
-            painter.fillRect(QRect(x, mid + 4, 14, REVIEW_H - 1), APPROVED_COLOUR)
+            painter.fillRect(QRect(x, mid + 3, 14, REVIEW_H - 1), APPROVED_COLOUR)
         elif kind == "note":
-            painter.fillRect(cell, QColor(*colormap.colour_at(0.85)))
+            painter.fillRect(cell, sample)
             painter.drawPixmap(x + 14 - 9, cell.top(), self._tile("note", 9))
         painter.setPen(pal.text().color())
         painter.drawText(QPoint(x + 18, mid + sfm.ascent() // 2 - 1), text)
-        return x + 18 + sfm.horizontalAdvance(text) + 16
+        return x + 34 + sfm.horizontalAdvance(text)
 
     def render_matrix(self) -> QImage:
         """The whole matrix at the current zoom with its marks (no legend, names or selection)."""

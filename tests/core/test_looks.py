@@ -132,7 +132,9 @@ def test_each_measurable_direction_names_itself():
 
 
 def test_wardrobe_distance_is_the_nearest_palette_colour():
-    red, blue, green = (srgb_to_lab(np.array(hex_to_rgb(h))) for h in ("#c0392b", "#2040c0", "#2a8a3a"))
+    red, blue, green = (
+        srgb_to_lab(np.array(hex_to_rgb(h))) for h in ("#c0392b", "#2040c0", "#2a8a3a")
+    )
     assert wardrobe_distance(red, [blue, red]) == pytest.approx(0.0, abs=1e-9)
     assert wardrobe_distance(red, [blue, green]) > 30
     near_red = srgb_to_lab(np.array([200, 60, 50]))

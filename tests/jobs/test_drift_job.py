@@ -23,7 +23,7 @@ from studio.services import jobs as job_service
 from studio.services.demo import write_demo_footage
 from studio.services.projects import open_project
 
-FRAMES = 8
+FRAMES = 16  # the demo's shots
 CHILD = Path(__file__).with_name("drift_child.py")
 
 
@@ -41,14 +41,12 @@ def add_footage(project, folder: Path, frames: int = FRAMES) -> None:
 
 @pytest.fixture(scope="module")
 def analysed(demo_file, tmp_path_factory):
-    """A copy of the demo with its footage analysed once (shared, read-only)."""
+    """A copy of the demo, whose footage the demo build imported and analysed (read-only)."""
     path = tmp_path_factory.mktemp("drift") / "demo.pstudio"
     shutil.copyfile(demo_file, path)
     with open_project(path) as project:
-        if not shot_rows.list_shots(project):
-            add_footage(project, path.parent / "footage")
-        job = JobRunner(project).run(drift.plan_analysis(project))
-        assert job.state == "done", job.error
+        assert [s.name for s in shot_rows.list_shots(project)][:2] == ["Hangar walk", "Set visit"]
+        assert drift.plan_analysis(project).frames == ()  # the demo comes analysed
     project = open_project(path, read_only=True)
     yield project
     project.close()
@@ -146,9 +144,11 @@ def test_a_new_persona_version_is_scored_again_from_the_stored_scans(
         assert all(s is not None for r in drift.drift_rows(project) for s in r.scores)
 
 
-def test_a_killed_analysis_resumes_with_no_frame_analysed_twice(demo_path, tmp_path, monkeypatch):
-    with open_project(demo_path) as project:
-        add_footage(project, tmp_path / "footage", 4)
+def test_a_killed_analysis_resumes_with_no_frame_analysed_twice(project, tmp_path, monkeypatch):
+    # A project of its own: none of these frames was scanned before.
+    demo_path = project.path
+    add_footage(project, tmp_path / "footage", 4)
+    project.close()
     child = subprocess.Popen(
         [sys.executable, str(CHILD), str(demo_path)], stdout=subprocess.PIPE, text=True
     )
@@ -158,7 +158,7 @@ def test_a_killed_analysis_resumes_with_no_frame_analysed_twice(demo_path, tmp_p
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    assert committed == list(range(1, 9))  # the references' looks, then frames
+    assert committed == list(range(1, 9))
     project = open_project(demo_path)
     try:
         job = job_service.get_job(project, job_id)

@@ -1,0 +1,116 @@
+"""The drift review headless: shots list, analyze and the report in every format."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+
+import pytest
+
+from studio.cli import main
+from studio.jobs.runner import JobRunner
+from studio.project import shots as shot_rows
+from studio.services import drift
+from studio.services.projects import open_project
+from tests.jobs.test_drift_job import FRAMES, add_footage
+
+
+@pytest.fixture(scope="module")
+def analysed_path(demo_file, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli-drift") / "demo.pstudio"
+    shutil.copyfile(demo_file, path)
+    with open_project(path) as project:
+        if not shot_rows.list_shots(project):
+            add_footage(project, path.parent / "footage", 4)
+        assert JobRunner(project).run(drift.plan_analysis(project)).state == "done"
+    return path
+
+
+@pytest.fixture
+def copy(analysed_path, tmp_path):
+    dest = tmp_path / "demo.pstudio"
+    shutil.copyfile(analysed_path, dest)
+    return dest
+
+
+def test_analyze_again_is_incremental_and_lists_shots(copy, capsys):
+    assert main(["analyze", str(copy), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "already analysed" in data["message"]
+    names = [s["shot"] for s in data["shots"]]
+    assert names[:2] == ["Hangar walk", "Set visit"]
+    visit = data["shots"][1]
+    assert visit["flagged"] >= 1 and visit["worst_timecode"].startswith("00:00:00:")
+    assert main(["shots", "list", str(copy)]) == 0
+    assert "Set visit (Nova Hale)" in capsys.readouterr().out
+
+
+def test_json_and_csv_reports_have_one_entry_per_frame(copy, tmp_path, capsys):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    assert main(["report", str(copy), "-o", str(out_json)]) == 0
+    assert main(["report", str(copy), "--format", "csv", "-o", str(out_csv)]) == 0
+    data = json.loads(out_json.read_text())
+    with open(out_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    n = sum(s["frames"] for s in data["shots"])
+    assert len(data["frames"]) == len(rows) == n
+    for entry in (data["frames"][0], rows[0]):
+        for key in (
+            "shot",
+            "frame",
+            "timecode",
+            "identity",
+            "wardrobe",
+            "lighting",
+            "flagged",
+            "reason",
+        ):
+            assert key in entry
+    flagged = [f for f in data["frames"] if f["flagged"]]
+    assert flagged and all(f["reason"] for f in flagged)
+    assert any(r["flagged"] == "True" and "identity" in r["reason"] for r in rows)
+    cut = [f for f in data["frames"] if f["state"] == "not measurable"]
+    assert cut and all("no face" in f["reason"] or "not measurable" in f["reason"] for f in cut)
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.srcs, self.stack = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        a = dict(attrs)
+        if tag in ("img", "script", "link", "iframe"):
+            self.srcs.append(a.get("src") or a.get("href") or "")
+
+
+def test_html_report_is_one_self_contained_file(copy, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert main(["report", str(copy), "-o", str(out)]) == 0
+    assert "flagged" in capsys.readouterr().out
+    text = out.read_text()
+    parser = _Collect()
+    parser.feed(text)
+    assert text.startswith("<!doctype html>") and "</html>" in text
+    assert parser.srcs and all(s.startswith("data:image/") for s in parser.srcs)
+    assert not re.search(r"(src|href)=['\"](https?:|file:|/)", text)
+    assert "Heatmap" in text and "best reference" in text and "Set visit" in text
+
+
+def test_report_refuses_an_unknown_format(copy, tmp_path, capsys):
+    assert main(["report", str(copy), "-o", str(tmp_path / "r.txt")]) == 1
+    assert "format" in capsys.readouterr().err
+
+
+def test_analyze_without_shots_says_what_to_do(project, capsys):
+    path = project.path
+    project.close()
+    assert main(["analyze", str(path)]) == 1
+    assert "Import footage first" in capsys.readouterr().err
+
+
+del FRAMES
