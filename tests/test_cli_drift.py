@@ -15,7 +15,6 @@ from studio.jobs.runner import JobRunner
 from studio.project import shots as shot_rows
 from studio.services import drift
 from studio.services.projects import open_project
-from tests.jobs.test_drift_job import FRAMES, add_footage
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +22,6 @@ def analysed_path(demo_file, tmp_path_factory):
     path = tmp_path_factory.mktemp("cli-drift") / "demo.pstudio"
     shutil.copyfile(demo_file, path)
     with open_project(path) as project:
-        if not shot_rows.list_shots(project):
-            add_footage(project, path.parent / "footage", 4)
         assert JobRunner(project).run(drift.plan_analysis(project)).state == "done"
     return path
 
@@ -113,4 +110,35 @@ def test_analyze_without_shots_says_what_to_do(project, capsys):
     assert "Import footage first" in capsys.readouterr().err
 
 
-del FRAMES
+def test_shots_import_makes_a_shot_per_clip_and_reports_bad_files(project, tmp_path, capsys):
+    from tests.engine.test_footage import write_clip
+
+    clip = write_clip(tmp_path / "take 1.mp4", "mpeg4", n=12, fps=24)
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    from PIL import Image
+
+    for i in (1, 2, 10):
+        Image.new("RGB", (32, 24), (i * 20, 0, 0)).save(folder / f"f{i}.png")
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    path = project.path
+    project.close()
+    code = main(
+        ["shots", "import", str(path), "--persona", "Ada", str(clip), str(folder), str(broken),
+         "--every", "2", "--json"]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1  # one file was refused; the others were imported
+    assert [(s["shot"], s["frames"]) for s in report["imported"]] == [("take 1", 6), ("renders", 2)]
+    assert report["rejected"][0]["source"].endswith("broken.mp4")
+    assert report["rejected"][0]["reason"]
+    with open_project(path, read_only=True) as project:
+        shots = shot_rows.list_shots(project)
+        assert [(s.name, s.frame_count, s.fps) for s in shots] == [
+            ("take 1", 6, 24.0),
+            ("renders", 2, None),
+        ]
+        frames = shot_rows.frames_of(project, shots[0].id)
+        assert [f.source_index for f in frames] == [0, 2, 4, 6, 8, 10]
+        assert frames[1].time_s == pytest.approx(2 / 24, abs=1e-4)
