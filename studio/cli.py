@@ -398,28 +398,6 @@ def _with_cancel(fn):
         signal.signal(signal.SIGINT, previous)
 
 
-def _shot_dict(row: Any) -> dict:
-    from studio.core.timecode import format_timecode
-
-    worst = row.worst()
-    flags = row.flags()
-    frame = row.frames[worst] if worst is not None else None
-    return {
-        "shot": row.shot.name,
-        "persona": row.persona_name,
-        "frames": len(row.frames),
-        "fps": row.shot.fps,
-        "analysed": sum(1 for s in row.scores if s is not None),
-        "flagged": int(flags.sum()),
-        "not_measurable": sum(1 for s in row.scores if s is not None and s.state != "measured"),
-        "worst_frame": worst,
-        "worst_identity": None if worst is None else row.scores[worst].identity,
-        "worst_timecode": None
-        if frame is None
-        else format_timecode(frame.time_s, row.shot.fps, frame.index),
-    }
-
-
 def _shot_line(d: dict) -> str:
     text = (
         f"{d['shot']} ({d['persona']}): {d['frames']} frames, {d['analysed']} analysed, "
@@ -448,7 +426,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
         _emit(args, report.to_dict(), "\n".join(report.lines()))
         return 1 if report.rejected else 0
     with _open(args.project, read_only=True) as project:
-        rows = [_shot_dict(r) for r in drift.drift_rows(project)]
+        rows = [drift.shot_summary(r) for r in drift.drift_rows(project)]
         empty = [
             {"shot": s.name, "persona": None, "frames": s.frame_count}
             for s in shots.list_shots(project)
@@ -466,7 +444,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         spec = drift.plan_analysis(project, [args.shot] if args.shot else None, args.engine)
         job = _run_job(project, spec, "Analysing")
         rows = drift.drift_rows(project, [args.shot] if args.shot else None)
-        data = {"message": job.message, "shots": [_shot_dict(r) for r in rows]}
+        data = {"message": job.message, "shots": [drift.shot_summary(r) for r in rows]}
     _emit(args, data, "\n".join([job.message] + [_shot_line(d) for d in data["shots"]]))
     return 0
 

@@ -371,19 +371,11 @@ def _not_a_video(head: bytes, path: str, exc: BaseException) -> str:
     if _looks_like_video(head):
         why = getattr(exc, "strerror", None) or images._why(exc)
         return f"a damaged or truncated video: it cannot be opened ({why})"
-    if head.startswith(b"%PDF"):
-        return f"a PDF document{named}, not a video"
-    if head.startswith(b"PK\x03\x04"):
-        return f"a ZIP archive or office document{named}, not a video"
     if _is_image(head):
         return f"an image{named}, not a video"
-    if b"\x00" not in head:
-        try:
-            head.decode("utf-8")
-            return f"a text file{named}, not a video"
-        except UnicodeDecodeError as err:
-            if err.start >= len(head) - 4:  # a character cut at the end of the sample
-                return f"a text file{named}, not a video"
+    document = images.document_kind(head)
+    if document:
+        return f"{document}{named}, not a video"
     return f"not a video format Persona Studio can read{f' ({suffix})' if suffix else ''}"
 
 

@@ -217,20 +217,29 @@ def _not_an_image(data: bytes, name: str) -> str:
     head = data[:2048]
     suffix = Path(name).suffix.lower()
     named = f" named {suffix}" if suffix in _IMAGE_SUFFIXES else ""
-    if head.startswith(b"%PDF"):
-        return f"a PDF document{named}, not an image"
-    if head.startswith(b"PK\x03\x04"):
-        return f"a ZIP archive or office document{named}, not an image"
     if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
         return "a HEIC image, which this version cannot read (convert it to JPEG or PNG)"
+    document = document_kind(head)
+    if document:
+        return f"{document}{named}, not an image"
+    return f"not an image format Persona Studio can read{f' ({suffix})' if suffix else ''}"
+
+
+def document_kind(head: bytes) -> str | None:
+    """What a file that is not media is, from its first bytes ("a PDF document", "a text
+    file"...), or None when they do not say."""
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return "a ZIP archive or office document"
     if b"\x00" not in head:
         try:
             head.decode("utf-8")
-            return f"a text file{named}, not an image"
+            return "a text file"
         except UnicodeDecodeError as exc:
             if exc.start >= len(head) - 4:  # a character cut at the end of the sample
-                return f"a text file{named}, not an image"
-    return f"not an image format Persona Studio can read{f' ({suffix})' if suffix else ''}"
+                return "a text file"
+    return None
 
 
 # -- metadata -----------------------------------------------------------------------------------

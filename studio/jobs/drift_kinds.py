@@ -92,6 +92,7 @@ class DriftAnalysis:
 
     def __init__(self) -> None:
         self._contexts: dict[str, Any] = {}  # job id -> the cast it scores against
+        self._shas: dict[str, dict[str, str]] = {}  # job id -> frame id -> image sha
 
     def units(self, spec: DriftSpec) -> list[str]:
         refs = [f"ref:{sha}:{index}" for sha, index, *_ in spec.ref_faces]
@@ -103,7 +104,7 @@ class DriftAnalysis:
         from studio.jobs.kinds import _face_result
 
         boxes = {f"ref:{sha}:{i}": (box, marks) for sha, i, box, marks in spec.ref_faces}
-        sha_of = dict((fid, sha) for fid, sha in spec.frames)
+        sha_of = dict(spec.frames)
         scan = set(spec.scan)
         engine = None
         for start in range(0, len(units), ANALYSIS_BATCH):
@@ -162,7 +163,10 @@ class DriftAnalysis:
                 drift.store_reference_look(project, spec.engine_id, sha, int(index), result["look"])
                 self._contexts.pop(job_id, None)  # the palette changed: reload the cast
                 return
-            sha = dict(spec.frames)[unit]
+            shas = self._shas.get(job_id)
+            if shas is None:
+                shas = self._shas[job_id] = dict(spec.frames)
+            sha = shas[unit]
             if "faces" in result:
                 faces = [_face_from_result(f) for f in result["faces"]]
                 drift.store_frame_scan(project, sha, spec.engine, engine_id, faces, result["looks"])
@@ -179,6 +183,7 @@ class DriftAnalysis:
         from studio.services import drift
 
         self._contexts.pop(job_id, None)
+        self._shas.pop(job_id, None)
         bad = [b for b in job_service.get_job(project, job_id).error.split("\n") if b]
         message = drift.summary(project)
         if not spec.frames:

@@ -52,14 +52,11 @@ MAX_GALLERY = 200  # flagged frames shown with pictures in the HTML report
 
 def frame_records(rows: list[drift.DriftRow]) -> Iterator[dict[str, Any]]:
     """One record per frame (and persona expected in its shot), in timeline order."""
-    refs = {}
     for row in rows:
         severity = row.severity()
         for i, frame in enumerate(row.frames):
             v = drift.verdict(row, i)
             s = v.score
-            if s and s.best_reference_id and s.best_reference_id not in refs:
-                refs[s.best_reference_id] = s.best_reference_id
             review = v.review
             yield {
                 "shot": row.shot.name,
@@ -124,44 +121,13 @@ def _write_atomic(output: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def _shot_summaries(rows: list[drift.DriftRow]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        worst = row.worst()
-        flags = row.flags()
-        frame = row.frames[worst] if worst is not None else None
-        t = row.thresholds
-        out.append(
-            {
-                "shot": row.shot.name,
-                "persona": row.persona_name,
-                "notes": row.shot.notes,
-                "source": row.shot.source_path,
-                "fps": row.shot.fps,
-                "frames": len(row.frames),
-                "analysed": sum(1 for s in row.scores if s is not None),
-                "flagged": int(flags.sum()),
-                "not_measurable": sum(
-                    1 for s in row.scores if s is not None and s.state != "measured"
-                ),
-                "worst_frame": worst,
-                "worst_identity": _num(row.scores[worst].identity) if worst is not None else None,
-                "worst_timecode": None
-                if frame is None
-                else format_timecode(frame.time_s, row.shot.fps, frame.index),
-                "thresholds": t.to_dict(),
-            }
-        )
-    return out
-
-
 def _json(project: Project, rows, records) -> dict[str, Any]:
     return {
         "project": project.path.name,
         "generated_at": now_iso(),
         "generator": f"persona-studio {__version__}",
         "summary": drift.summary(project),
-        "shots": _shot_summaries(rows),
+        "shots": [drift.shot_summary(r) for r in rows],
         "frames": records,
     }
 
@@ -223,7 +189,7 @@ def _html(project: Project, rows: list[drift.DriftRow], records: list[dict]) -> 
         "<h2>Shots</h2><table><tr><th>Shot</th><th>Persona</th><th>Frames</th>"
         "<th>Flagged</th><th>Not measurable</th><th>Worst frame</th><th>Notes</th></tr>"
     )
-    for s in _shot_summaries(rows):
+    for s in [drift.shot_summary(r) for r in rows]:
         worst = (
             f"{s['worst_identity']:.3f} at {esc(s['worst_timecode'])}"
             if s["worst_frame"] is not None and s["worst_identity"] is not None

@@ -126,17 +126,6 @@ def add_shot(
     return get_shot(project, shot_id)
 
 
-def update_shot(project: Project, shot_id: str, **fields) -> Shot:
-    """Change a shot's name, notes, personas or position."""
-    persona_ids = fields.pop("persona_ids", None)
-    with project.atomic() as db:
-        if fields:
-            db["shots"].update(shot_id, fields)
-        if persona_ids is not None:
-            _set_personas(project, shot_id, persona_ids)
-    return get_shot(project, shot_id)
-
-
 def _set_personas(project: Project, shot_id: str, persona_ids: Sequence[str]) -> None:
     with project.atomic() as db:
         db.execute("delete from shot_personas where shot_id = ?", [shot_id])
@@ -167,14 +156,6 @@ def all_frames(project: Project, shot_ids: Sequence[str] | None = None) -> list[
         args = list(shot_ids)
     rows = project.query(sql + " order by s.position, f.idx", args)
     return [_frame(r) for r in rows]
-
-
-def get_frame(project: Project, frame_id: str) -> Frame:
-    """One frame by id."""
-    rows = project.query("select * from frames where id = ?", (frame_id,))
-    if not rows:
-        raise NotFoundError(f"There is no frame '{frame_id}'.")
-    return _frame(rows[0])
 
 
 def reviews(project: Project, frame_ids: Iterable[str] | None = None) -> dict[str, FrameReview]:

@@ -6,7 +6,6 @@ persona's thresholds when read, so the threshold slider re-flags without analysi
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from studio.core.records import Persona
 from studio.core.shots import REVIEW_STATES, Frame, FrameReview, Shot
 from studio.core.specs import DriftSpec
 from studio.core.text import plural
+from studio.core.timecode import format_timecode
 from studio.project import drift as drift_cache
 from studio.project import faces as face_cache
 from studio.project import personas as persona_rows
@@ -78,10 +78,9 @@ def plan_analysis(
     shas = list(dict.fromkeys(sha for _, sha in todo))
     scan = shas
     if engine_id:
-        scanned = set(face_cache.scans(project, shas, engine_id))
+        scanned = face_cache.scans(project, shas, engine_id)
         measured = set(drift_cache.looks(project, shas, engine_id))
-        with_faces = {s for s, faces in face_cache.scans(project, shas, engine_id).items() if faces}
-        scan = [s for s in shas if s not in scanned or (s in with_faces and s not in measured)]
+        scan = [s for s in shas if s not in scanned or (scanned[s] and s not in measured)]
     ref_faces = _reference_faces_without_looks(project, engine_id) if engine_id else []
     n = len(todo)
     title = (
@@ -356,17 +355,7 @@ class DriftRow:
             self.array("identity"), self.array("wardrobe"), self.array("lighting"), t
         )
 
-    def review_codes(self) -> np.ndarray:
-        codes = {None: 0, "reshoot": 1, "approved": 2}
-        return np.array(
-            [
-                codes.get(self.reviews[f.id].state if f.id in self.reviews else None, 0)
-                for f in self.frames
-            ],
-            np.int8,
-        )
-
-    def worst(self, t: core.Thresholds | None = None) -> int | None:
+    def worst(self) -> int | None:
         """The index of the frame with the lowest identity score (None if none measured)."""
         ident = self.array("identity")
         if np.all(np.isnan(ident)):
@@ -411,6 +400,32 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
                 )
             )
     return out
+
+
+def shot_summary(row: DriftRow) -> dict[str, Any]:
+    """A shot against one persona in a few figures: frames analysed, flagged, its worst frame."""
+    worst = row.worst()
+    frame = row.frames[worst] if worst is not None else None
+    identity = row.scores[worst].identity if worst is not None else None
+    return {
+        "shot": row.shot.name,
+        "persona": row.persona_name,
+        "notes": row.shot.notes,
+        "source": row.shot.source_path,
+        "fps": row.shot.fps,
+        "frames": len(row.frames),
+        "analysed": sum(1 for s in row.scores if s is not None),
+        "flagged": int(row.flags().sum()),
+        "not_measurable": sum(
+            1 for s in row.scores if s is not None and s.state == core.UNMEASURABLE
+        ),
+        "worst_frame": worst,
+        "worst_identity": None if identity is None else round(float(identity), 4),
+        "worst_timecode": None
+        if frame is None
+        else format_timecode(frame.time_s, row.shot.fps, frame.index),
+        "thresholds": row.thresholds.to_dict(),
+    }
 
 
 @dataclass(frozen=True)
@@ -462,11 +477,6 @@ def verdict(row: DriftRow, index: int, t: core.Thresholds | None = None) -> Fram
         reasons,
         row.reviews.get(frame.id),
     )
-
-
-def worst_frames(rows: Iterable[DriftRow]) -> dict[tuple[str, str], int | None]:
-    """(shot id, persona id) -> index of its lowest-identity frame."""
-    return {(r.shot.id, r.persona_id): r.worst() for r in rows}
 
 
 def random_pair(
@@ -560,8 +570,3 @@ def summary(project: Project) -> str:
         f"{analysed} of {plural(total, 'frame')} analysed: {flagged} flagged, "
         f"{unmeasurable} not measurable"
     )
-
-
-def finite(value: float | None) -> float | None:
-    """A score for JSON: None for missing or NaN."""
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value

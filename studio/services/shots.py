@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from studio.core.errors import JobError, StudioError
-from studio.core.shots import Frame, ImportedFrame, Shot
+from studio.core.shots import ImportedFrame, Shot
 from studio.core.specs import FootageSpec
 from studio.core.text import plural
 from studio.project import job_results
@@ -30,7 +30,6 @@ IMPORTED, REJECTED = "imported", "rejected"
 list_shots = rows.list_shots
 get_shot = rows.get_shot
 frames_of = rows.frames_of
-get_frame = rows.get_frame
 
 
 def footage_sources(paths: Iterable[str | os.PathLike]) -> list[str]:
@@ -205,72 +204,8 @@ def footage_report(project: Project, job_id: str) -> FootageReport:
     )
 
 
-# -- editing the timeline ---------------------------------------------------------------------
-
-
-def rename_shot(project: Project, shot_key: str, name: str) -> tuple[str, str]:
-    """Rename a shot; returns (old, new) for undo."""
-    shot = rows.get_shot(project, shot_key)
-    name = name.strip()
-    if not name:
-        raise StudioError("A shot needs a name.")
-    clash = [
-        s for s in rows.list_shots(project) if s.name.lower() == name.lower() and s.id != shot.id
-    ]
-    if clash:
-        raise StudioError(f"There is already a shot called '{name}'.", hint="Choose another name.")
-    rows.update_shot(project, shot.id, name=name)
-    return shot.name, name
-
-
-def set_shot_notes(project: Project, shot_key: str, notes: str) -> str:
-    """Set a shot's notes; returns the old notes."""
-    shot = rows.get_shot(project, shot_key)
-    rows.update_shot(project, shot.id, notes=notes)
-    return shot.notes
-
-
-def set_shot_personas(
-    project: Project, shot_key: str, persona_keys: Sequence[str]
-) -> tuple[str, ...]:
-    """Set the personas expected in a shot; returns the old persona ids."""
-    shot = rows.get_shot(project, shot_key)
-    ids = tuple(persona_rows.get_persona(project, k).id for k in persona_keys)
-    rows.update_shot(project, shot.id, persona_ids=ids)
-    return shot.persona_ids
-
-
-def move_shot(project: Project, shot_key: str, position: int) -> list[str]:
-    """Move a shot to a place in the timeline; returns the old order of shot ids (for undo)."""
-    shots = rows.list_shots(project)
-    old = [s.id for s in shots]
-    shot = rows.get_shot(project, shot_key)
-    order = [i for i in old if i != shot.id]
-    order.insert(max(0, min(position, len(order))), shot.id)
-    set_order(project, order)
-    return old
-
-
-def set_order(project: Project, shot_ids: Sequence[str]) -> None:
-    """Put the shots in this timeline order."""
-    with project.atomic():
-        for position, shot_id in enumerate(shot_ids):
-            rows.update_shot(project, shot_id, position=position)
-
-
 def shot_personas(project: Project, shot: Shot) -> list[str]:
     """The persona ids expected in a shot (every persona of the cast when none is named)."""
     if shot.persona_ids:
         return list(shot.persona_ids)
     return [p.id for p in persona_rows.list_personas(project)]
-
-
-def frame_at(project: Project, shot_key: str, index: int) -> Frame:
-    """A shot's frame by its index."""
-    shot = rows.get_shot(project, shot_key)
-    frames = rows.frames_of(project, shot.id)
-    if not 0 <= index < len(frames):
-        raise StudioError(
-            f"Shot '{shot.name}' has {plural(len(frames), 'frame')}; no frame {index}."
-        )
-    return frames[index]

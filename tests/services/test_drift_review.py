@@ -1,0 +1,49 @@
+"""Review actions and thresholds on the demo's analysed shots (what the Drift workspace calls)."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.core.errors import StudioError
+from studio.services import drift
+
+
+def _visit(project):
+    return next(r for r in drift.drift_rows(project) if r.shot.name == "Set visit")
+
+
+def test_flag_for_reshoot_note_and_undo(demo_project):
+    row = _visit(demo_project)
+    flagged = [row.frames[i].id for i, f in enumerate(row.flags()) if f]
+    changes = drift.set_review(demo_project, flagged, "reshoot")
+    assert set(changes) == set(flagged)
+    items = drift.reshoot_list(demo_project)
+    assert [i.frame.id for i in items] == flagged
+    assert all("does not match Nova Hale" in i.why for i in items)
+    noted = drift.set_review(demo_project, flagged[:1], note="the set photographer again")
+    assert drift.reshoot_list(demo_project)[0].note == "the set photographer again"
+    drift.revert_review(demo_project, noted)
+    drift.revert_review(demo_project, changes)
+    assert drift.reshoot_list(demo_project) == []
+    drift.reapply_review(demo_project, changes)
+    assert len(drift.reshoot_list(demo_project)) == len(flagged)
+    with pytest.raises(StudioError, match="one of: reshoot, approved"):
+        drift.set_review(demo_project, flagged, "maybe")
+
+
+def test_threshold_override_reflags_and_restores(demo_project):
+    before = _visit(demo_project).flags().sum()
+    old = drift.set_thresholds(demo_project, "Nova Hale", identity=0.5, enabled=["identity"])
+    assert before > 0 and _visit(demo_project).flags().sum() == 0
+    assert drift.thresholds(demo_project, "Nova Hale").identity == 0.5
+    drift.restore_thresholds(demo_project, _visit(demo_project).persona_id, old)
+    assert _visit(demo_project).flags().sum() == before
+    with pytest.raises(StudioError, match="Unknown threshold"):
+        drift.set_thresholds(demo_project, "Nova Hale", contrast=2)
+
+
+def test_two_random_frames_are_measured_frames_of_the_persona(demo_project):
+    a, b = drift.random_pair(demo_project, "Nova Hale", seed=7)
+    assert a.frame.id != b.frame.id
+    assert a.score.state == b.score.state == "measured"
+    assert drift.random_pair(demo_project, "Nova Hale", seed=7)[0].frame.id == a.frame.id
