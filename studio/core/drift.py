@@ -397,3 +397,24 @@ def severity_arrays(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
         return np.nanmax(stack, axis=0).astype(np.float32)
+
+
+IDENTITY_SPAN = 0.15  # the colour scale runs from this far below the threshold to a perfect match
+
+
+def layer_range(layer: str, t: Thresholds) -> tuple[float, float, bool]:
+    """How a layer's values map onto a colour scale: (low, high, higher is better).
+
+    Each range puts the threshold where the eye sees the change: identity from a little below
+    the threshold to 1, distances from 0 to twice the threshold, the combined layer from
+    clearly on-model (-1) to clearly drifted (1) with the threshold at 0.
+    """
+    if layer == "identity":
+        return t.identity - IDENTITY_SPAN, 1.0, True
+    if layer == "wardrobe":
+        return 0.0, 2 * t.wardrobe, False
+    if layer == "lighting":
+        return 0.0, 2 * t.lighting, False
+    if layer == "combined":
+        return -1.0, 1.0, False
+    raise ValueError(f"Unknown drift layer {layer!r} (one of {', '.join(LAYERS)}).")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from studio import __version__
+from studio.core.drift import layer_range
 from studio.core.ids import now_iso
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
@@ -159,9 +160,8 @@ def _html(project: Project, rows: list[drift.DriftRow], records: list[dict]) -> 
     esc = html.escape
     goodness, flags, labels = [], [], []
     for row in rows:
-        ident = row.array("identity")
-        lo = row.thresholds.identity - 0.15
-        goodness.append(np.clip((ident - lo) / max(1.0 - lo, 1e-6), 0, 1))
+        lo, hi, _ = layer_range("identity", row.thresholds)
+        goodness.append(np.clip((row.array("identity") - lo) / max(hi - lo, 1e-6), 0, 1))
         flags.append(row.flags())
         labels.append(f"{row.shot.name} · {row.persona_name}")
     heat = heatmap_png(goodness, flags, labels) if rows else b""

@@ -18,11 +18,12 @@ from studio.core import library as lib
 from studio.core.colours import hex_to_rgb
 from studio.core.errors import StudioError
 from studio.core.faces import Face
-from studio.core.records import Persona
+from studio.core.records import Persona, Reference
 from studio.core.shots import REVIEW_STATES, Frame, FrameReview, Shot
 from studio.core.specs import DriftSpec
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
+from studio.project import curation
 from studio.project import drift as drift_cache
 from studio.project import faces as face_cache
 from studio.project import personas as persona_rows
@@ -479,6 +480,41 @@ def verdict(row: DriftRow, index: int, t: core.Thresholds | None = None) -> Fram
     )
 
 
+@dataclass(frozen=True)
+class FrameInspection:
+    """What the frame inspector shows: the verdict, every face in the frame, the best reference."""
+
+    verdict: FrameVerdict
+    thresholds: core.Thresholds
+    faces: tuple[Face, ...]  # every face the engine found in the frame, largest first
+    reference: Reference | None  # the persona's best-matching reference
+    reference_face: Face | None  # the persona's face in that reference
+
+    @property
+    def face(self) -> Face | None:
+        """The face the scores are about (None when no face was used)."""
+        s = self.verdict.score
+        if s is None or s.face_index is None or not 0 <= s.face_index < len(self.faces):
+            return None
+        return self.faces[s.face_index]
+
+
+def inspect_frame(project: Project, row: DriftRow, index: int) -> FrameInspection:
+    """Everything the inspector needs about one frame of a row."""
+    v = verdict(row, index)
+    eid = _engine_id(project)
+    faces = tuple(face_cache.get_scan(project, v.frame.blob_sha, eid) or []) if eid else ()
+    reference = ref_face = None
+    ref_id = v.score.best_reference_id if v.score else None
+    if ref_id:
+        found = curation.get_references(project, [ref_id])
+        reference = found[0] if found else None
+    if reference is not None and eid:
+        ref_faces = face_cache.get_scan(project, reference.blob_sha, eid) or []
+        ref_face = lib.choose_face(ref_faces, curation.face_index(project, reference.id))[1]
+    return FrameInspection(v, row.thresholds, faces, reference, ref_face)
+
+
 def random_pair(
     project: Project, persona_key: str, seed: int | None = None
 ) -> tuple[FrameVerdict, FrameVerdict] | None:
@@ -534,6 +570,23 @@ def reapply_review(project: Project, changes: ReviewChanges) -> None:
     shot_rows.put_reviews(project, {fid: new for fid, (_, new) in changes.items()})
 
 
+def refresh_reviews(project: Project, rows: Sequence[DriftRow]) -> None:
+    """Re-read the reviews of these rows' frames (after a review edit or its undo)."""
+    current = shot_rows.reviews(project)
+    for row in rows:
+        row.reviews = {f.id: current[f.id] for f in row.frames if f.id in current}
+
+
+def refresh_thresholds(project: Project, rows: Sequence[DriftRow]) -> None:
+    """Re-read each row's thresholds (after a threshold edit or its undo)."""
+    eid = _engine_id(project)
+    known: dict[str, core.Thresholds] = {}
+    for row in rows:
+        if row.persona_id not in known:
+            known[row.persona_id] = thresholds(project, row.persona_id, eid)
+        row.thresholds = known[row.persona_id]
+
+
 @dataclass(frozen=True)
 class ReshootItem:
     """A frame flagged for a reshoot: where it is and why."""
@@ -544,10 +597,13 @@ class ReshootItem:
     why: str
 
 
-def reshoot_list(project: Project) -> list[ReshootItem]:
-    """Every frame flagged for a reshoot, in timeline order (what a render will redo)."""
+def reshoot_list(project: Project, rows: Sequence[DriftRow] | None = None) -> list[ReshootItem]:
+    """Every frame flagged for a reshoot, in timeline order (what a render will redo).
+
+    rows: the rows already read (the workspace's), instead of reading them again.
+    """
     out = []
-    for row in drift_rows(project):
+    for row in drift_rows(project) if rows is None else rows:
         for i, frame in enumerate(row.frames):
             review = row.reviews.get(frame.id)
             if review and review.state == "reshoot":

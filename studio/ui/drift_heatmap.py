@@ -1066,7 +1066,8 @@ class DriftHeatmap(QWidget):
         for f in range(f0, f1 + 1, step):
             x = vp.left() + int(round(f * ppf)) - self.hbar.value()
             painter.drawLine(x, top + RULER_H - 4, x, top + RULER_H - 1)
-            painter.drawText(QPoint(x + 3, top + RULER_H - 4), str(f))
+            if x + 3 + painter.fontMetrics().horizontalAdvance(str(f)) <= vp.right():
+                painter.drawText(QPoint(x + 3, top + RULER_H - 4), str(f))  # whole labels only
         painter.restore()
 
     def _legend_parts(self) -> tuple[str, str, str, str]:

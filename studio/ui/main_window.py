@@ -31,6 +31,7 @@ from studio.core.errors import ProjectLockedError, StudioError
 from studio.jobs.runner import JobRunner
 from studio.services import library, projects
 from studio.ui import dialogs
+from studio.ui.drift_workspace import DriftWorkspace
 from studio.ui.jobs_panel import JobsPanel
 from studio.ui.library_browser import LibraryBrowser
 from studio.ui.persona_editor import PersonaEditor
@@ -58,7 +59,12 @@ class MainWindow(QMainWindow):
         self.workspaces.setDocumentMode(True)
         self.persona_editor = PersonaEditor(self)
         self.library_browser = LibraryBrowser(self)
-        self._workspace_widgets: list[QWidget] = [self.persona_editor, self.library_browser]
+        self.drift_workspace = DriftWorkspace(self)
+        self._workspace_widgets: list[QWidget] = [
+            self.persona_editor,
+            self.library_browser,
+            self.drift_workspace,
+        ]
         for w in self._workspace_widgets:
             self.workspaces.addTab(w, w.title)
             w.status_message.connect(self.show_message)
@@ -110,6 +116,21 @@ class MainWindow(QMainWindow):
         self._action(file, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = file.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file.addSeparator()
+        self.footage_action = self._action(
+            file,
+            "Import &Footage…",
+            self.import_footage,
+            "Ctrl+Shift+I",
+            "Import video clips or folders of numbered images as shots",
+        )
+        self.report_action = self._action(
+            file,
+            "&Export Drift Report…",
+            self.export_report,
+            "Ctrl+Shift+E",
+            "Every frame's drift scores as HTML, CSV or JSON",
+        )
         file.addSeparator()
         self.copy_action = self._action(
             file,
@@ -185,6 +206,7 @@ class MainWindow(QMainWindow):
         for w in self._workspace_widgets:
             w.set_project(project)
         self.library_browser.set_runner(self.runner)
+        self.drift_workspace.set_runner(self.runner)
         self.jobs_panel.set_project(project, self.runner)
         self._remember_recent(path)
         self._update_title()
@@ -221,6 +243,7 @@ class MainWindow(QMainWindow):
             self.runner.shutdown()
             self.runner = None
             self.library_browser.set_runner(None)
+            self.drift_workspace.set_runner(None)
         for w in self._workspace_widgets:
             w.set_project(None)
         self.jobs_panel.set_project(None, None)
@@ -269,6 +292,14 @@ class MainWindow(QMainWindow):
             return None
         self.show_message(f"Saved a copy as {dest}")
         return dest
+
+    def import_footage(self) -> None:
+        self.show_workspace(self.drift_workspace.name)
+        self.drift_workspace.import_dialog()
+
+    def export_report(self) -> None:
+        self.show_workspace(self.drift_workspace.name)
+        self.drift_workspace.export_dialog()
 
     def verify_files(self) -> None:
         if self.runner is not None:
@@ -376,6 +407,7 @@ class MainWindow(QMainWindow):
         if event.event == "done":
             self.persona_editor.refresh_portraits()  # a finished job may have made thumbnails
         self.library_browser.on_job_event(event)
+        self.drift_workspace.on_job_event(event)
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -391,8 +423,9 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self.project is not None
-        for a in (self.copy_action, self.close_action):
+        for a in (self.copy_action, self.close_action, self.report_action):
             a.setEnabled(has)
+        self.footage_action.setEnabled(has and self.runner is not None)
         self.verify_action.setEnabled(has and self.runner is not None)
 
     def _about(self) -> None:

@@ -47,3 +47,20 @@ def test_two_random_frames_are_measured_frames_of_the_persona(demo_project):
     assert a.frame.id != b.frame.id
     assert a.score.state == b.score.state == "measured"
     assert drift.random_pair(demo_project, "Nova Hale", seed=7)[0].frame.id == a.frame.id
+
+
+def test_inspecting_a_flagged_frame_gives_its_face_and_best_reference(demo_project):
+    row = _visit(demo_project)
+    i = int(next(i for i, f in enumerate(row.flags()) if f))
+    seen = drift.inspect_frame(demo_project, row, i)
+    assert seen.verdict.flagged and "does not match Nova Hale" in seen.verdict.why
+    assert seen.face is not None and seen.face.box == pytest.approx(seen.verdict.score.box)
+    assert seen.reference is not None and seen.reference.persona_id == row.persona_id
+    assert seen.reference_face is not None and seen.reference_face.size_px >= 60
+    cut = next(r for r in drift.drift_rows(demo_project) if r.shot.name == "Cutaways")
+    blank = next(
+        i for i, s in enumerate(cut.scores) if s is not None and s.state == "unmeasurable"
+    )
+    empty = drift.inspect_frame(demo_project, cut, blank)
+    assert empty.face is None and empty.reference is None
+    assert empty.verdict.why.startswith("not measurable")

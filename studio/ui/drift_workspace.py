@@ -1,0 +1,1095 @@
+"""The Drift workspace: every shot's frames as a heat map, the threshold, the inspector, reviews.
+
+The workspace reads the rows once (`services.drift.drift_rows`) and keeps each row's values as
+arrays; the threshold slider re-flags from those arrays without touching the project until
+the user lets go, and review edits re-read only the reviews.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QUndoCommand,
+    QUndoStack,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core import drift as core
+from studio.core.errors import StudioError
+from studio.core.shots import REVIEW_STATES
+from studio.core.text import plural
+from studio.core.timecode import format_timecode
+from studio.jobs import report
+from studio.services import audit, drift, models, personas, shots
+from studio.ui import dialogs
+from studio.ui.drift_heatmap import (
+    REVIEW_APPROVED,
+    REVIEW_NONE,
+    REVIEW_RESHOOT,
+    DriftHeatmap,
+    HeatRow,
+    LayerScale,
+)
+from studio.ui.drift_trend import IdentityTrend, TrendSegment
+from studio.ui.frame_inspector import FrameInspector
+from studio.ui.frame_pair import TwoRandomFrames
+
+LAYER_LABELS = {
+    "identity": "Identity (similarity to the references)",
+    "wardrobe": "Wardrobe (ΔE2000 to the garment colours)",
+    "lighting": "Lighting (distance to the persona's light)",
+    "combined": "Combined (0 = at a threshold)",
+}
+# The slider for each dimension: lowest, highest, step, and how its value reads.
+SLIDER = {
+    "identity": (0.30, 0.99, 0.01, "{:.2f}"),
+    "wardrobe": (1.0, 60.0, 0.5, "ΔE {:.1f}"),
+    "lighting": (0.1, 4.0, 0.05, "{:.2f}"),
+}
+REVIEW_CODES = {None: REVIEW_NONE, "reshoot": REVIEW_RESHOOT, "approved": REVIEW_APPROVED}
+FOOTAGE_FILTER = "Footage (*.mp4 *.mov *.m4v *.webm *.mkv *.gif *.avi);;All files (*)"
+REPORT_FORMATS = {
+    "HTML report (*.html)": "html",
+    "CSV table (*.csv)": "csv",
+    "JSON (*.json)": "json",
+}
+COMMIT_DELAY_MS = 500  # the slider keeps still this long before its value is saved
+
+
+@dataclass
+class RowArrays:
+    """One row's per-frame values, read once (the slider re-flags from these)."""
+
+    identity: np.ndarray
+    wardrobe: np.ndarray
+    lighting: np.ndarray
+
+    def flags(self, t: core.Thresholds) -> np.ndarray:
+        return core.flag_arrays(self.identity, self.wardrobe, self.lighting, t)
+
+    def severity(self, t: core.Thresholds) -> np.ndarray:
+        return core.severity_arrays(self.identity, self.wardrobe, self.lighting, t)
+
+
+class ReviewCommand(QUndoCommand):
+    """Flag frames for a reshoot, approve them, clear them or note them: one undo step."""
+
+    def __init__(self, workspace: DriftWorkspace, text: str, frame_ids, state, note):
+        super().__init__(text)
+        self.workspace, self.frame_ids, self.state, self.note = workspace, frame_ids, state, note
+        self.changes: dict | None = None
+
+    def redo(self) -> None:
+        project = self.workspace.project
+        if self.changes is None:
+            self.changes = drift.set_review(project, self.frame_ids, self.state, self.note)
+            if not self.changes:
+                self.setObsolete(True)  # nothing changed: keep it off the stack
+                return
+        else:
+            drift.reapply_review(project, self.changes)
+        self.workspace.reviews_changed()
+
+    def undo(self) -> None:
+        drift.revert_review(self.workspace.project, self.changes or {})
+        self.workspace.reviews_changed()
+
+
+class ThresholdCommand(QUndoCommand):
+    """Change a persona's drift thresholds (None puts back the calibrated one)."""
+
+    def __init__(self, workspace: DriftWorkspace, text: str, persona_id: str, values: dict):
+        super().__init__(text)
+        self.workspace, self.persona_id, self.values = workspace, persona_id, values
+        self.old: dict = {}
+
+    def redo(self) -> None:
+        self.old = drift.set_thresholds(self.workspace.project, self.persona_id, **self.values)
+        self.workspace.thresholds_changed()
+
+    def undo(self) -> None:
+        drift.restore_thresholds(self.workspace.project, self.persona_id, self.old)
+        self.workspace.thresholds_changed()
+
+
+class FootageImportDialog(QDialog):
+    """What to import: the clips, who is expected in them, every Nth frame, the frame cap."""
+
+    def __init__(self, sources: list[str], cast: list[tuple[str, str]], parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Import footage")
+        self.setObjectName("footageImportDialog")
+        self.sources = sources
+        form = QFormLayout(self)
+        names = [Path(s).name for s in sources]
+        listed = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        what = QLabel(f"{plural(len(sources), 'clip')} as new shots: {listed}")
+        what.setWordWrap(True)
+        form.addRow(what)
+        self.persona = QComboBox()
+        self.persona.addItem("The whole cast", None)
+        for pid, name in cast:
+            self.persona.addItem(name, pid)
+        if len(cast) == 1:
+            self.persona.setCurrentIndex(1)
+        form.addRow("Expected in the shots:", self.persona)
+        self.every = QSpinBox()
+        self.every.setRange(1, 1000)
+        self.every.setToolTip("Keep every Nth frame: 1 keeps them all")
+        form.addRow("Keep every Nth frame:", self.every)
+        self.cap = QSpinBox()
+        self.cap.setRange(1, 100_000)
+        self.cap.setValue(1000)
+        self.cap.setSuffix(" frames")
+        self.cap.setToolTip("Stop reading a clip after this many frames")
+        form.addRow("At most, per clip:", self.cap)
+        self.analyse = QCheckBox("Analyse the new shots for drift when they are in")
+        self.analyse.setChecked(True)
+        form.addRow(self.analyse)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def persona_ids(self) -> list[str]:
+        pid = self.persona.currentData()
+        return [pid] if pid else []
+
+
+class DriftWorkspace(QWidget):
+    """Drift review of the open project: heat map, threshold, inspector, reviews, reshoots."""
+
+    name = "drift"
+    title = "Drift"
+    status_message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.project = None
+        self.runner = None
+        self.rows: list[drift.DriftRow] = []
+        self.arrays: list[RowArrays] = []
+        self._undo = QUndoStack(self)
+        self._import_jobs: dict[str, bool] = {}  # job id -> analyse when done
+        self._analysis_jobs: set[str] = set()
+        self._tracked: str | None = None  # the job the progress bar shows
+        self._current: tuple[int, int] | None = None  # the inspected frame
+        self._preview: core.Thresholds | None = None  # the slider's value before it is saved
+        self._pair_dialog: TwoRandomFrames | None = None
+        self.setAcceptDrops(True)
+
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(700)
+        self._reload_timer.timeout.connect(self.reload)
+        self._commit_timer = QTimer(self)
+        self._commit_timer.setSingleShot(True)
+        self._commit_timer.setInterval(COMMIT_DELAY_MS)
+        self._commit_timer.timeout.connect(self.commit_threshold)
+
+        self.heatmap = DriftHeatmap()
+        self.heatmap.tooltip_provider = self._tooltip
+        self.heatmap.frame_clicked.connect(self.inspect)
+        self.heatmap.range_selected.connect(self._range_selected)
+        self.trend = IdentityTrend()
+        self.trend.frame_clicked.connect(self._trend_clicked)
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.heatmap)
+        centre.addWidget(self.trend)
+        centre.setStretchFactor(0, 1)
+        centre.setSizes([520, 140])
+        middle = QWidget()
+        mv = QVBoxLayout(middle)
+        mv.setContentsMargins(0, 0, 0, 0)
+        mv.addWidget(self._build_toolbar())
+        mv.addWidget(self._build_thresholds())
+        mv.addWidget(centre, 1)
+        self.summary_label = QLabel()
+        self.summary_label.setObjectName("driftSummary")
+        mv.addWidget(self.summary_label)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(middle)
+        splitter.addWidget(self._build_side())
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([900, 460])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(splitter)
+        self._build_actions()
+        self._update_actions()
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _button(self, text: str, slot, tip: str = "") -> QPushButton:
+        b = QPushButton(text)
+        b.clicked.connect(slot)
+        if tip:
+            b.setToolTip(tip)
+        return b
+
+    def _build_toolbar(self) -> QWidget:
+        bar = QWidget()
+        h = QHBoxLayout(bar)
+        h.setContentsMargins(0, 0, 0, 0)
+        self.import_button = self._button(
+            "Import footage…", self.import_dialog, "Video files or folders of numbered images"
+        )
+        self.analyse_button = self._button(
+            "Analyse", self.analyse, "Score every frame not analysed yet (runs as a job)"
+        )
+        self.export_button = self._button(
+            "Export report…", self.export_dialog, "HTML, CSV or JSON: every frame's scores"
+        )
+        self.pair_button = self._button(
+            "Two random frames",
+            self.show_random_pair,
+            "Two random frames of the persona side by side: is she the same person?",
+        )
+        for b in (self.import_button, self.analyse_button, self.export_button):
+            h.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = self._button("Cancel", self.cancel_job, "Stop after this frame")
+        self.cancel_button.hide()
+        h.addWidget(self.progress)
+        h.addWidget(self.cancel_button)
+        h.addStretch(1)
+        h.addWidget(QLabel("Flag on:"))
+        self.dimension_boxes: dict[str, QCheckBox] = {}
+        for dim in core.DIMENSIONS:
+            box = QCheckBox(dim.capitalize())
+            box.setToolTip(f"Flag frames whose {dim} drifts past its threshold")
+            box.toggled.connect(lambda on, d=dim: self._dimension_toggled(d, on))
+            self.dimension_boxes[dim] = box
+            h.addWidget(box)
+        h.addSpacing(8)
+        h.addWidget(self.pair_button)
+        return bar
+
+    def _build_thresholds(self) -> QWidget:
+        bar = QWidget()
+        h = QHBoxLayout(bar)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(QLabel("Layer:"))
+        self.layer_group = QButtonGroup(self)
+        self.layer_buttons: dict[str, QToolButton] = {}
+        for name in core.LAYERS:
+            b = QToolButton()
+            b.setText(name.capitalize())
+            b.setCheckable(True)
+            b.setToolTip(LAYER_LABELS[name])
+            b.setObjectName(f"layer_{name}")
+            self.layer_group.addButton(b)
+            self.layer_buttons[name] = b
+            b.clicked.connect(lambda _=False, n=name: self.set_layer(n))
+            h.addWidget(b)
+        self.layer_buttons["identity"].setChecked(True)
+        h.addSpacing(12)
+        self.persona_combo = QComboBox()
+        self.persona_combo.setToolTip("Whose thresholds the slider sets")
+        self.persona_combo.currentIndexChanged.connect(lambda _i: self.show_thresholds())
+        self.persona_combo.hide()  # shown when the cast has several personas
+        h.addWidget(self.persona_combo)
+        self.threshold_label = QLabel("Identity threshold")
+        h.addWidget(self.threshold_label)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("thresholdSlider")
+        self.slider.setMinimumWidth(80)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.slider.sliderReleased.connect(self.commit_threshold)
+        h.addWidget(self.slider, 1)
+        self.threshold_value = QLabel()
+        self.threshold_value.setMinimumWidth(52)
+        h.addWidget(self.threshold_value)
+        self.reset_button = self._button(
+            "Calibrated", self.reset_threshold, "Put back the threshold from the calibration"
+        )
+        h.addWidget(self.reset_button)
+        h.addSpacing(12)
+        for text, slot, tip in (
+            ("−", self.heatmap.zoom_out, "Zoom out (Ctrl+wheel)"),
+            ("Fit", self.heatmap.fit_width, "Fit every frame in the width"),
+            ("+", self.heatmap.zoom_in, "Zoom in (Ctrl+wheel)"),
+        ):
+            b = QToolButton()
+            b.setText(text)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            h.addWidget(b)
+        return bar
+
+    def _build_side(self) -> QWidget:
+        self.side = QTabWidget()
+        frame_tab = QWidget()
+        v = QVBoxLayout(frame_tab)
+        v.setContentsMargins(4, 4, 4, 4)
+        self.inspector = FrameInspector()  # scrolls itself
+        v.addWidget(self.inspector, 1)
+        self.selection_label = QLabel("Nothing selected")
+        self.selection_label.setWordWrap(True)
+        v.addWidget(self.selection_label)
+        row = QHBoxLayout()
+        self.reshoot_button = self._button(
+            "Flag for reshoot", lambda: self.review_selection("reshoot"), "R"
+        )
+        self.approve_button = self._button(
+            "Approve", lambda: self.review_selection("approved"), "A: on-model as it is"
+        )
+        self.clear_button = self._button(
+            "Clear", lambda: self.review_selection(None), "Take the review off"
+        )
+        for b in (self.reshoot_button, self.approve_button, self.clear_button):
+            row.addWidget(b)
+        v.addLayout(row)
+        note_row = QHBoxLayout()
+        self.note_edit = QLineEdit()
+        self.note_edit.setPlaceholderText("Note for the selected frames (Enter to save)")
+        self.note_edit.returnPressed.connect(self.save_note)
+        self.note_button = self._button("Save note", self.save_note)
+        note_row.addWidget(self.note_edit, 1)
+        note_row.addWidget(self.note_button)
+        v.addLayout(note_row)
+        self.side.addTab(frame_tab, "Frame")
+
+        reshoot_tab = QWidget()
+        rv = QVBoxLayout(reshoot_tab)
+        rv.setContentsMargins(4, 4, 4, 4)
+        self.reshoot_summary = QLabel()
+        self.reshoot_summary.setWordWrap(True)
+        rv.addWidget(self.reshoot_summary)
+        self.reshoot_list = QListWidget()
+        self.reshoot_list.setObjectName("reshootList")
+        self.reshoot_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.reshoot_list.setWordWrap(True)
+        self.reshoot_list.itemActivated.connect(self._reshoot_activated)
+        self.reshoot_list.itemClicked.connect(self._reshoot_activated)
+        rv.addWidget(self.reshoot_list, 1)
+        self.flag_all_button = self._button(
+            "Flag every drifted frame for reshoot",
+            self.reshoot_flagged,
+            "Every frame past a threshold and not approved goes on the reshoot list",
+        )
+        rv.addWidget(self.flag_all_button)
+        self.side.addTab(reshoot_tab, "Reshoot list")
+        return self.side
+
+    def _build_actions(self) -> None:
+        def add(text: str, key: str, slot) -> QAction:
+            a = QAction(text, self)
+            a.setShortcut(QKeySequence(key))
+            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            a.triggered.connect(slot)
+            self.heatmap.addAction(a)
+            return a
+
+        add("Flag for reshoot", "R", lambda: self.review_selection("reshoot"))
+        add("Approve", "A", lambda: self.review_selection("approved"))
+        add("Clear review", "Backspace", lambda: self.review_selection(None))
+        add("Note", "N", self.note_edit.setFocus)
+
+    @property
+    def undo_stack(self) -> QUndoStack:
+        return self._undo
+
+    # -- project --------------------------------------------------------------------------------
+
+    def set_project(self, project) -> None:
+        """Show a project's shots (None clears the workspace)."""
+        self.project = project
+        self._undo.clear()
+        self._current = None
+        self._preview = None
+        if self._pair_dialog is not None:
+            self._pair_dialog.close()
+            self._pair_dialog = None
+        self.persona_combo.blockSignals(True)
+        self.persona_combo.clear()
+        if project is not None:
+            for p in personas.list_personas(project):
+                self.persona_combo.addItem(p.name, p.id)
+        self.persona_combo.blockSignals(False)
+        self.persona_combo.setVisible(self.persona_combo.count() > 1)
+        self.reload()
+        worst = self.worst_frame()
+        if worst is not None:  # open on the problem: the most drifted frame, inspected
+            self.heatmap.select(*worst)
+            self.inspect(*worst)
+
+    def worst_frame(self) -> tuple[int, int] | None:
+        """(row, frame) of the most drifted flagged frame, or None when nothing is flagged."""
+        best, where = -np.inf, None
+        for i, (arr, flags) in enumerate(zip(self.arrays, self._flags(), strict=True)):
+            if not flags.any():
+                continue
+            severity = np.where(flags, arr.severity(self._row_thresholds(i)), -np.inf)
+            j = int(np.nanargmax(severity))
+            if severity[j] > best:
+                best, where = float(severity[j]), (i, j)
+        return where
+
+    def set_runner(self, runner) -> None:
+        self.runner = runner
+        self._update_actions()
+
+    def reload(self) -> None:
+        """Read every shot's scores again (after an import or an analysis)."""
+        if self.project is None:
+            self.rows, self.arrays = [], []
+        else:
+            self.rows = drift.drift_rows(self.project)
+            self.arrays = [
+                RowArrays(r.array("identity"), r.array("wardrobe"), r.array("lighting"))
+                for r in self.rows
+            ]
+        self.show_thresholds()
+        self._show_rows()
+        self._fill_reshoots()
+        self._reinspect()
+        self._update_actions()
+
+    # -- showing --------------------------------------------------------------------------------
+
+    def persona_id(self) -> str | None:
+        return self.persona_combo.currentData()
+
+    def thresholds(self, persona_id: str | None = None) -> core.Thresholds | None:
+        """The thresholds in force for a persona: the slider's unsaved value when it has one."""
+        pid = persona_id or self.persona_id()
+        if self._preview is not None and pid == self.persona_id():
+            return self._preview
+        row = next((r for r in self.rows if r.persona_id == pid), None)
+        if row is not None:
+            return row.thresholds
+        return drift.thresholds(self.project, pid) if self.project and pid else None
+
+    def _row_thresholds(self, i: int) -> core.Thresholds:
+        return self.thresholds(self.rows[i].persona_id) or self.rows[i].thresholds
+
+    def _label(self, row: drift.DriftRow) -> str:
+        several = self.persona_combo.count() > 1
+        return f"{row.shot.name} · {row.persona_name}" if several else row.shot.name
+
+    def _show_rows(self) -> None:
+        heat_rows = []
+        for i, (row, arr) in enumerate(zip(self.rows, self.arrays, strict=True)):
+            t = self._row_thresholds(i)
+            heat_rows.append(
+                HeatRow(
+                    shot_id=f"{row.shot.id}:{row.persona_id}",
+                    name=self._label(row),
+                    fps=row.shot.fps,
+                    times=row.times(),
+                    values={
+                        "identity": arr.identity,
+                        "wardrobe": arr.wardrobe,
+                        "lighting": arr.lighting,
+                        "combined": arr.severity(t),
+                    },
+                    flagged=arr.flags(t),
+                    review=self._review_codes(row),
+                    notes=np.array(
+                        [
+                            bool(row.reviews.get(f.id) and row.reviews[f.id].note)
+                            for f in row.frames
+                        ],
+                        bool,
+                    ),
+                )
+            )
+        self.heatmap.set_scales(self._scales())
+        self.heatmap.set_rows(heat_rows)
+        self._show_trend()
+        self._show_summary()
+
+    def _scales(self) -> dict[str, LayerScale]:
+        t = self.thresholds() or core.Thresholds(identity=0.6)  # no persona: nothing to colour
+        scales = {}
+        for layer in core.LAYERS:
+            lo, hi, higher = core.layer_range(layer, t)
+            threshold = 0.0 if layer == "combined" else getattr(t, layer)
+            scales[layer] = LayerScale(layer, LAYER_LABELS[layer], lo, hi, higher, threshold)
+        return scales
+
+    def _review_codes(self, row: drift.DriftRow) -> np.ndarray:
+        return np.array(
+            [
+                REVIEW_CODES.get(row.reviews[f.id].state if f.id in row.reviews else None, 0)
+                for f in row.frames
+            ],
+            np.int8,
+        )
+
+    def _flags(self) -> list[np.ndarray]:
+        return [a.flags(self._row_thresholds(i)) for i, a in enumerate(self.arrays)]
+
+    def _show_trend(self) -> None:
+        t = self.thresholds()
+        segments = [
+            TrendSegment(self._label(r), a.identity, f)
+            for r, a, f in zip(self.rows, self.arrays, self._flags(), strict=True)
+        ]
+        lo, hi, _ = core.layer_range("identity", t) if t else (0.0, 1.0, True)
+        self.trend.set_segments(segments, t.identity if t else None, min(lo, 0.5), hi)
+
+    def _show_summary(self) -> None:
+        if self.project is None:
+            self.summary_label.setText("")
+            return
+        flags = self._flags()
+        total = sum(len(r.frames) for r in self.rows)
+        analysed = sum(1 for r in self.rows for s in r.scores if s is not None)
+        flagged = int(sum(int(f.sum()) for f in flags))
+        unmeasurable = sum(
+            1 for r in self.rows for s in r.scores if s is not None and s.state == core.UNMEASURABLE
+        )
+        shots_n = len({r.shot.id for r in self.rows})
+        text = (
+            f"{plural(shots_n, 'shot')}, {plural(total, 'frame')}: {analysed} analysed, "
+            f"{flagged} flagged, {unmeasurable} not measurable"
+        )
+        if total and analysed < total:
+            text += " — press Analyse to score the rest"
+        self.summary_label.setText(text)
+
+    def show_thresholds(self) -> None:
+        """Put the persona's thresholds on the slider and the check boxes (saves nothing)."""
+        self._preview = None
+        t = self.thresholds()
+        dim = self._slider_dimension()
+        lo, hi, step, fmt = SLIDER[dim]
+        self.threshold_label.setText(f"{dim.capitalize()} threshold")
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, round((hi - lo) / step))
+        if t is not None:
+            self.slider.setValue(round((getattr(t, dim) - lo) / step))
+            self.threshold_value.setText(fmt.format(getattr(t, dim)))
+        self.slider.blockSignals(False)
+        for d, box in self.dimension_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(t is None or d in t.enabled)
+            box.blockSignals(False)
+        self.slider.setToolTip(
+            {
+                "identity": "Frames whose identity score is below this are flagged",
+                "wardrobe": "Frames whose garment colour is further than this are flagged",
+                "lighting": "Frames whose light is further than this are flagged",
+            }[dim]
+        )
+
+    def _slider_dimension(self) -> str:
+        layer = self.heatmap.layer() or "identity"
+        return "identity" if layer == "combined" else layer
+
+    def slider_value(self) -> float:
+        lo, _hi, step, _fmt = SLIDER[self._slider_dimension()]
+        return round(lo + self.slider.value() * step, 4)
+
+    def set_layer(self, name: str) -> None:
+        """Colour the heat map by a layer; the slider follows its dimension."""
+        if self.heatmap.layer() != name:
+            self.commit_threshold()
+            self.heatmap.set_layer(name)
+        self.layer_buttons[name].setChecked(True)
+        self.show_thresholds()
+
+    # -- thresholds ---------------------------------------------------------------------------
+
+    def _slider_moved(self, _value: int) -> None:
+        t = self.thresholds()
+        if t is None:
+            return
+        dim = self._slider_dimension()
+        value = self.slider_value()
+        self.threshold_value.setText(SLIDER[dim][3].format(value))
+        self._preview = replace(t, **{dim: value})
+        flags = self._flags()
+        self.heatmap.update_flags(flags)
+        self.trend.set_flags(flags, self._preview.identity)
+        self._show_summary()
+        self._reinspect()
+        if not self.slider.isSliderDown():
+            self._commit_timer.start()  # keys and clicks: save once the value keeps still
+
+    def commit_threshold(self) -> None:
+        """Save the slider's value as the persona's threshold (one undo step)."""
+        self._commit_timer.stop()
+        if self._preview is None or self.project is None:
+            return
+        pid = self.persona_id()
+        preview, self._preview = self._preview, None
+        saved = self.thresholds(pid)
+        changed = {
+            d: getattr(preview, d)
+            for d in core.DIMENSIONS
+            if saved is None or abs(getattr(preview, d) - getattr(saved, d)) > 1e-9
+        }
+        if not changed:
+            return
+        text = ", ".join(f"{d} {v:.2f}" for d, v in changed.items())
+        self._undo.push(ThresholdCommand(self, f"Drift threshold: {text}", pid, changed))
+
+    def reset_threshold(self) -> None:
+        """Put back the calibrated (or default) threshold of the slider's dimension."""
+        self.commit_threshold()
+        pid = self.persona_id()
+        if pid is None:
+            return
+        dim = self._slider_dimension()
+        self._undo.push(ThresholdCommand(self, f"Calibrated {dim} threshold", pid, {dim: None}))
+
+    def _dimension_toggled(self, dim: str, on: bool) -> None:
+        t = self.thresholds()
+        pid = self.persona_id()
+        if t is None or pid is None:
+            return
+        self.commit_threshold()
+        enabled = [d for d in core.DIMENSIONS if (d in t.enabled and d != dim) or (d == dim and on)]
+        verb = "Check" if on else "Stop checking"
+        self._undo.push(ThresholdCommand(self, f"{verb} {dim}", pid, {"enabled": enabled}))
+
+    def thresholds_changed(self) -> None:
+        """A threshold edit or its undo: re-flag from the stored thresholds."""
+        if self.project is None:
+            return
+        self._preview = None
+        drift.refresh_thresholds(self.project, self.rows)
+        self.show_thresholds()
+        self._show_rows()
+        self._reinspect()
+
+    # -- inspecting -----------------------------------------------------------------------------
+
+    def _tooltip(self, row: int, frame: int) -> str:
+        text = self.heatmap.tooltip_text(row, frame)
+        v = drift.verdict(self.rows[row], frame, self._row_thresholds(row))
+        if v.state in ("flagged", "not measurable"):
+            text += f"\n{v.why}"
+        return text + "\nClick to inspect"
+
+    def inspect(self, row: int, frame: int) -> None:
+        """Show a frame in the inspector (a heat map click)."""
+        if not (0 <= row < len(self.rows) and 0 <= frame < len(self.rows[row].frames)):
+            return
+        self._current = (row, frame)
+        self.trend.set_marker(row, frame)
+        self.side.setCurrentIndex(0)
+        self._reinspect()
+
+    def _reinspect(self) -> None:
+        if self._current is None or self.project is None:
+            self.inspector.show_inspection(self.project, None)
+            self._show_selection()
+            return
+        row, frame = self._current
+        if row >= len(self.rows) or frame >= len(self.rows[row].frames):
+            self._current = None
+            self.inspector.show_inspection(self.project, None)
+        else:
+            seen = drift.inspect_frame(self.project, self.rows[row], frame)
+            t = self._row_thresholds(row)
+            if t != seen.thresholds:  # the slider is moving: show the verdict it would give
+                seen = replace(seen, verdict=drift.verdict(self.rows[row], frame, t), thresholds=t)
+            self.inspector.show_inspection(self.project, seen)
+            review = seen.verdict.review
+            if not self.note_edit.hasFocus():
+                self.note_edit.setText(review.note if review else "")
+        self._show_selection()
+
+    def _range_selected(self, row: int, first: int, last: int) -> None:
+        self._show_selection()
+
+    def _trend_clicked(self, segment: int, frame: int) -> None:
+        self.heatmap.select(segment, frame)
+        self.inspect(segment, frame)
+
+    def selected_frames(self) -> list[str]:
+        """The ids of the frames selected in the heat map (or the inspected one)."""
+        sel = self.heatmap.selection()
+        if sel is not None:
+            row, first, last = sel
+            if row < len(self.rows):
+                return [f.id for f in self.rows[row].frames[first : last + 1]]
+        if self._current is not None:
+            row, frame = self._current
+            return [self.rows[row].frames[frame].id]
+        return []
+
+    def _show_selection(self) -> None:
+        sel = self.heatmap.selection()
+        if sel is None or sel[0] >= len(self.rows):
+            self.selection_label.setText("Click a frame, or drag along a shot to select frames")
+        else:
+            row, first, last = sel
+            r = self.rows[row]
+            tc = format_timecode(r.frames[first].time_s, r.shot.fps, r.frames[first].index)
+            what = (
+                f"frame {first + 1} ({tc})"
+                if first == last
+                else f"frames {first + 1}–{last + 1} ({last - first + 1} frames from {tc})"
+            )
+            self.selection_label.setText(f"Selected: {self._label(r)}, {what}")
+        self._update_actions()
+
+    # -- reviews --------------------------------------------------------------------------------
+
+    def review_selection(self, state: str | None) -> None:
+        """Flag the selected frames for a reshoot, approve them, or clear their review."""
+        ids = self.selected_frames()
+        if not ids or self.project is None or self.project.read_only:
+            return
+        if state is not None and state not in REVIEW_STATES:
+            raise ValueError(state)
+        verb = {"reshoot": "Flag for reshoot", "approved": "Approve", None: "Clear review of"}[
+            state
+        ]
+        self._undo.push(
+            ReviewCommand(self, f"{verb} {plural(len(ids), 'frame')}", ids, state, None)
+        )
+
+    def save_note(self) -> None:
+        """Give the selected frames the note typed in the field ('' removes it)."""
+        ids = self.selected_frames()
+        if not ids or self.project is None or self.project.read_only:
+            return
+        note = self.note_edit.text().strip()
+        text = f"Note on {plural(len(ids), 'frame')}" if note else "Remove note"
+        self._undo.push(ReviewCommand(self, text, ids, None, note))
+        self.heatmap.setFocus()
+
+    def reshoot_flagged(self) -> None:
+        """Put every drifted frame that is not approved on the reshoot list (one undo step)."""
+        ids = []
+        for row, flags in zip(self.rows, self._flags(), strict=True):
+            for i in np.flatnonzero(flags):
+                review = row.reviews.get(row.frames[i].id)
+                if review is None or review.state is None:
+                    ids.append(row.frames[i].id)
+        if not ids:
+            self.status_message.emit("No drifted frames are waiting for a review.")
+            return
+        self._undo.push(
+            ReviewCommand(
+                self, f"Flag {plural(len(ids), 'drifted frame')} for reshoot", ids, "reshoot", None
+            )
+        )
+
+    def reviews_changed(self) -> None:
+        """A review edit or its undo: show the reviews again (scores unchanged)."""
+        if self.project is None:
+            return
+        drift.refresh_reviews(self.project, self.rows)
+        self._show_rows()
+        self._fill_reshoots()
+        self._reinspect()
+
+    def _fill_reshoots(self) -> None:
+        self.reshoot_list.clear()
+        if self.project is None:
+            self.reshoot_summary.setText("")
+            return
+        where = {
+            (r.shot.id, f.id): (i, j)
+            for i, r in enumerate(self.rows)
+            for j, f in enumerate(r.frames)
+        }
+        items = drift.reshoot_list(self.project, self.rows)
+        for it in items:
+            tc = format_timecode(it.frame.time_s, it.shot.fps, it.frame.index)
+            text = f"{it.shot.name} · frame {it.frame.index + 1} · {tc}\n{it.why}"
+            if it.note:
+                text += f"\nNote: {it.note}"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, where.get((it.shot.id, it.frame.id)))
+            self.reshoot_list.addItem(item)
+        self.reshoot_summary.setText(
+            f"{plural(len(items), 'frame')} to reshoot. Click one to inspect it."
+            if items
+            else "No frames flagged for reshoot yet. Select frames in the heat map and press "
+            "R, or flag every drifted frame at once."
+        )
+        self.side.setTabText(1, f"Reshoot list ({len(items)})" if items else "Reshoot list")
+
+    def _reshoot_activated(self, item: QListWidgetItem) -> None:
+        where = item.data(Qt.ItemDataRole.UserRole)
+        if where:
+            row, frame = where
+            self.heatmap.select(row, frame)
+            self.inspect(row, frame)
+            self.side.setCurrentIndex(1)
+
+    # -- import, analyse, export --------------------------------------------------------------
+
+    def _writable(self, what: str) -> bool:
+        if self.runner is None or self.project is None:
+            dialogs.show_error(
+                self,
+                StudioError(
+                    f"{what} needs the project open for writing.",
+                    hint="It is open read-only; close the other window using it and open it again.",
+                ),
+            )
+            return False
+        return True
+
+    def import_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Import footage", "", FOOTAGE_FILTER)
+        if files:
+            self.ask_import(files)
+
+    def ask_import(self, paths: list[str]) -> FootageImportDialog | None:
+        """Ask how to import these clips or folders, then import them (non-blocking)."""
+        if not self._writable("Importing footage"):
+            return None
+        cast = [(p.id, p.name) for p in personas.list_personas(self.project)]
+        dialog = FootageImportDialog([str(p) for p in paths], cast, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(
+            lambda: self.import_footage(
+                dialog.sources,
+                dialog.persona_ids(),
+                every=dialog.every.value(),
+                max_frames=dialog.cap.value(),
+                analyse=dialog.analyse.isChecked(),
+            )
+        )
+        dialog.open()
+        return dialog
+
+    def import_footage(
+        self,
+        paths: list[str],
+        persona_ids: list[str],
+        *,
+        every: int = 1,
+        max_frames: int = 1000,
+        analyse: bool = True,
+    ) -> str | None:
+        """Import clips or folders of images as new shots (a job); returns the job id."""
+        if not self._writable("Importing footage"):
+            return None
+        try:
+            spec = shots.plan_footage_import(
+                self.project, persona_ids, paths, every=every, max_frames=max_frames
+            )
+        except StudioError as exc:
+            dialogs.show_error(self, exc, "Cannot import footage")
+            return None
+        job = self.runner.submit(spec)
+        self._import_jobs[job.id] = analyse
+        self._track(job.id, "Importing")
+        self.status_message.emit(f"Importing {plural(len(spec.sources), 'clip')}…")
+        return job.id
+
+    def analyse(self) -> str | None:
+        """Analyse every frame not analysed yet (a job); returns the job id, if one started."""
+        if not self._writable("Analysing"):
+            return None
+        status = models.engine_status(audit.default_engine(self.project))
+        if not status.ready:
+            dialogs.show_error(
+                self,
+                StudioError(
+                    status.problem,
+                    hint="Download the models from Library → Coverage, or choose the dlib "
+                    "engine there.",
+                ),
+                "Cannot analyse",
+            )
+            return None
+        try:
+            spec = drift.plan_analysis(self.project)
+        except StudioError as exc:
+            dialogs.show_error(self, exc, "Nothing to analyse")
+            return None
+        if not spec.frames:
+            self.status_message.emit("Every frame is analysed and up to date.")
+            return None
+        job = self.runner.submit(spec)
+        self._analysis_jobs.add(job.id)
+        self._track(job.id, "Analysing")
+        return job.id
+
+    def _track(self, job_id: str, what: str) -> None:
+        self._tracked = job_id
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"{what}…")
+        self.progress.show()
+        self.cancel_button.show()
+        self.cancel_button.setEnabled(True)
+
+    def cancel_job(self) -> None:
+        if self._tracked and self.runner is not None:
+            self.runner.cancel(self._tracked)
+            self.cancel_button.setEnabled(False)
+            self.progress.setFormat("Stopping after this frame…")
+
+    def on_job_event(self, event) -> None:
+        """Follow the workspace's imports and analyses; refresh as their frames are committed."""
+        if self.project is None:
+            return
+        mine = event.job_id in self._import_jobs or event.job_id in self._analysis_jobs
+        if not mine:
+            return
+        if event.job_id == self._tracked:
+            p = event.progress
+            if p.total:
+                self.progress.setRange(0, p.total)
+                self.progress.setValue(p.done)
+                verb = "Importing" if event.job_id in self._import_jobs else "Analysing"
+                self.progress.setFormat(f"{verb} %v of %m")
+            if event.event in ("done", "failed", "cancelled", "interrupted"):
+                self._tracked = None
+                self.progress.hide()
+                self.cancel_button.hide()
+        if event.event == "progress" and event.job_id in self._analysis_jobs:
+            if not self._reload_timer.isActive():
+                self._reload_timer.start()  # the heat map fills in as frames are scored
+        if event.event not in ("done", "failed", "cancelled", "interrupted"):
+            return
+        if event.job_id in self._import_jobs:
+            analyse = self._import_jobs.pop(event.job_id)
+            self.reload()
+            if event.event == "done":
+                self._after_import(event.job_id, analyse)
+            elif event.event == "failed":
+                dialogs.show_error(self, StudioError(event.message), "The import stopped")
+        else:
+            self._analysis_jobs.discard(event.job_id)
+            self._reload_timer.stop()
+            self.reload()
+            if event.event == "failed":
+                dialogs.show_error(self, StudioError(event.message), "The analysis stopped")
+            elif event.event == "done":
+                self.status_message.emit(f"Analysis done: {self.summary_label.text()}")
+
+    def _after_import(self, job_id: str, analyse: bool) -> None:
+        rep = shots.footage_report(self.project, job_id)
+        self.status_message.emit(rep.summary())
+        if rep.rejected or rep.skipped or rep.capped:
+            dialogs.show_error(
+                self,
+                StudioError(rep.summary(), hint="\n".join(rep.lines()[1:15])),
+                "Footage import report",
+            )
+        if analyse and rep.imported:
+            self.analyse()
+
+    def export_dialog(self) -> None:
+        if self.project is None:
+            return
+        suggestion = self.project.path.with_name(self.project.path.stem + " drift report.html")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export drift report", str(suggestion), ";;".join(REPORT_FORMATS)
+        )
+        if path:
+            fmt = REPORT_FORMATS.get(chosen) or Path(path).suffix.lstrip(".").lower() or "html"
+            self.export_report(path, fmt)
+
+    def export_report(self, path: str | Path, fmt: str = "html") -> str | None:
+        """Write the drift report; returns its path (None if it could not be written)."""
+        if self.project is None:
+            return None
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            what = report.write_report(self.project, fmt, path)
+        except StudioError as exc:
+            dialogs.show_error(self, exc, "Cannot write the report")
+            return None
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        self.status_message.emit(f"Report written to {path}: {what}")
+        return str(path)
+
+    def show_random_pair(self) -> TwoRandomFrames | None:
+        """Open "Two random frames" for the persona whose thresholds are shown."""
+        if self.project is None:
+            return None
+        names = [self.persona_combo.itemText(i) for i in range(self.persona_combo.count())]
+        if self._pair_dialog is None:
+            self._pair_dialog = TwoRandomFrames(self.project, names, self)
+        self._pair_dialog.show()
+        self._pair_dialog.raise_()
+        return self._pair_dialog
+
+    # -- drops ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _footage_paths(event) -> list[str]:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        paths = [u.toLocalFile() for u in urls if u.isLocalFile()]
+        return [p for p in paths if not p.lower().endswith(".pstudio")]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.project is not None and self._footage_paths(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()  # a project file goes on to the window
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = self._footage_paths(event)
+        if paths:
+            event.acceptProposedAction()
+            self.ask_import(paths)
+        else:
+            event.ignore()
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _update_actions(self) -> None:
+        has = self.project is not None
+        writable = has and self.runner is not None
+        has_rows = bool(self.rows)
+        self.import_button.setEnabled(writable)
+        self.analyse_button.setEnabled(writable and has_rows)
+        self.export_button.setEnabled(has_rows)
+        self.pair_button.setEnabled(has_rows)
+        selected = has and not self.project.read_only and bool(self.selected_frames())
+        for b in (self.reshoot_button, self.approve_button, self.clear_button, self.note_button):
+            b.setEnabled(selected)
+        self.note_edit.setEnabled(selected)
+        self.flag_all_button.setEnabled(has_rows and has and not self.project.read_only)
+        self.slider.setEnabled(has_rows)
+        self.reset_button.setEnabled(has_rows)
+        for box in self.dimension_boxes.values():
+            box.setEnabled(has_rows)

@@ -1,0 +1,323 @@
+"""The Drift workspace driven through its widgets, on the demo's analysed shots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QHelpEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication, QToolTip
+
+from studio.services import drift
+from studio.services.demo import write_demo_footage
+from studio.ui.drift_workspace import FootageImportDialog
+from studio.ui.frame_inspector import IDENTITY
+from studio.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, demo_path, errors):
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    assert w.open_project(demo_path)
+    w.show_workspace("drift")
+    w.show()
+    qtbot.waitExposed(w)
+    _idle(qtbot, w)
+    yield w
+    w.close_project()
+
+
+@pytest.fixture
+def ws(window):
+    return window.drift_workspace
+
+
+def _idle(qtbot, w):
+    qtbot.waitUntil(lambda: w.runner is None or not w.runner.busy, timeout=120000)
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def _row(ws, name: str) -> int:
+    return next(i for i, r in enumerate(ws.rows) if r.shot.name == name)
+
+
+def _flag_counts(ws) -> dict[str, int]:
+    return {r.shot.name: int(f.sum()) for r, f in zip(ws.rows, ws._flags(), strict=True)}
+
+
+def _heat_flags(ws) -> dict[str, int]:
+    return {
+        r.name: int(f.sum()) for r, f in zip(ws.heatmap.rows(), ws.heatmap._flagged, strict=True)
+    }
+
+
+def _click(qtbot, ws, row: int, frame: int, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.mouseClick(
+        ws.heatmap, Qt.MouseButton.LeftButton, modifier, ws.heatmap.frame_rect(row, frame).center()
+    )
+
+
+def _drag(qtbot, ws, row: int, first: int, last: int):
+    heat = ws.heatmap
+    qtbot.mousePress(heat, Qt.MouseButton.LeftButton, pos=heat.frame_rect(row, first).center())
+    end = QPointF(heat.frame_rect(row, last).center())
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        end,
+        heat.mapToGlobal(end),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(heat, move)
+    qtbot.mouseRelease(heat, Qt.MouseButton.LeftButton, pos=end.toPoint())
+
+
+def test_opens_on_the_demo_with_real_flags_and_the_worst_frame_inspected(ws):
+    assert [r.shot.name for r in ws.rows] == [
+        "Hangar walk",
+        "Set visit",
+        "Costume test",
+        "Golden hour",
+        "Cutaways",
+    ]
+    flags = _flag_counts(ws)
+    assert flags["Hangar walk"] == 0 and flags["Set visit"] == 5
+    assert flags["Costume test"] == 7 and flags["Golden hour"] == 8
+    assert _heat_flags(ws) == flags  # what is drawn is what is counted
+    assert "80 frames: 80 analysed, 20 flagged, 4 not measurable" in ws.summary_label.text()
+    visit = _row(ws, "Set visit")
+    assert ws.heatmap.worst_text(visit).startswith("worst 0.8")
+    # Opened on the problem: the stranger, inspected, and the trend marks it.
+    row, frame = ws._current
+    assert ws.rows[row].shot.name == "Set visit"
+    assert ws.inspector.state_text() == "flagged"
+    assert "does not match Nova Hale" in ws.inspector.why_text()
+    assert ws.trend.total() == 80
+    assert ws.slider_value() == pytest.approx(ws.rows[0].thresholds.identity)
+
+
+def test_hover_gives_timecode_scores_and_the_reason(qtbot, ws):
+    visit = _row(ws, "Set visit")
+    frame = int(np.flatnonzero(ws._flags()[visit])[0])
+    pos = ws.heatmap.frame_rect(visit, frame).center()
+    with qtbot.waitSignal(ws.heatmap.frame_hovered) as hovered:
+        qtbot.mouseMove(ws.heatmap, pos)
+    assert hovered.args == [visit, frame]
+    QApplication.sendEvent(
+        ws.heatmap, QHelpEvent(QEvent.Type.ToolTip, pos, ws.heatmap.mapToGlobal(pos))
+    )
+    tip = QToolTip.text()
+    QToolTip.hideText()
+    assert "Set visit" in tip and f"frame {frame + 1}" in tip and "00:00:00:" in tip
+    assert "Identity: 0.8" in tip and "does not match Nova Hale" in tip
+
+
+def test_click_a_frame_opens_it_in_the_inspector(qtbot, ws):
+    costume = _row(ws, "Costume test")
+    frame = int(np.flatnonzero(ws._flags()[costume])[0])
+    _click(qtbot, ws, costume, frame)
+    assert ws._current == (costume, frame)
+    assert ws.inspector.state_text() == "flagged"
+    rows = {name: (value, verdict) for name, value, verdict in ws.inspector.score_rows()}
+    wardrobe = next(k for k in rows if k.lower().startswith("wardrobe"))
+    assert "✗" in rows[wardrobe][1]
+    assert rows[IDENTITY][1] == "✓"
+    cut = _row(ws, "Cutaways")
+    _click(qtbot, ws, cut, 0)
+    assert ws.inspector.state_text() == "not measurable"
+    assert "no face" in ws.inspector.why_text()
+
+
+def test_threshold_slider_reflags_live_saves_on_release_and_undoes(qtbot, ws, window):
+    visit = _row(ws, "Set visit")
+    stack = ws.undo_stack
+    ws.dimension_boxes["lighting"].click()  # the stranger's grey light is flagged too
+    assert _flag_counts(ws)["Set visit"] == 5 and _flag_counts(ws)["Golden hour"] == 0
+    depth = stack.count()
+    ws.slider.setSliderDown(True)
+    ws.slider.setValue(ws.slider.value() - 14)  # 0.93 -> 0.79: the stranger's 0.82 passes
+    assert ws.slider_value() == pytest.approx(0.79)
+    assert _flag_counts(ws)["Set visit"] == 0 and _heat_flags(ws)["Set visit"] == 0
+    assert ws.threshold_value.text() == "0.79"
+    assert stack.count() == depth  # not saved while the slider is held
+    pid = ws.rows[visit].persona_id
+    assert drift.thresholds(window.project, pid).identity == pytest.approx(0.93)
+    ws.slider.setSliderDown(False)
+    ws.slider.sliderReleased.emit()
+    assert stack.count() == depth + 1
+    assert drift.thresholds(window.project, pid).identity == pytest.approx(0.79)
+    assert drift.drift_rows(window.project)[visit].flags().sum() == 0
+
+    window.undo_group.undo()
+    assert drift.thresholds(window.project, pid).identity == pytest.approx(0.93)
+    assert _heat_flags(ws)["Set visit"] == 5 and ws.slider_value() == pytest.approx(0.93)
+    window.undo_group.redo()
+    assert _heat_flags(ws)["Set visit"] == 0
+
+    # Keys move the slider too; the value is saved once it keeps still.
+    ws.slider.setFocus()
+    qtbot.keyClick(ws.slider, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: stack.count() == depth + 2, timeout=3000)
+    assert drift.thresholds(window.project, pid).identity == pytest.approx(0.80)
+
+
+def test_layers_switch_the_slider_and_checks_can_be_switched_off(qtbot, ws, window):
+    ws.layer_buttons["wardrobe"].click()
+    assert ws.heatmap.layer() == "wardrobe"
+    assert ws.threshold_label.text() == "Wardrobe threshold"
+    assert ws.threshold_value.text() == "ΔE 15.0"
+    ws.layer_buttons["combined"].click()
+    assert ws.heatmap.layer() == "combined" and ws.threshold_label.text() == "Identity threshold"
+    assert _heat_flags(ws)["Golden hour"] == 8
+    ws.dimension_boxes["lighting"].click()  # stop checking the light
+    assert _heat_flags(ws)["Golden hour"] == 0
+    pid = ws.rows[0].persona_id
+    assert drift.thresholds(window.project, pid).enabled == ("identity", "wardrobe")
+    window.undo_group.undo()
+    assert _heat_flags(ws)["Golden hour"] == 8 and ws.dimension_boxes["lighting"].isChecked()
+
+
+def test_flag_a_range_for_reshoot_note_it_and_undo(qtbot, ws, window):
+    visit = _row(ws, "Set visit")
+    flagged = [int(i) for i in np.flatnonzero(ws._flags()[visit])]
+    _drag(qtbot, ws, visit, flagged[0], flagged[-1])
+    assert ws.heatmap.selection() == (visit, flagged[0], flagged[-1])
+    assert "5 frames" in ws.selection_label.text()
+    ws.heatmap.setFocus()
+    qtbot.keyClick(ws.heatmap, Qt.Key.Key_R)
+    items = drift.reshoot_list(window.project)
+    assert [it.frame.index for it in items] == flagged
+    assert ws.reshoot_list.count() == 5 and ws.side.tabText(1) == "Reshoot list (5)"
+    assert list(ws.heatmap._review[visit][flagged]) == [1] * 5
+
+    ws.note_edit.setText("the camera operator walked into frame")
+    ws.note_button.click()
+    assert drift.reshoot_list(window.project)[0].note == "the camera operator walked into frame"
+    assert "Note: the camera operator" in ws.reshoot_list.item(0).text()
+
+    _click(qtbot, ws, visit, 0)
+    ws.approve_button.click()
+    assert drift.drift_rows(window.project)[visit].reviews[ws.rows[visit].frames[0].id].state == (
+        "approved"
+    )
+    for _ in range(3):
+        window.undo_group.undo()
+    assert drift.reshoot_list(window.project) == []
+    assert not ws.heatmap._review[visit].any() and ws.reshoot_list.count() == 0
+
+
+def test_flag_every_drifted_frame_and_jump_from_the_list(qtbot, ws, window):
+    ws.side.setCurrentIndex(1)
+    ws.flag_all_button.click()
+    assert ws.reshoot_list.count() == 20
+    item = ws.reshoot_list.item(7)
+    ws.reshoot_list.itemClicked.emit(item)
+    row, frame = item.data(Qt.ItemDataRole.UserRole)
+    assert ws.heatmap.selection() == (row, frame, frame) and ws._current == (row, frame)
+    window.undo_group.undo()
+    assert ws.reshoot_list.count() == 0
+
+
+def _drop(widget, paths) -> bool:
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPointF(40, 40)
+    for kind in (QDragEnterEvent, QDragMoveEvent):
+        QApplication.sendEvent(
+            widget,
+            kind(
+                pos.toPoint(),
+                Qt.DropAction.CopyAction,
+                md,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            ),
+        )
+    event = QDropEvent(
+        pos, Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def test_drop_a_clip_imports_and_analyses_it(qtbot, ws, window, tmp_path, errors):
+    folder = write_demo_footage(tmp_path / "frames", frames=6)[1]  # Set visit: with the stranger
+    clip = tmp_path / "my clip.gif"
+    pictures = [Image.open(p).convert("RGB") for p in sorted(folder.iterdir())]
+    pictures[0].save(clip, save_all=True, append_images=pictures[1:], duration=80, loop=0)
+    assert _drop(ws, [clip])
+    dialog = ws.findChild(FootageImportDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.persona.currentText() == "Nova Hale"
+    dialog.every.setValue(1)
+    dialog.accept()
+    qtbot.waitUntil(lambda: any(r.shot.name == "my clip" for r in ws.rows), timeout=60000)
+    _idle(qtbot, window)
+    qtbot.waitUntil(lambda: not ws._analysis_jobs, timeout=120000)
+    row = ws.rows[_row(ws, "my clip")]
+    assert len(row.frames) == 6 and all(s is not None for s in row.scores)
+    assert row.flags().any()  # the stranger's frames are flagged
+    assert ws.heatmap.rows()[-1].name == "my clip"
+    assert "6 of 6" not in ws.summary_label.text() and "86 frames: 86 analysed" in (
+        ws.summary_label.text()
+    )
+    assert errors == []
+
+
+def test_a_file_that_is_not_footage_is_reported_and_the_rest_imported(
+    qtbot, ws, window, tmp_path, errors
+):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    good = write_demo_footage(tmp_path / "frames", frames=3)[0]
+    job = ws.import_footage([str(bad), str(good)], [], analyse=False)
+    assert job
+    qtbot.waitUntil(lambda: bool(errors), timeout=60000)
+    assert "1 shot imported" in errors[0].message and "1 file rejected" in errors[0].message
+    assert "notes.mp4" in errors[0].hint
+    assert any(r.shot.name == good.name for r in ws.rows)
+
+
+def test_analyse_when_up_to_date_says_so(qtbot, ws, window):
+    with qtbot.waitSignal(ws.status_message) as said:
+        ws.analyse_button.click()
+    assert said.args == ["Every frame is analysed and up to date."]
+    assert not ws._analysis_jobs
+
+
+def test_export_the_report_and_two_random_frames(qtbot, ws, tmp_path):
+    html = ws.export_report(tmp_path / "drift.html", "html")
+    text = open(html, encoding="utf-8").read()
+    assert "Drift report" in text and "data:image/png;base64," in text
+    assert "http://" not in text and "https://" not in text  # one self-contained file
+    data = json.loads(open(ws.export_report(tmp_path / "drift.json", "json")).read())
+    assert len(data["frames"]) == 80
+    ws.pair_button.click()
+    dialog = ws._pair_dialog
+    assert dialog is not None and dialog.isVisible()
+    a, b = dialog.shown_frame_ids()
+    assert a != b
+
+
+def test_import_footage_from_the_file_menu_opens_the_workspace(
+    qtbot, window, monkeypatch, tmp_path
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    window.show_workspace("persona")
+    clip = write_demo_footage(tmp_path / "frames", frames=2)[0]
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: ([str(clip)], ""))
+    )
+    window.footage_action.trigger()
+    assert window.workspaces.currentWidget() is window.drift_workspace
+    dialog = window.drift_workspace.findChild(FootageImportDialog)
+    assert dialog is not None and dialog.sources == [str(clip)]
+    dialog.reject()
