@@ -38,9 +38,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/bench_project.py
+# face_recognition is only the drift bench's baseline. --no-deps: it asks for dlib by name, which
+# pip would build from source (the studio has dlib-bin), and the rest is installed already.
+	@$(BIN)/python -c 'import importlib.util as u, sys; sys.exit(not u.find_spec("face_recognition"))' \
+	  || $(PIP) install --no-deps $(VENV)/test-data/face_recognition-1.3.0.tar.gz
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/bench_drift.py
 
 screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace persona --screenshot docs/persona-editor.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace library --screenshot docs/library.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace drift --screenshot docs/drift-heatmap.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace drift --size 1600x1000 \
+	  --screenshot docs/frame-inspector.png --part frameInspector
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -441,7 +441,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from studio.services import drift
 
     with _open(args.project) as project:
-        spec = drift.plan_analysis(project, [args.shot] if args.shot else None, args.engine)
+        spec = drift.plan_analysis(
+            project, [args.shot] if args.shot else None, args.engine, thorough=args.thorough
+        )
         job = _run_job(project, spec, "Analysing")
         rows = drift.drift_rows(project, [args.shot] if args.shot else None)
         data = {"message": job.message, "shots": [drift.shot_summary(r) for r in rows]}
@@ -676,6 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("--shot", metavar="NAME", help="only this shot")
     p.add_argument("--engine", metavar="NAME", help="face engine (default: the project's)")
+    p.add_argument(
+        "--thorough",
+        action="store_true",
+        help="also search frames where no face was found with the slow detector, which finds "
+        "turned and small faces (about 1.5 s a frame)",
+    )
     p.set_defaults(func=cmd_analyze)
 
     p = verb("report", "write the drift report: per shot and per frame scores, flags, notes")

@@ -81,6 +81,9 @@ class DriftSpec(JobSpec):
     # Reference faces whose look (garment colour, light) is not measured yet:
     # (blob sha, face index, box, landmarks) as the audit's scan found them.
     ref_faces: tuple[tuple, ...] = ()
+    # Search frames the fast detector found no face in with the slow one too (dlib's CNN finds
+    # turned and small faces, at about 1.5 s a frame): the "look harder" pass.
+    thorough: bool = False
 
 
 SPEC_TYPES: dict[str, type[JobSpec]] = {

@@ -32,5 +32,5 @@ def build_demo(path: str | Path, *, overwrite: bool = False) -> Path:
         footage = write_demo_footage(Path(tmp) / "footage")
         runner = JobRunner(project)
         runner.run(shots.plan_footage_import(project, [persona.id], footage, fps=FOOTAGE_FPS))
-        runner.run(drift.plan_analysis(project))
+        runner.run(drift.plan_analysis(project, thorough=True))
     return p

@@ -78,10 +78,17 @@ class FootageImport:
         return shot_service.footage_report(project, job_id).summary()
 
 
-def _load_face_engine(name: str) -> Any:
+def _load_face_engine(name: str, thorough: bool = False) -> Any:
     from studio.jobs.kinds import _load_face_engine as load
 
-    return load(name)
+    engine = load(name)
+    if hasattr(engine, "cnn_fallback"):
+        # Footage is full of frames with nobody in them (cutaways, scenery); dlib's CNN
+        # fallback spends about 1.5 s on each, as long as 19 frames with a face. So the first
+        # pass reports them "not measurable: no face found", and the user's "look harder"
+        # pass (thorough) searches just those frames with it.
+        engine.cnn_fallback = thorough
+    return engine
 
 
 class DriftAnalysis:
@@ -133,7 +140,7 @@ class DriftAnalysis:
                     results[unit] = {"cached": True}
             if pictures:
                 if engine is None:
-                    engine = _load_face_engine(spec.engine)
+                    engine = _load_face_engine(spec.engine, spec.thorough)
                 many = getattr(engine, "analyze_many", None)
                 rgbs = [rgb for _, rgb in pictures]
                 found = many(rgbs) if many else [engine.analyze(rgb) for rgb in rgbs]

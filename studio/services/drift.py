@@ -43,12 +43,17 @@ ReviewChanges = dict[str, tuple[tuple[str | None, str], tuple[str | None, str]]]
 
 
 def plan_analysis(
-    project: Project, shot_keys: Sequence[str] | None = None, engine: str | None = None
+    project: Project,
+    shot_keys: Sequence[str] | None = None,
+    engine: str | None = None,
+    *,
+    thorough: bool = False,
 ) -> DriftSpec:
     """A job spec scoring the frames not yet scored against their personas' current versions.
 
     Frames already scored with the same engine and persona version are left out, and images
-    the engine has scanned are not scanned again.
+    the engine has scanned are not scanned again. thorough: also search the frames where no
+    face was found again, with the engine's slow detector (the "look harder" pass).
     """
     name = engine or audit.default_engine(project)
     engine_id = audit.known_engine_id(project, name) or ""
@@ -73,22 +78,31 @@ def plan_analysis(
             drift_cache.scored_frames(project, pid, vid, engine_id) if engine_id else set()
             for pid, vid in wanted
         ]
-        for frame in shot_rows.frames_of(project, shot.id):
-            if not all(frame.id in d for d in done):
+        frames = shot_rows.frames_of(project, shot.id)
+        faceless = _faceless(project, frames, engine_id) if thorough and engine_id else set()
+        for frame in frames:
+            if frame.blob_sha in faceless or not all(frame.id in d for d in done):
                 todo.append((frame.id, frame.blob_sha))
     shas = list(dict.fromkeys(sha for _, sha in todo))
     scan = shas
     if engine_id:
         scanned = face_cache.scans(project, shas, engine_id)
         measured = set(drift_cache.looks(project, shas, engine_id))
-        scan = [s for s in shas if s not in scanned or (scanned[s] and s not in measured)]
+        scan = [
+            s
+            for s in shas
+            if s not in scanned
+            or (scanned[s] and s not in measured)
+            or (thorough and not scanned[s])
+        ]
     ref_faces = _reference_faces_without_looks(project, engine_id) if engine_id else []
     n = len(todo)
-    title = (
-        f"Analyse {plural(n, 'frame')} for drift"
-        if n
-        else "Drift analysis: every frame is up to date"
-    )
+    if thorough:
+        title = f"Analyse {plural(n, 'frame')} for drift, looking harder for faces"
+    elif n:
+        title = f"Analyse {plural(n, 'frame')} for drift"
+    else:
+        title = "Drift analysis: every frame is up to date"
     return DriftSpec(
         title=title,
         engine=name,
@@ -96,7 +110,14 @@ def plan_analysis(
         frames=tuple(todo),
         scan=tuple(scan),
         ref_faces=tuple(ref_faces),
+        thorough=thorough,
     )
+
+
+def _faceless(project: Project, frames: Sequence[Frame], engine_id: str) -> set[str]:
+    """The images among these frames the engine scanned and found no face in."""
+    scanned = face_cache.scans(project, [f.blob_sha for f in frames], engine_id)
+    return {sha for sha, faces in scanned.items() if not faces}
 
 
 def _reference_faces_without_looks(project: Project, engine_id: str) -> list[tuple]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QStandardPaths
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from studio import __version__
 from studio.core.errors import StudioError
@@ -30,6 +30,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--screenshot", metavar="PNG", help="render the window to PNG and exit")
     p.add_argument("--theme", choices=("light", "dark"), help="colour theme")
     p.add_argument("--size", default="1440x900", metavar="WxH", help="window size for --screenshot")
+    p.add_argument(
+        "--part",
+        metavar="NAME",
+        help="with --screenshot: render only this part of the window, e.g. frameInspector",
+    )
     p.add_argument("--read-only", action="store_true", help="open the project read-only")
     return p.parse_args(argv)
 
@@ -81,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.workspace:
             window.show_workspace(args.workspace)
         _settle(app, window)
-        ok = window.grab().save(args.screenshot)
+        target = window.findChild(QWidget, args.part) if args.part else window
+        if target is None:
+            sys.stderr.write(f"persona-studio: the window has no part called '{args.part}'.\n")
+            window.close()
+            return 2
+        ok = target.grab().save(args.screenshot)
         window.close()
         if not ok:
             sys.stderr.write(f"persona-studio: cannot write {args.screenshot}.\n")

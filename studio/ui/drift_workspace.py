@@ -223,6 +223,7 @@ class DriftWorkspace(QWidget):
         self._commit_timer.timeout.connect(self.commit_threshold)
 
         self.heatmap = DriftHeatmap()
+        self.heatmap.setObjectName("driftHeatmap")
         self.heatmap.tooltip_provider = self._tooltip
         self.heatmap.frame_clicked.connect(self.inspect)
         self.heatmap.range_selected.connect(self._range_selected)
@@ -273,6 +274,12 @@ class DriftWorkspace(QWidget):
         self.analyse_button = self._button(
             "Analyse", self.analyse, "Score every frame not analysed yet (runs as a job)"
         )
+        self.harder_button = self._button(
+            "Look harder",
+            lambda: self.analyse(thorough=True),
+            "Search the frames where no face was found again with the slow detector, which "
+            "finds turned and small faces (about 1.5 s a frame; runs as a job)",
+        )
         self.export_button = self._button(
             "Export report…", self.export_dialog, "HTML, CSV or JSON: every frame's scores"
         )
@@ -281,7 +288,7 @@ class DriftWorkspace(QWidget):
             self.show_random_pair,
             "Two random frames of the persona side by side: is she the same person?",
         )
-        for b in (self.import_button, self.analyse_button, self.export_button):
+        for b in (self.import_button, self.analyse_button, self.harder_button, self.export_button):
             h.addWidget(b)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
@@ -362,6 +369,7 @@ class DriftWorkspace(QWidget):
         v = QVBoxLayout(frame_tab)
         v.setContentsMargins(4, 4, 4, 4)
         self.inspector = FrameInspector()  # scrolls itself
+        self.inspector.setObjectName("frameInspector")
         v.addWidget(self.inspector, 1)
         self.selection_label = QLabel("Nothing selected")
         self.selection_label.setWordWrap(True)
@@ -452,6 +460,10 @@ class DriftWorkspace(QWidget):
         if worst is not None:  # open on the problem: the most drifted frame, inspected
             self.heatmap.select(*worst)
             self.inspect(*worst)
+
+    def faceless_frames(self) -> int:
+        """How many analysed frames had no face found (what "Look harder" searches again)."""
+        return sum(1 for r in self.rows for s in r.scores if s is not None and s.faces == 0)
 
     def worst_frame(self) -> tuple[int, int] | None:
         """(row, frame) of the most drifted flagged frame, or None when nothing is flagged."""
@@ -918,8 +930,11 @@ class DriftWorkspace(QWidget):
         self.status_message.emit(f"Importing {plural(len(spec.sources), 'clip')}…")
         return job.id
 
-    def analyse(self) -> str | None:
-        """Analyse every frame not analysed yet (a job); returns the job id, if one started."""
+    def analyse(self, thorough: bool = False) -> str | None:
+        """Analyse every frame not analysed yet (a job); returns the job id, if one started.
+
+        thorough: also search the frames where no face was found with the slow detector.
+        """
         if not self._writable("Analysing"):
             return None
         status = models.engine_status(audit.default_engine(self.project))
@@ -935,7 +950,7 @@ class DriftWorkspace(QWidget):
             )
             return None
         try:
-            spec = drift.plan_analysis(self.project)
+            spec = drift.plan_analysis(self.project, thorough=thorough)
         except StudioError as exc:
             dialogs.show_error(self, exc, "Nothing to analyse")
             return None
@@ -1082,6 +1097,7 @@ class DriftWorkspace(QWidget):
         has_rows = bool(self.rows)
         self.import_button.setEnabled(writable)
         self.analyse_button.setEnabled(writable and has_rows)
+        self.harder_button.setEnabled(writable and self.faceless_frames() > 0)
         self.export_button.setEnabled(has_rows)
         self.pair_button.setEnabled(has_rows)
         selected = has and not self.project.read_only and bool(self.selected_frames())

@@ -11,8 +11,8 @@ from studio.services.projects import open_project
 real = drift_kinds._load_face_engine
 
 
-def slow_engine(name):
-    engine = real(name)
+def slow_engine(name, *options):
+    engine = real(name, *options)
     many = engine.analyze_many
 
     def slow(images):

@@ -116,7 +116,7 @@ def test_re_analysis_of_unchanged_frames_calls_no_model(analysed, tmp_path, monk
     path = tmp_path / "again.pstudio"
     shutil.copyfile(analysed.path, path)
     monkeypatch.setattr(
-        drift_kinds, "_load_face_engine", lambda name: pytest.fail("a model was loaded")
+        drift_kinds, "_load_face_engine", lambda *a: pytest.fail("a model was loaded")
     )
     with open_project(path) as project:
         spec = drift.plan_analysis(project)
@@ -131,7 +131,7 @@ def test_a_new_persona_version_is_scored_again_from_the_stored_scans(
     path = tmp_path / "v3.pstudio"
     shutil.copyfile(analysed.path, path)
     monkeypatch.setattr(
-        drift_kinds, "_load_face_engine", lambda name: pytest.fail("a model was loaded")
+        drift_kinds, "_load_face_engine", lambda *a: pytest.fail("a model was loaded")
     )
     with open_project(path) as project:
         nova = personas.list_personas(project)[0]
@@ -168,8 +168,8 @@ def test_a_killed_analysis_resumes_with_no_frame_analysed_twice(project, tmp_pat
         analysed: list[int] = []
         real = drift_kinds._load_face_engine
 
-        def counting(name):
-            engine = real(name)
+        def counting(name, *options):
+            engine = real(name, *options)
             many = engine.analyze_many
             engine.analyze_many = lambda images: analysed.append(len(images)) or many(images)
             return engine

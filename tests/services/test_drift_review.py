@@ -58,9 +58,17 @@ def test_inspecting_a_flagged_frame_gives_its_face_and_best_reference(demo_proje
     assert seen.reference is not None and seen.reference.persona_id == row.persona_id
     assert seen.reference_face is not None and seen.reference_face.size_px >= 60
     cut = next(r for r in drift.drift_rows(demo_project) if r.shot.name == "Cutaways")
-    blank = next(
-        i for i, s in enumerate(cut.scores) if s is not None and s.state == "unmeasurable"
-    )
+    blank = next(i for i, s in enumerate(cut.scores) if s is not None and s.state == "unmeasurable")
     empty = drift.inspect_frame(demo_project, cut, blank)
     assert empty.face is None and empty.reference is None
     assert empty.verdict.why.startswith("not measurable")
+
+
+def test_looking_harder_plans_only_the_frames_without_a_face(demo_project):
+    assert drift.plan_analysis(demo_project).frames == ()  # the demo is analysed
+    spec = drift.plan_analysis(demo_project, thorough=True)
+    cut = next(r for r in drift.drift_rows(demo_project) if r.shot.name == "Cutaways")
+    faceless = {f.id for f, s in zip(cut.frames, cut.scores, strict=True) if s.faces == 0}
+    assert len(faceless) == 4 and {fid for fid, _ in spec.frames} == faceless
+    assert set(spec.scan) == {sha for _, sha in spec.frames} and spec.thorough
+    assert "looking harder" in spec.title

@@ -263,7 +263,17 @@ def test_drop_a_clip_imports_and_analyses_it(qtbot, ws, window, tmp_path, errors
     qtbot.waitUntil(lambda: not ws._analysis_jobs, timeout=120000)
     row = ws.rows[_row(ws, "my clip")]
     assert len(row.frames) == 6 and all(s is not None for s in row.scores)
-    assert row.flags().any()  # the stranger's frames are flagged
+    # The fast pass finds no face where the camera operator looks into his camera: those
+    # frames are not measurable, never passed, and "Look harder" searches them again.
+    blind = [i for i, s in enumerate(row.scores) if s.faces == 0]
+    assert blind and not row.flags().any()
+    assert all(row.scores[i].state == "unmeasurable" for i in blind)
+    assert ws.harder_button.isEnabled()
+    ws.harder_button.click()
+    qtbot.waitUntil(lambda: not ws._analysis_jobs, timeout=120000)
+    row = ws.rows[_row(ws, "my clip")]
+    assert all(row.flags()[i] for i in blind)  # found: a stranger, flagged
+    assert "does not match Nova Hale" in drift.verdict(row, blind[0]).why
     assert ws.heatmap.rows()[-1].name == "my clip"
     assert "6 of 6" not in ws.summary_label.text() and "86 frames: 86 analysed" in (
         ws.summary_label.text()
@@ -321,3 +331,14 @@ def test_import_footage_from_the_file_menu_opens_the_workspace(
     dialog = window.drift_workspace.findChild(FootageImportDialog)
     assert dialog is not None and dialog.sources == [str(clip)]
     dialog.reject()
+
+
+def test_clicking_the_trend_line_selects_and_inspects_that_frame(qtbot, ws):
+    golden = _row(ws, "Golden hour")
+    x = ws.trend.x_of(golden, 12)
+    qtbot.mouseClick(
+        ws.trend, Qt.MouseButton.LeftButton, pos=QPointF(x, ws.trend.height() / 2).toPoint()
+    )
+    assert ws.heatmap.selection() == (golden, 12, 12) and ws._current == (golden, 12)
+    assert ws.inspector.state_text() == "flagged"
+    assert "light" in ws.inspector.why_text().lower()

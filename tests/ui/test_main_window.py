@@ -236,6 +236,27 @@ def test_screenshot_from_the_command_line(tmp_path, demo_path):
         env=env,
     )
     assert bad.returncode == 2 and "no workspace 'nope'" in bad.stderr
+    part = tmp_path / "inspector.png"
+    inspector = subprocess.run(
+        [sys.executable, "-m", "studio", str(demo_path), "--workspace", "drift"]
+        + ["--screenshot", str(part), "--part", "frameInspector"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert inspector.returncode == 0, inspector.stderr
+    shot = QImage(str(part))
+    assert 300 <= shot.width() < 700 and shot.height() > 300  # the panel, not the window
+    missing = subprocess.run(
+        [sys.executable, "-m", "studio", str(demo_path), "--screenshot", str(part)]
+        + ["--part", "nothing"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert missing.returncode == 2 and "no part called 'nothing'" in missing.stderr
 
 
 def test_no_project_opens_the_demo(tmp_path):
