@@ -7,27 +7,20 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QHelpEvent, QMouseEvent
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QHelpEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
 from studio.services import drift
 from studio.services.demo import write_demo_footage
 from studio.ui.drift_workspace import FootageImportDialog
 from studio.ui.frame_inspector import IDENTITY
-from studio.ui.main_window import MainWindow
+from tests.ui.conftest import drop_files, open_demo_window, wait_idle
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, demo_path, errors):
-    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    assert w.open_project(demo_path)
-    w.show_workspace("drift")
-    w.show()
-    qtbot.waitExposed(w)
-    _idle(qtbot, w)
+    w = open_demo_window(qtbot, tmp_path, demo_path, "drift")
     yield w
     w.close_project()
 
@@ -35,12 +28,6 @@ def window(qtbot, tmp_path, demo_path, errors):
 @pytest.fixture
 def ws(window):
     return window.drift_workspace
-
-
-def _idle(qtbot, w):
-    qtbot.waitUntil(lambda: w.runner is None or not w.runner.busy, timeout=120000)
-    for _ in range(3):
-        QApplication.processEvents()
 
 
 def _row(ws, name: str) -> int:
@@ -225,41 +212,19 @@ def test_flag_every_drifted_frame_and_jump_from_the_list(qtbot, ws, window):
     assert ws.reshoot_list.count() == 0
 
 
-def _drop(widget, paths) -> bool:
-    md = QMimeData()
-    md.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    pos = QPointF(40, 40)
-    for kind in (QDragEnterEvent, QDragMoveEvent):
-        QApplication.sendEvent(
-            widget,
-            kind(
-                pos.toPoint(),
-                Qt.DropAction.CopyAction,
-                md,
-                Qt.MouseButton.LeftButton,
-                Qt.KeyboardModifier.NoModifier,
-            ),
-        )
-    event = QDropEvent(
-        pos, Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
-    QApplication.sendEvent(widget, event)
-    return event.isAccepted()
-
-
 def test_drop_a_clip_imports_and_analyses_it(qtbot, ws, window, tmp_path, errors):
     folder = write_demo_footage(tmp_path / "frames", frames=6)[1]  # Set visit: with the stranger
     clip = tmp_path / "my clip.gif"
     pictures = [Image.open(p).convert("RGB") for p in sorted(folder.iterdir())]
     pictures[0].save(clip, save_all=True, append_images=pictures[1:], duration=80, loop=0)
-    assert _drop(ws, [clip])
+    assert drop_files(ws, [clip])
     dialog = ws.findChild(FootageImportDialog)
     assert dialog is not None and dialog.isVisible()
     assert dialog.persona.currentText() == "Nova Hale"
     dialog.every.setValue(1)
     dialog.accept()
     qtbot.waitUntil(lambda: any(r.shot.name == "my clip" for r in ws.rows), timeout=60000)
-    _idle(qtbot, window)
+    wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: not ws._analysis_jobs, timeout=120000)
     row = ws.rows[_row(ws, "my clip")]
     assert len(row.frames) == 6 and all(s is not None for s in row.scores)

@@ -8,35 +8,20 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel, QMimeData, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QItemSelectionModel, Qt
 
 from studio.core.resources import resource_path
 from studio.services import audit, personas
 from studio.ui import dialogs
 from studio.ui.library_model import ROW_ROLE
-from studio.ui.main_window import MainWindow
+from tests.ui.conftest import drop_files, open_demo_window, wait_idle
 
 
 @pytest.fixture
 def window(qtbot, tmp_path, demo_path, errors):
-    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    assert w.open_project(demo_path)
-    w.show_workspace("library")
-    w.show()
-    qtbot.waitExposed(w)
-    _idle(qtbot, w)
+    w = open_demo_window(qtbot, tmp_path, demo_path, "library")
     yield w
     w.close_project()
-
-
-def _idle(qtbot, w):
-    qtbot.waitUntil(lambda: w.runner is None or not w.runner.busy, timeout=60000)
-    for _ in range(3):
-        QApplication.processEvents()
 
 
 def _names(browser) -> list[str]:
@@ -110,36 +95,16 @@ def test_quarantine_and_tag_with_undo(qtbot, window):
     assert _status(lib, "set-photo-0412.jpg") == "quarantined"
 
 
-def _drop_files(widget, paths):
-    md = QMimeData()
-    md.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    pos = QPointF(10, 10)
-    for kind in (QDragEnterEvent, QDragMoveEvent):
-        event = kind(
-            pos.toPoint(),
-            Qt.DropAction.CopyAction,
-            md,
-            Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier,
-        )
-        QApplication.sendEvent(widget, event)
-    event = QDropEvent(
-        pos, Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
-    )
-    QApplication.sendEvent(widget, event)
-    return event.isAccepted()
-
-
 def test_drop_files_on_the_grid_imports_and_checks_them(qtbot, window, tmp_path, errors):
     lib = window.library_browser
     folder = tmp_path / "shoot"
     (folder / "day2").mkdir(parents=True)
     shutil.copy(resource_path("demo/nova-portrait.jpg"), folder / "original.jpg")
     (folder / "day2" / "notes.png").write_text("not an image")
-    assert _drop_files(lib.grid.viewport(), [folder])
-    _idle(qtbot, window)
+    assert drop_files(lib.grid.viewport(), [folder])
+    wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: "original.jpg" in _names(lib), timeout=30000)
-    _idle(qtbot, window)
+    wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: _status(lib, "original.jpg") in ("ok", "suspect"), timeout=30000)
     assert _status(lib, "original.jpg") == "ok"
     assert errors[-1].message.startswith("1 imported")  # the report names the reject
@@ -270,9 +235,9 @@ def test_confirmed_download_installs_the_pack_then_checks(
     window.runner.add_listener(lambda e: progress.append(e.progress.message))
     questions[-1][3]()  # the user answers Download
     assert not lib.download_button.isEnabled()  # one download at a time
-    _idle(qtbot, window)
+    wait_idle(qtbot, window)
     qtbot.waitUntil(lambda: not lib._download_jobs and not window.runner.busy, timeout=60000)
-    _idle(qtbot, window)
+    wait_idle(qtbot, window)
     folder = model_packs.pack_folder("buffalo_l")
     assert sorted(p.name for p in folder.iterdir()) == ["det_10g.onnx", "w600k_r50.onnx"]
     assert any(m.startswith("Downloading buffalo_l") for m in progress)
