@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QDragEnterEvent,
@@ -19,7 +19,6 @@ from PySide6.QtGui import (
     QGuiApplication,
     QKeySequence,
     QUndoCommand,
-    QUndoStack,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -65,6 +64,7 @@ from studio.ui.drift_heatmap import (
 from studio.ui.drift_trend import IdentityTrend, TrendSegment
 from studio.ui.frame_inspector import FrameInspector
 from studio.ui.frame_pair import TwoRandomFrames
+from studio.ui.workspace import Workspace
 
 LAYER_LABELS = {
     "identity": "Identity (similarity to the references)",
@@ -191,20 +191,16 @@ class FootageImportDialog(QDialog):
         return [pid] if pid else []
 
 
-class DriftWorkspace(QWidget):
+class DriftWorkspace(Workspace):
     """Drift review of the open project: heat map, threshold, inspector, reviews, reshoots."""
 
     name = "drift"
     title = "Drift"
-    status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.project = None
-        self.runner = None
         self.rows: list[drift.DriftRow] = []
         self.arrays: list[RowArrays] = []
-        self._undo = QUndoStack(self)
         self._import_jobs: dict[str, bool] = {}  # job id -> analyse when done
         self._analysis_jobs: set[str] = set()
         self._tracked: str | None = None  # the job the progress bar shows
@@ -433,10 +429,6 @@ class DriftWorkspace(QWidget):
         add("Clear review", "Backspace", lambda: self.review_selection(None))
         add("Note", "N", self.note_edit.setFocus)
 
-    @property
-    def undo_stack(self) -> QUndoStack:
-        return self._undo
-
     # -- project --------------------------------------------------------------------------------
 
     def set_project(self, project) -> None:
@@ -476,10 +468,6 @@ class DriftWorkspace(QWidget):
             if severity[j] > best:
                 best, where = float(severity[j]), (i, j)
         return where
-
-    def set_runner(self, runner) -> None:
-        self.runner = runner
-        self._update_actions()
 
     def reload(self) -> None:
         """Read every shot's scores again (after an import or an analysis)."""

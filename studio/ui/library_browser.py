@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QUndoCommand, QUndoStack
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QUndoCommand
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -42,6 +42,7 @@ from studio.ui.library_model import (
     ReferenceListModel,
 )
 from studio.ui.library_widgets import PoseChart, ReferenceTileDelegate, annotate
+from studio.ui.workspace import Workspace
 
 STATUS_FILTERS = (
     ("All", set()),
@@ -215,19 +216,15 @@ def _local_files(md: QMimeData) -> list[str]:
     return [u.toLocalFile() for u in md.urls() if u.isLocalFile()] if md.hasUrls() else []
 
 
-class LibraryBrowser(QWidget):
+class LibraryBrowser(Workspace):
     """The reference library of the open project."""
 
     name = "library"
     title = "Library"
-    status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.project = None
-        self.runner = None
         self.persona_id: str | None = None
-        self._undo = QUndoStack(self)
         self._export_dir = tempfile.TemporaryDirectory(prefix="persona-studio-drag-")
         self._import_jobs: set[str] = set()
         self._audit_jobs: set[str] = set()
@@ -493,10 +490,6 @@ class LibraryBrowser(QWidget):
 
     # -- project and persona --------------------------------------------------------------------
 
-    @property
-    def undo_stack(self) -> QUndoStack:
-        return self._undo
-
     def set_project(self, project) -> None:
         """Show a project's library (None clears it)."""
         self.project = project
@@ -515,10 +508,6 @@ class LibraryBrowser(QWidget):
             self.cast.setCurrentRow(0)
         else:
             self.model.set_rows(project, [])
-        self._update_actions()
-
-    def set_runner(self, runner) -> None:
-        self.runner = runner
         self._update_actions()
 
     def _cast_selected(self, item, _previous=None) -> None:

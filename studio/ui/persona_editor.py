@@ -10,8 +10,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPixmap, QUndoStack
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -53,6 +53,7 @@ from studio.ui.persona_commands import (
 )
 from studio.ui.persona_document import PersonaDocument
 from studio.ui.persona_form import PersonaForm, TextBox, caption, is_hex, swatch_icon
+from studio.ui.workspace import Workspace
 
 # Diff tints: translucent, so they read on the light and the dark palette alike.
 DIFF_TINTS = {
@@ -97,29 +98,23 @@ def _date(iso: str) -> str:
         return iso or ""
 
 
-class PersonaEditor(QWidget):
+class PersonaEditor(Workspace):
     """The Persona workspace: cast on the left, the record's form, preview and history."""
 
     name = "persona"
     title = "Persona"
-    status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.document = PersonaDocument(self)
-        self._undo_stack = QUndoStack(self)
         self._session = 0  # bumped when a field loses focus, so later typing is a new command
         self._build()
         self._connect()
         self._show_state()
 
-    @property
-    def undo_stack(self) -> QUndoStack:
-        return self._undo_stack
-
     def set_project(self, project: Any) -> None:
         """Show a project's cast (its first persona opens), or nothing for None."""
-        self._undo_stack.clear()
+        self._undo.clear()
         try:
             self.document.set_project(project)
         except StudioError as exc:
@@ -349,7 +344,7 @@ class PersonaEditor(QWidget):
         self.form.item_removed.connect(self._on_item_removed)
         self.form.editing_finished.connect(self._end_session)
         self.cast_list.currentItemChanged.connect(self._on_cast_selected)
-        self._undo_stack.cleanChanged.connect(lambda _clean: self._show_state())
+        self._undo.cleanChanged.connect(lambda _clean: self._show_state())
         self.action_edit.textChanged.connect(lambda _text: self._update_preview())
         self.outfit_combo.currentIndexChanged.connect(lambda _i: self._update_preview())
         self.history_tree.itemDoubleClicked.connect(self._on_history_double_clicked)
@@ -366,7 +361,7 @@ class PersonaEditor(QWidget):
         except StudioError as exc:
             dialogs.show_error(self, exc)
             return None
-        self._undo_stack.setClean()
+        self._undo.setClean()
         self.status_message.emit(f"Saved version {version.number} of {self.document.persona.name}")
         return version.number
 
@@ -388,17 +383,17 @@ class PersonaEditor(QWidget):
 
     def suggested_note(self) -> str:
         """A note from the undo history since the last save: 'Change eye colour; Add garment'."""
-        start = max(self._undo_stack.cleanIndex(), 0)
+        start = max(self._undo.cleanIndex(), 0)
         texts: list[str] = []
-        for i in range(start, self._undo_stack.index()):
-            text = self._undo_stack.text(i)
+        for i in range(start, self._undo.index()):
+            text = self._undo.text(i)
             if text not in texts:
                 texts.append(text)
         return "; ".join(texts)
 
     def add_persona(self, name: str) -> str | None:
         """Add a persona with a default record and open it; its id, or None."""
-        self._undo_stack.clear()
+        self._undo.clear()
         try:
             persona = self.document.add_persona(name)
         except StudioError as exc:
@@ -422,7 +417,7 @@ class PersonaEditor(QWidget):
         if record == self.document.record:
             self.status_message.emit(f"The working record already matches version {number}")
             return False
-        self._undo_stack.push(RevertCommand(self.document, number, record))
+        self._undo.push(RevertCommand(self.document, number, record))
         self.status_message.emit(f"Reverted to version {number}; save to keep it")
         return True
 
@@ -460,18 +455,18 @@ class PersonaEditor(QWidget):
             wardrobe = record_rules.set_path(doc.record, path, value)["wardrobe"]
             wardrobe["default_outfit"] = value
             path, old, value = "wardrobe", doc.value("wardrobe"), wardrobe
-        self._undo_stack.push(SetFieldCommand(doc, path, old, value, text, merge_key=key))
+        self._undo.push(SetFieldCommand(doc, path, old, value, text, merge_key=key))
 
     def _on_item_added(self, list_path: str, item: Any, noun: str) -> None:
         command = AddItemCommand(self.document, list_path, item, noun)
         item_path = command.item_path
-        self._undo_stack.push(command)
+        self._undo.push(command)
         widget = self.form.focus_first(item_path)
         if widget is not None:
             self.scroll.ensureWidgetVisible(widget, 40, 80)
 
     def _on_item_removed(self, item_path: str, noun: str) -> None:
-        self._undo_stack.push(RemoveItemCommand(self.document, item_path, noun))
+        self._undo.push(RemoveItemCommand(self.document, item_path, noun))
 
     def _on_edit_failed(self, exc: StudioError) -> None:
         dialogs.show_error(self, exc)
@@ -480,7 +475,7 @@ class PersonaEditor(QWidget):
     # -- document → view --------------------------------------------------------------------
 
     def _on_persona_changed(self) -> None:
-        self._undo_stack.clear()
+        self._undo.clear()
         self._session += 1
         self.banner.hide()
         doc = self.document
