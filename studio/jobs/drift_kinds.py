@@ -81,14 +81,9 @@ class FootageImport:
 def _load_face_engine(name: str, thorough: bool = False) -> Any:
     from studio.jobs.kinds import _load_face_engine as load
 
-    engine = load(name)
-    if hasattr(engine, "cnn_fallback"):
-        # Footage is full of frames with nobody in them (cutaways, scenery); dlib's CNN
-        # fallback spends about 1.5 s on each, as long as 19 frames with a face. So the first
-        # pass reports them "not measurable: no face found", and the user's "look harder"
-        # pass (thorough) searches just those frames with it.
-        engine.cnn_fallback = thorough
-    return engine
+    # The first pass over footage reports frames where the fast detector finds no face "not
+    # measurable: no face found"; the user's "look harder" pass searches just those again.
+    return load(name, thorough)
 
 
 class DriftAnalysis:

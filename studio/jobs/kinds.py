@@ -145,11 +145,11 @@ class Import:
 AUDIT_BATCH = 8  # images per call of an engine's analyze_many; a cancel waits for at most one
 
 
-def _load_face_engine(name: str) -> Any:
+def _load_face_engine(name: str, thorough: bool = True) -> Any:
     """Load the named face engine (its models load now, in the job; tests replace this)."""
     from studio.engine.faces import load_engine
 
-    return load_engine(name)
+    return load_engine(name, thorough=thorough)
 
 
 def _face_result(face: Any) -> dict:

@@ -347,20 +347,26 @@ class DriftRow:
     scores: list[core.FrameScore | None]  # None: not analysed yet
     reviews: dict[str, FrameReview]
     thresholds: core.Thresholds
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:
         return self.shot.name
 
     def array(self, dimension: str) -> np.ndarray:
-        """Per-frame values of a dimension (NaN where not measured)."""
-        return np.array(
-            [
-                np.nan if s is None or getattr(s, dimension) is None else getattr(s, dimension)
-                for s in self.scores
-            ],
-            np.float32,
-        )
+        """Per-frame values of a dimension (NaN where not measured); read-only, built once."""
+        values = self._arrays.get(dimension)
+        if values is None:
+            values = np.array(
+                [
+                    np.nan if s is None or getattr(s, dimension) is None else getattr(s, dimension)
+                    for s in self.scores
+                ],
+                np.float32,
+            )
+            values.flags.writeable = False  # shared by every caller: the slider re-flags from it
+            self._arrays[dimension] = values
+        return values
 
     def times(self) -> np.ndarray:
         return np.array([np.nan if f.time_s is None else f.time_s for f in self.frames], np.float64)
@@ -427,6 +433,7 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
 def shot_summary(row: DriftRow) -> dict[str, Any]:
     """A shot against one persona in a few figures: frames analysed, flagged, its worst frame."""
     worst = row.worst()
+    counts = tally([row])
     frame = row.frames[worst] if worst is not None else None
     identity = row.scores[worst].identity if worst is not None else None
     return {
@@ -435,12 +442,10 @@ def shot_summary(row: DriftRow) -> dict[str, Any]:
         "notes": row.shot.notes,
         "source": row.shot.source_path,
         "fps": row.shot.fps,
-        "frames": len(row.frames),
-        "analysed": sum(1 for s in row.scores if s is not None),
-        "flagged": int(row.flags().sum()),
-        "not_measurable": sum(
-            1 for s in row.scores if s is not None and s.state == core.UNMEASURABLE
-        ),
+        "frames": counts.frames,
+        "analysed": counts.analysed,
+        "flagged": counts.flagged,
+        "not_measurable": counts.unmeasurable,
         "worst_frame": worst,
         "worst_identity": None if identity is None else round(float(identity), 4),
         "worst_timecode": None
@@ -634,16 +639,36 @@ def reshoot_list(project: Project, rows: Sequence[DriftRow] | None = None) -> li
     return [r for r in out if not (r.frame.id in seen or seen.add(r.frame.id))]
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Rows counted: shots, frames, and how many were analysed, flagged, not measurable."""
+
+    shots: int
+    frames: int
+    analysed: int
+    flagged: int
+    unmeasurable: int
+    faceless: int  # analysed frames where no face was found (what "look harder" searches)
+
+
+def tally(rows: Sequence[DriftRow], flags: Sequence[np.ndarray] | None = None) -> Tally:
+    """Count rows' frames; flags: per row, when not the rows' own thresholds' (the slider's)."""
+    scores = [s for r in rows for s in r.scores if s is not None]
+    flagged = flags if flags is not None else [r.flags() for r in rows]
+    return Tally(
+        shots=len({r.shot.id for r in rows}),
+        frames=sum(len(r.frames) for r in rows),
+        analysed=len(scores),
+        flagged=int(sum(int(f.sum()) for f in flagged)),
+        unmeasurable=sum(1 for s in scores if s.state == core.UNMEASURABLE),
+        faceless=sum(1 for s in scores if s.faces == 0),
+    )
+
+
 def summary(project: Project) -> str:
     """One line on where the review stands: frames analysed, flagged, not measurable."""
-    rows = drift_rows(project)
-    total = sum(len(r.frames) for r in rows)
-    analysed = sum(1 for r in rows for s in r.scores if s is not None)
-    flagged = sum(int(r.flags().sum()) for r in rows)
-    unmeasurable = sum(
-        1 for r in rows for s in r.scores if s is not None and s.state == core.UNMEASURABLE
-    )
+    n = tally(drift_rows(project))
     return (
-        f"{analysed} of {plural(total, 'frame')} analysed: {flagged} flagged, "
-        f"{unmeasurable} not measurable"
+        f"{n.analysed} of {plural(n.frames, 'frame')} analysed: {n.flagged} flagged, "
+        f"{n.unmeasurable} not measurable"
     )

@@ -7,7 +7,7 @@ the user lets go, and review edits re-read only the reviews.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,21 +86,6 @@ REPORT_FORMATS = {
     "JSON (*.json)": "json",
 }
 COMMIT_DELAY_MS = 500  # the slider keeps still this long before its value is saved
-
-
-@dataclass
-class RowArrays:
-    """One row's per-frame values, read once (the slider re-flags from these)."""
-
-    identity: np.ndarray
-    wardrobe: np.ndarray
-    lighting: np.ndarray
-
-    def flags(self, t: core.Thresholds) -> np.ndarray:
-        return core.flag_arrays(self.identity, self.wardrobe, self.lighting, t)
-
-    def severity(self, t: core.Thresholds) -> np.ndarray:
-        return core.severity_arrays(self.identity, self.wardrobe, self.lighting, t)
 
 
 class ReviewCommand(QUndoCommand):
@@ -200,7 +185,6 @@ class DriftWorkspace(Workspace):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.rows: list[drift.DriftRow] = []
-        self.arrays: list[RowArrays] = []
         self._import_jobs: dict[str, bool] = {}  # job id -> analyse when done
         self._analysis_jobs: set[str] = set()
         self._tracked: str | None = None  # the job the progress bar shows
@@ -453,17 +437,13 @@ class DriftWorkspace(Workspace):
             self.heatmap.select(*worst)
             self.inspect(*worst)
 
-    def faceless_frames(self) -> int:
-        """How many analysed frames had no face found (what "Look harder" searches again)."""
-        return sum(1 for r in self.rows for s in r.scores if s is not None and s.faces == 0)
-
     def worst_frame(self) -> tuple[int, int] | None:
         """(row, frame) of the most drifted flagged frame, or None when nothing is flagged."""
         best, where = -np.inf, None
-        for i, (arr, flags) in enumerate(zip(self.arrays, self._flags(), strict=True)):
+        for i, (row, flags) in enumerate(zip(self.rows, self._flags(), strict=True)):
             if not flags.any():
                 continue
-            severity = np.where(flags, arr.severity(self._row_thresholds(i)), -np.inf)
+            severity = np.where(flags, row.severity(self._row_thresholds(i)), -np.inf)
             j = int(np.nanargmax(severity))
             if severity[j] > best:
                 best, where = float(severity[j]), (i, j)
@@ -472,13 +452,9 @@ class DriftWorkspace(Workspace):
     def reload(self) -> None:
         """Read every shot's scores again (after an import or an analysis)."""
         if self.project is None:
-            self.rows, self.arrays = [], []
+            self.rows = []
         else:
             self.rows = drift.drift_rows(self.project)
-            self.arrays = [
-                RowArrays(r.array("identity"), r.array("wardrobe"), r.array("lighting"))
-                for r in self.rows
-            ]
         self.show_thresholds()
         self._show_rows()
         self._fill_reshoots()
@@ -509,7 +485,7 @@ class DriftWorkspace(Workspace):
 
     def _show_rows(self) -> None:
         heat_rows = []
-        for i, (row, arr) in enumerate(zip(self.rows, self.arrays, strict=True)):
+        for i, row in enumerate(self.rows):
             t = self._row_thresholds(i)
             heat_rows.append(
                 HeatRow(
@@ -518,12 +494,12 @@ class DriftWorkspace(Workspace):
                     fps=row.shot.fps,
                     times=row.times(),
                     values={
-                        "identity": arr.identity,
-                        "wardrobe": arr.wardrobe,
-                        "lighting": arr.lighting,
-                        "combined": arr.severity(t),
+                        "identity": row.array("identity"),
+                        "wardrobe": row.array("wardrobe"),
+                        "lighting": row.array("lighting"),
+                        "combined": row.severity(t),
                     },
-                    flagged=arr.flags(t),
+                    flagged=row.flags(t),
                     review=self._review_codes(row),
                     notes=np.array(
                         [
@@ -558,13 +534,13 @@ class DriftWorkspace(Workspace):
         )
 
     def _flags(self) -> list[np.ndarray]:
-        return [a.flags(self._row_thresholds(i)) for i, a in enumerate(self.arrays)]
+        return [r.flags(self._row_thresholds(i)) for i, r in enumerate(self.rows)]
 
     def _show_trend(self) -> None:
         t = self.thresholds()
         segments = [
-            TrendSegment(self._label(r), a.identity, f)
-            for r, a, f in zip(self.rows, self.arrays, self._flags(), strict=True)
+            TrendSegment(self._label(r), r.array("identity"), f)
+            for r, f in zip(self.rows, self._flags(), strict=True)
         ]
         lo, hi, _ = core.layer_range("identity", t) if t else (0.0, 1.0, True)
         self.trend.set_segments(segments, t.identity if t else None, min(lo, 0.5), hi)
@@ -573,19 +549,12 @@ class DriftWorkspace(Workspace):
         if self.project is None:
             self.summary_label.setText("")
             return
-        flags = self._flags()
-        total = sum(len(r.frames) for r in self.rows)
-        analysed = sum(1 for r in self.rows for s in r.scores if s is not None)
-        flagged = int(sum(int(f.sum()) for f in flags))
-        unmeasurable = sum(
-            1 for r in self.rows for s in r.scores if s is not None and s.state == core.UNMEASURABLE
-        )
-        shots_n = len({r.shot.id for r in self.rows})
+        n = drift.tally(self.rows, self._flags())
         text = (
-            f"{plural(shots_n, 'shot')}, {plural(total, 'frame')}: {analysed} analysed, "
-            f"{flagged} flagged, {unmeasurable} not measurable"
+            f"{plural(n.shots, 'shot')}, {plural(n.frames, 'frame')}: {n.analysed} analysed, "
+            f"{n.flagged} flagged, {n.unmeasurable} not measurable"
         )
-        if total and analysed < total:
+        if n.frames and n.analysed < n.frames:
             text += " — press Analyse to score the rest"
         self.summary_label.setText(text)
 
@@ -644,7 +613,7 @@ class DriftWorkspace(Workspace):
         self.heatmap.update_flags(flags)
         self.trend.set_flags(flags, self._preview.identity)
         self._show_summary()
-        self._reinspect()
+        self._reinspect(reread=False)  # the slider's hot path: no reads, no decoding
         if not self.slider.isSliderDown():
             self._commit_timer.start()  # keys and clicks: save once the value keeps still
 
@@ -713,7 +682,8 @@ class DriftWorkspace(Workspace):
         self.side.setCurrentIndex(0)
         self._reinspect()
 
-    def _reinspect(self) -> None:
+    def _reinspect(self, reread: bool = True) -> None:
+        """Show the inspected frame's verdict again; reread False: only the thresholds moved."""
         if self._current is None or self.project is None:
             self.inspector.show_inspection(self.project, None)
             self._show_selection()
@@ -723,7 +693,9 @@ class DriftWorkspace(Workspace):
             self._current = None
             self.inspector.show_inspection(self.project, None)
         else:
-            seen = drift.inspect_frame(self.project, self.rows[row], frame)
+            seen = self.inspector.inspection()
+            if reread or seen is None or seen.verdict.frame.id != self.rows[row].frames[frame].id:
+                seen = drift.inspect_frame(self.project, self.rows[row], frame)
             t = self._row_thresholds(row)
             if t != seen.thresholds:  # the slider is moving: show the verdict it would give
                 seen = replace(seen, verdict=drift.verdict(self.rows[row], frame, t), thresholds=t)
@@ -1085,7 +1057,7 @@ class DriftWorkspace(Workspace):
         has_rows = bool(self.rows)
         self.import_button.setEnabled(writable)
         self.analyse_button.setEnabled(writable and has_rows)
-        self.harder_button.setEnabled(writable and self.faceless_frames() > 0)
+        self.harder_button.setEnabled(writable and drift.tally(self.rows).faceless > 0)
         self.export_button.setEnabled(has_rows)
         self.pair_button.setEnabled(has_rows)
         selected = has and not self.project.read_only and bool(self.selected_frames())

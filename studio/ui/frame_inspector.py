@@ -330,6 +330,7 @@ class FrameInspector(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._inspection: FrameInspection | None = None
+        self._pictures: dict[str, tuple[QImage | None, str]] = {}  # the shown pictures, by sha
         self._rows: list[tuple[str, str, str]] = []
         self._why: list[str] = []
         self._crops: tuple[QImage | None, QImage | None] = (None, None)
@@ -445,20 +446,30 @@ class FrameInspector(QWidget):
             self.frame_crop.set_image(None)
             self.reference_crop.set_image(None)
             self.pages.setCurrentWidget(self.placeholder)
+            self._pictures = {}
             return
         v = inspection.verdict
+        same_frame = (
+            self.pages.currentWidget() is self.scroll and v.frame.blob_sha in self._pictures
+        )
         self._why = explain(inspection)
         self._rows = breakdown(inspection)
         self._show_header(v)
-        frame_image, frame_error = load_image(project, v.frame.blob_sha)
+        # The same pictures again (a threshold moved, a review changed): not read again.
+        shas = [v.frame.blob_sha] + (
+            [inspection.reference.blob_sha] if inspection.reference else []
+        )
+        self._pictures = {sha: self._pictures.get(sha) or load_image(project, sha) for sha in shas}
+        frame_image, frame_error = self._pictures[v.frame.blob_sha]
         ref_image, ref_error = None, NO_REFERENCE_TEXT if v.score else NOT_COMPARED_TEXT
         if inspection.reference is not None:
-            ref_image, ref_error = load_image(project, inspection.reference.blob_sha)
+            ref_image, ref_error = self._pictures[inspection.reference.blob_sha]
         self._show_frame(inspection, frame_image, frame_error)
         self._show_reference(inspection, ref_image, ref_error)
         self._show_scores()
         self.pages.setCurrentWidget(self.scroll)
-        self.scroll.verticalScrollBar().setValue(0)
+        if not same_frame:
+            self.scroll.verticalScrollBar().setValue(0)
 
     def inspection(self) -> FrameInspection | None:
         return self._inspection

@@ -85,7 +85,7 @@ class FakeEngine:
         return [self.analyze(rgb) for rgb in images]
 
     def install(self, monkeypatch) -> FakeEngine:
-        def load(name: str) -> FakeEngine:
+        def load(name: str, thorough: bool = True) -> FakeEngine:
             self.loads += 1
             return self
 

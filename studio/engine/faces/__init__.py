@@ -64,18 +64,24 @@ def engine_names() -> list[str]:
 
 
 def load_engine(
-    name: str = "dlib", *, model_dir: str | Path | None = None, det_size: int = 640
+    name: str = "dlib",
+    *,
+    model_dir: str | Path | None = None,
+    det_size: int = 640,
+    thorough: bool = True,
 ) -> FaceEngine:
     """Load a face engine by name; a missing library or model raises `ModelMissingError`.
 
     model_dir: insightface only, a model-pack folder (default ~/.insightface/models/buffalo_l).
     det_size: insightface only, the detector's input size.
+    thorough: dlib only; False skips the slow CNN detector where the HOG passes find no face
+    (footage is full of frames with nobody in them, and the CNN spends about 1.5 s on each).
     """
     kind, _, pack = name.partition(":")
     if kind == "dlib":
         from studio.engine.faces.dlib_engine import DlibEngine
 
-        return DlibEngine()
+        return DlibEngine(cnn_fallback=thorough)
     if kind == "insightface":
         from studio.engine.faces.insightface_engine import DEFAULT_PACK, InsightFaceEngine
 
