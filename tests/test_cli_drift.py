@@ -103,6 +103,19 @@ def test_report_refuses_an_unknown_format(copy, tmp_path, capsys):
     assert "format" in capsys.readouterr().err
 
 
+def test_a_report_that_cannot_be_written_says_so_and_one_that_can_is_readable(
+    copy, tmp_path, capsys
+):
+    blocked = tmp_path / "a file"
+    blocked.write_text("in the way")
+    assert main(["report", str(copy), "-o", str(blocked / "drift.html")]) == 1
+    err = capsys.readouterr().err
+    assert "Cannot write the report" in err and "Traceback" not in err
+    assert main(["report", str(copy), "-o", str(tmp_path / "drift.csv")]) == 0
+    assert (tmp_path / "drift.csv").stat().st_mode & 0o044  # not private like a temp file
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_analyze_without_shots_says_what_to_do(project, capsys):
     path = project.path
     project.close()

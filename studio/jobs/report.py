@@ -12,7 +12,7 @@ import html
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 
 from studio import __version__
 from studio.core.drift import layer_range
+from studio.core.errors import StudioError
 from studio.core.ids import now_iso
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
@@ -111,12 +112,26 @@ def write_report(project: Project, fmt: str, output: str | os.PathLike) -> str:
 
 def _write_atomic(output: str | os.PathLike, data: bytes) -> None:
     path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}-{secrets.token_hex(4)}")
+        # Not mkstemp: its file is private (0600); a report is for sharing, so the umask rules.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise StudioError(
+            f"Cannot write the report to {path}: {exc.strerror or exc}.",
+            hint="Choose a folder you can write to.",
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StudioError(
+            f"Cannot write the report to {path}: {exc.strerror or exc}.",
+            hint="Check the free space and that the file is not open elsewhere.",
+        ) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

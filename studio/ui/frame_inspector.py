@@ -560,6 +560,7 @@ class FrameInspector(QWidget):
         while grid.count():
             item = grid.takeAt(0)
             if item.widget() is not None:
+                item.widget().hide()  # gone at once: deleteLater waits for the event loop
                 item.widget().deleteLater()
         heading = QLabel("Scores")
         font = QFont(heading.font())

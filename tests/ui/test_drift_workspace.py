@@ -267,7 +267,10 @@ def test_analyse_when_up_to_date_says_so(qtbot, ws, window):
     assert not ws._analysis_jobs
 
 
-def test_export_the_report_and_two_random_frames(qtbot, ws, tmp_path):
+def test_export_the_report_and_two_random_frames(qtbot, ws, tmp_path, errors):
+    (tmp_path / "a file").write_text("in the way")
+    assert ws.export_report(tmp_path / "a file" / "drift.html") is None
+    assert "Cannot write the report" in errors[-1].message
     html = ws.export_report(tmp_path / "drift.html", "html")
     text = open(html, encoding="utf-8").read()
     assert "Drift report" in text and "data:image/png;base64," in text
