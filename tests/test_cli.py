@@ -44,17 +44,17 @@ def test_export_edit_import_diff(capsys, tmp_path):
     f = tmp_path / "ada.json"
     assert run(capsys, "persona", "export", p, "Ada", "-o", f)[0] == 0
     record = json.loads(f.read_text())
-    record["face"]["eye_colour"] = "hazel"
+    record["face"] = {"eye_colour": "hazel"}  # a new persona's face is unset
     f.write_text(json.dumps(record))
     code, out, _ = run(capsys, "persona", "import", p, f, "--json")
     assert code == 0 and json.loads(out)["version"]["number"] == 2
     code, out, _ = run(capsys, "persona", "diff", p, "Ada", "1", "2", "--json")
     changes = json.loads(out)["changes"]
     assert changes == [
-        {"path": "face.eye_colour", "kind": "changed", "old": "brown", "new": "hazel"}
+        {"path": "face", "kind": "added", "old": None, "new": {"eye_colour": "hazel"}}
     ]
     code, out, _ = run(capsys, "persona", "diff", p, "Ada", "1")
-    assert '~ face.eye_colour: "brown" → "hazel"' in out
+    assert '+ face: {"eye_colour": "hazel"}' in out
     code, out, _ = run(capsys, "persona", "show", p, "Ada", "--history")
     assert "v2" in out and "Imported from ada.json" in out
 

@@ -3,6 +3,10 @@
 A record is a plain dict shaped by `resources/persona.schema.json`. Field paths are written
 like `face.hair.colour` or `wardrobe.outfits[0].garments[1].colour`; `$` is the whole record.
 
+A record holds only what the artist said: a field nobody gave is left out (never null, never a
+made-up default), and every placeholder below skips what is unset. An empty list or group reads
+the same as an absent one.
+
 Prompt templates use `{placeholder}` tokens. In the positive template:
 
 - `{trigger}`: the trigger token.
@@ -12,9 +16,9 @@ Prompt templates use `{placeholder}` tokens. In the positive template:
 - `{hair}`: hair colour name, length and style.
 - `{marks}`: each distinguishing mark with its placement, its description read as words
   before it ("light freckles across the nose").
-- `{outfit}`: the chosen outfit (else the default one): garments as colour word, material and
-  item, then accessories, then the subjects of `always` rules, then the subject of each
-  `only-with` rule whose object is worn.
+- `{outfit}`: the chosen outfit (else the default one; none when no default is set): garments
+  as colour word, material and item, then accessories, then the subjects of `always` rules,
+  then the subject of each `only-with` rule whose object is worn.
 - `{lighting}`: allowed setups, key light direction, colour temperature in words
   ("warm 3200K light"), contrast and mood.
 - `{posture}`: the default stance, head tilt (positive degrees tilt to the right) and the
@@ -28,8 +32,10 @@ In the negative template:
 - `{wardrobe_never}`: the subjects of `never` wardrobe rules.
 
 Both are appended when the negative template lacks them, so they always reach the prompt.
-After substitution a prompt is split on commas; empty phrases and case-insensitive repeats
-are dropped (the first is kept) and whitespace is collapsed.
+A template phrase (text between commas) whose placeholders are all empty is dropped whole, so
+"wearing {outfit}" leaves nothing behind when no outfit is set. After substitution a prompt is
+split on commas; empty phrases and case-insensitive repeats are dropped (the first is kept)
+and whitespace is collapsed.
 """
 
 from __future__ import annotations
@@ -233,14 +239,21 @@ def get_path(record: Any, path: str, default: Any = _MISSING) -> Any:
     return node
 
 
-def set_path(record: dict, path: str, value: Any) -> dict:
-    """A deep copy of record with the field at path set; `[n]` with n == len appends."""
+def set_path(record: dict, path: str, value: Any, *, create: bool = False) -> dict:
+    """A deep copy of record with the field at path set; `[n]` with n == len appends.
+
+    create: make the groups and lists on the way that are not there yet (an unset section).
+    """
     parts = parse_path(path)
     if not parts:
         return copy.deepcopy(value)
     new = copy.deepcopy(record)
     parent = new
-    for part in parts[:-1]:
+    for part, after in zip(parts[:-1], parts[1:], strict=True):
+        if create and isinstance(part, str) and isinstance(parent, dict) and part not in parent:
+            parent[part] = [] if isinstance(after, int) else {}
+        elif create and isinstance(part, int) and isinstance(parent, list) and part == len(parent):
+            parent.append([] if isinstance(after, int) else {})
         parent = _step(parent, part, path)
     last = parts[-1]
     value = copy.deepcopy(value)
@@ -275,6 +288,36 @@ def delete_path(record: dict, path: str) -> dict:
     return new
 
 
+def unset_path(record: dict, path: str) -> dict:
+    """A deep copy of record with the field at path left unset.
+
+    The key or list item goes, and so does each group or list it leaves empty unless the
+    schema requires it, so setting a field and clearing it again gives back the same record.
+    A field that is already unset is left alone.
+    """
+    parts = parse_path(path)
+    absent = object()
+    if get_path(record, path, absent) is absent:
+        return copy.deepcopy(record)
+    new = delete_path(record, path)
+    while len(parts) > 1:
+        parts.pop()
+        last = parts[-1]
+        container = get_path(new, format_path(parts))
+        if container or not isinstance(last, str) or last in _required_at(parts[:-1]):
+            break  # not empty, a list item the artist made, or required where it is
+        new = delete_path(new, format_path(parts))
+    return new
+
+
+def _required_at(parts: list[str | int]) -> list[str]:
+    """The fields the schema requires in the group at parts."""
+    sub: dict | None = _schema()
+    for part in parts:
+        sub = _child_schema(sub, part)
+    return _resolve(sub).get("required", []) if isinstance(sub, dict) else []
+
+
 # --------------------------------------------------------------------------- defaults
 
 
@@ -293,7 +336,12 @@ def _seed_from_name(name: str) -> int:
 
 
 def default_record(name: str, trigger_token: str | None = None) -> dict:
-    """A complete, valid record for a new persona called name."""
+    """The record of a new persona called name: who it is, and nothing nobody said.
+
+    Face, wardrobe, lighting, posture, style and negative traits stay unset until the artist
+    gives them; only the name, trigger token and seed base (which identify the persona and
+    its renders) and the prompt templates are filled in.
+    """
     name = name.strip()
     record = {
         "schema_version": SCHEMA_VERSION,
@@ -303,54 +351,7 @@ def default_record(name: str, trigger_token: str | None = None) -> dict:
             if trigger_token is not None
             else _trigger_from_name(name),
             "seed_base": _seed_from_name(name),
-            "description": "",
         },
-        "face": {
-            "eye_colour": "brown",
-            "face_shape": "oval",
-            "jaw": "soft",
-            "nose": "",
-            "brows": "",
-            "lips": "",
-            "skin_tone": {"label": "medium", "hex": "#c68642"},
-            "distinguishing_marks": [],
-            "hair": {
-                "colour_name": "dark brown",
-                "colour": "#3b2a20",
-                "length": "shoulder",
-                "style": "loose waves",
-            },
-            "apparent_age": {"min": 25, "max": 35},
-        },
-        "wardrobe": {
-            "outfits": [
-                {
-                    "name": "everyday",
-                    "garments": [
-                        {"item": "t-shirt", "colour": "#f5f5f0", "material": "cotton"},
-                        {"item": "jeans", "colour": "#34568b", "material": "denim"},
-                    ],
-                    "accessories": [],
-                    "notes": "",
-                }
-            ],
-            "default_outfit": "everyday",
-            "rules": [],
-        },
-        "lighting": {
-            "key_direction": "front-left",
-            "colour_temperature_k": 5600,
-            "contrast_ratio": 2,
-            "mood": "soft natural",
-            "allowed_setups": ["loop", "window light"],
-        },
-        "posture": {
-            "default_stance": "standing relaxed",
-            "head_tilt_deg": 0,
-            "expression_range": ["neutral", "soft smile"],
-        },
-        "style": {"medium": "photograph", "lens_mm": 85, "aperture": "f/2.8", "camera": ""},
-        "negative_traits": ["blurry", "deformed hands", "extra fingers"],
         "prompt_template": {
             "positive": DEFAULT_POSITIVE_TEMPLATE,
             "negative": DEFAULT_NEGATIVE_TEMPLATE,
@@ -388,6 +389,9 @@ def _issues_from_error(error: Any) -> list[RecordIssue]:
     parts = list(error.absolute_path)
     path = format_path(parts)
     kind, expected, value = error.validator, error.validator_value, error.instance
+    if value is None and kind in ("type", "enum", "const", "pattern"):
+        # An unset field is left out of the record; null is not a second way to say it.
+        return [RecordIssue(path, "is null; leave the field out to leave it unset")]
     if kind == "required":
         missing = [p for p in expected if isinstance(value, dict) and p not in value]
         return [RecordIssue(format_path([*parts, p]), "is missing") for p in missing]
@@ -456,9 +460,10 @@ def _semantic_issues(record: Any) -> list[RecordIssue]:
     if not isinstance(record, dict):
         return issues
     wardrobe = record.get("wardrobe")
-    if isinstance(wardrobe, dict) and isinstance(wardrobe.get("outfits"), list):
+    if isinstance(wardrobe, dict) and isinstance(wardrobe.get("outfits", []), list):
         names: dict[str, int] = {}
-        for i, outfit in enumerate(wardrobe["outfits"]):
+        outfits = wardrobe.get("outfits", [])
+        for i, outfit in enumerate(outfits):
             name = outfit.get("name") if isinstance(outfit, dict) else None
             if not isinstance(name, str) or not name.strip():
                 continue
@@ -473,7 +478,7 @@ def _semantic_issues(record: Any) -> list[RecordIssue]:
             else:
                 names[key] = i
         default = wardrobe.get("default_outfit")
-        known = [o["name"] for o in wardrobe["outfits"] if isinstance(o, dict) and "name" in o]
+        known = [o["name"] for o in outfits if isinstance(o, dict) and "name" in o]
         if isinstance(default, str) and default and default not in known:
             listed = ", ".join(f"'{n}'" for n in known) or "none yet"
             issues.append(
@@ -671,44 +676,71 @@ def _with_noun(text: str, noun: str, *also: str) -> str:
     return text if words & {noun, *also} else f"{text} {noun}"
 
 
+def _text(value: Any) -> str:
+    """A text field's words with spaces collapsed; "" when unset."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _join(phrases: list[str]) -> str:
+    return ", ".join(p for p in phrases if p)
+
+
 def _age(face: dict) -> str:
-    lo, hi = face["apparent_age"]["min"], face["apparent_age"]["max"]
-    return f"{lo} years old" if lo == hi else f"{lo}-{hi} years old"
+    age = face.get("apparent_age") or {}
+    lo, hi = age.get("min"), age.get("max")
+    if lo is not None and hi is not None:
+        return f"{lo} years old" if lo == hi else f"{lo}-{hi} years old"
+    if lo is not None:
+        return f"at least {lo} years old"
+    return f"at most {hi} years old" if hi is not None else ""
+
+
+def _swatch_word(group: dict, name_key: str, hex_key: str) -> str:
+    """The colour's name the artist wrote, else the name of its swatch; "" when neither."""
+    named = _text(group.get(name_key))
+    return named or (colour_name(group[hex_key]) if group.get(hex_key) else "")
 
 
 def _face(face: dict) -> str:
-    eyes = face["eye_colour"]
-    skin = face["skin_tone"]
-    skin_label = skin["label"].strip() or colour_name(skin["hex"])
-    return ", ".join(
+    eyes = face.get("eye_colour")
+    shape, jaw = face.get("face_shape"), face.get("jaw")
+    return _join(
         [
-            "heterochromatic eyes" if eyes == "heterochromia" else f"{eyes} eyes",
-            f"{face['face_shape']} face",
-            f"{face['jaw']} jaw",
-            _with_noun(face.get("nose", ""), "nose"),
-            _with_noun(face.get("brows", ""), "brows", "brow", "eyebrows", "eyebrow"),
-            _with_noun(face.get("lips", ""), "lips", "lip", "mouth"),
-            _with_noun(skin_label, "skin"),
+            ("heterochromatic eyes" if eyes == "heterochromia" else f"{eyes} eyes") if eyes else "",
+            f"{shape} face" if shape else "",
+            f"{jaw} jaw" if jaw else "",
+            _with_noun(_text(face.get("nose")), "nose"),
+            _with_noun(_text(face.get("brows")), "brows", "brow", "eyebrows", "eyebrow"),
+            _with_noun(_text(face.get("lips")), "lips", "lip", "mouth"),
+            _with_noun(_swatch_word(face.get("skin_tone") or {}, "label", "hex"), "skin"),
         ]
     )
 
 
+# Each length: the phrase with the colour word {c} (dropped when no colour is set, where the
+# phrase says nothing without it), and a phrase of its own.
 _HAIR_LENGTHS = {
-    "shaved": "{c} hair, shaved head",
-    "buzz": "{c} hair, buzz cut",
-    "pixie": "{c} hair, pixie cut",
-    "chin": "{c} chin-length hair",
-    "shoulder": "{c} shoulder-length hair",
-    "mid-back": "{c} mid-back-length hair",
-    "waist": "{c} waist-length hair",
-    "longer": "{c} very long hair",
+    "shaved": ("{c} hair", "shaved head"),
+    "buzz": ("{c} hair", "buzz cut"),
+    "pixie": ("{c} hair", "pixie cut"),
+    "chin": ("{c} chin-length hair", ""),
+    "shoulder": ("{c} shoulder-length hair", ""),
+    "mid-back": ("{c} mid-back-length hair", ""),
+    "waist": ("{c} waist-length hair", ""),
+    "longer": ("{c} very long hair", ""),
 }
 
 
 def _hair(face: dict) -> str:
-    hair = face["hair"]
-    colour = hair["colour_name"].strip() or colour_name(hair["colour"])
-    return ", ".join([_HAIR_LENGTHS[hair["length"]].format(c=colour), hair.get("style", "")])
+    hair = face.get("hair") or {}
+    colour = _swatch_word(hair, "colour_name", "colour")
+    length = hair.get("length")
+    if length:
+        with_colour, own = _HAIR_LENGTHS[length]
+        main = with_colour.format(c=colour).strip() if colour or not own else ""
+    else:
+        main, own = (f"{colour} hair" if colour else ""), ""
+    return _join([main, own, _text(hair.get("style"))])
 
 
 _PREPOSITIONS = {
@@ -719,12 +751,12 @@ _PREPOSITIONS = {
 
 def _marks(face: dict) -> str:
     phrases = []
-    for mark in face.get("distinguishing_marks", []):
+    for mark in face.get("distinguishing_marks") or []:
         placement = " ".join(mark["placement"].split())
         first = placement.split(" ", 1)[0].lower()
         where = placement if first in _PREPOSITIONS else f"on {placement}"
         # Descriptions are read as words before the mark ("light" freckles, "small dark" mole).
-        description = " ".join(mark.get("description", "").split())
+        description = _text(mark.get("description"))
         if not description:
             phrases.append(f"{mark['kind']} {where}")
         elif mark["kind"] in description.lower():
@@ -734,34 +766,48 @@ def _marks(face: dict) -> str:
     return ", ".join(phrases)
 
 
-def find_outfit(record: dict, name: str | None = None) -> dict:
-    """The outfit called name (exact, else ignoring case; blank or None: the default one)."""
-    wardrobe = record["wardrobe"]
-    wanted = wardrobe["default_outfit"] if name is None or not name.strip() else name.strip()
-    outfits = wardrobe["outfits"]
+def find_outfit(record: dict, name: str | None = None) -> dict | None:
+    """The outfit called name (exact, else ignoring case; blank or None: the default one).
+
+    None when no name is given and no default outfit is set: the shot wears no outfit.
+    """
+    wardrobe = record.get("wardrobe") or {}
+    outfits = wardrobe.get("outfits") or []
+    if name is None or not name.strip():
+        wanted = wardrobe.get("default_outfit")
+        if not wanted:
+            return None
+    else:
+        wanted = name.strip()
     for match in (lambda o: o["name"] == wanted, lambda o: _norm(o["name"]) == _norm(wanted)):
         for outfit in outfits:
             if match(outfit):
                 return outfit
-    listed = ", ".join(f"'{o['name']}'" for o in outfits)
     who = record.get("identity", {}).get("name", "this persona")
+    if not outfits:
+        raise NotFoundError(
+            f"{who} has no outfits yet, so none is called '{wanted}'.",
+            hint="Add the outfit to the wardrobe first, or leave the outfit out.",
+        )
+    listed = ", ".join(f"'{o['name']}'" for o in outfits)
     raise NotFoundError(
         f"{who} has no outfit called '{wanted}'. The outfits are: {listed}.",
         hint="Choose one of those, or add the outfit to the wardrobe first.",
     )
 
 
-def _outfit(record: dict, outfit: dict) -> str:
+def _outfit(record: dict, outfit: dict | None) -> str:
     phrases = []
     worn: list[str] = []
-    for garment in outfit["garments"]:
-        words = [colour_name(garment["colour"]), garment.get("material", ""), garment["item"]]
+    for garment in (outfit or {}).get("garments") or []:
+        colour = colour_name(garment["colour"]) if garment.get("colour") else ""
+        words = [colour, _text(garment.get("material")), garment["item"]]
         phrases.append(" ".join(w for w in words if w.strip()))
         worn.append(_norm(garment["item"]))
-    for accessory in outfit.get("accessories", []):
+    for accessory in (outfit or {}).get("accessories") or []:
         phrases.append(accessory)
         worn.append(_norm(accessory))
-    rules = record["wardrobe"]["rules"]
+    rules = (record.get("wardrobe") or {}).get("rules") or []
     # Always-items count as worn before only-with rules are checked, so they can satisfy them.
     for rule in rules:
         if rule["kind"] == "always" and _norm(rule["subject"]) not in worn:
@@ -813,36 +859,44 @@ _KEY_DIRECTIONS = {
 
 
 def _lighting(lighting: dict) -> str:
-    phrases = [_SETUP_WORDS.get(s, f"{s} lighting") for s in lighting["allowed_setups"]]
-    direction = lighting["key_direction"]
-    phrases.append(_KEY_DIRECTIONS.get(direction, f"key light from the {direction}"))
-    kelvin = lighting["colour_temperature_k"]
-    phrases.append(f"{_temperature_word(kelvin)} {kelvin}K light")
-    phrases.append(_contrast_word(lighting["contrast_ratio"]))
-    phrases.append(_with_noun(lighting.get("mood", ""), "mood", "moody"))
-    return ", ".join(phrases)
+    phrases = [_SETUP_WORDS.get(s, f"{s} lighting") for s in lighting.get("allowed_setups") or []]
+    direction = lighting.get("key_direction")
+    if direction:
+        phrases.append(_KEY_DIRECTIONS.get(direction, f"key light from the {direction}"))
+    kelvin = lighting.get("colour_temperature_k")
+    if kelvin is not None:
+        phrases.append(f"{_temperature_word(kelvin)} {kelvin}K light")
+    if lighting.get("contrast_ratio") is not None:
+        phrases.append(_contrast_word(lighting["contrast_ratio"]))
+    phrases.append(_with_noun(_text(lighting.get("mood")), "mood", "moody"))
+    return _join(phrases)
 
 
 def _posture(posture: dict) -> str:
-    phrases = [posture["default_stance"]]
-    tilt = posture["head_tilt_deg"]
+    phrases = [posture.get("default_stance") or ""]
+    tilt = posture.get("head_tilt_deg")
     # Under 3 degrees reads as a straight head; saying so would only add noise.
-    if abs(tilt) >= 3:
+    if tilt is not None and abs(tilt) >= 3:
         side = "right" if tilt > 0 else "left"
         amount = "slightly " if abs(tilt) < 12 else ""
         phrases.append(f"head tilted {amount}to the {side}")
-    expressions = posture.get("expression_range", [])
+    expressions = posture.get("expression_range") or []
     if expressions:
         phrases.append(_with_noun(expressions[0], "expression"))
-    return ", ".join(phrases)
+    return _join(phrases)
 
 
 def _style(style: dict) -> str:
-    phrases = [style["medium"], f"{style['lens_mm']}mm lens", style.get("aperture", "")]
-    camera = " ".join(style.get("camera", "").split())
+    lens = style.get("lens_mm")
+    phrases = [
+        style.get("medium") or "",
+        f"{lens}mm lens" if lens is not None else "",
+        _text(style.get("aperture")),
+    ]
+    camera = _text(style.get("camera"))
     if camera:
         phrases.append(camera if camera.lower().startswith("shot on") else f"shot on {camera}")
-    return ", ".join(phrases)
+    return _join(phrases)
 
 
 def _tidy(text: str) -> str:
@@ -859,13 +913,20 @@ def _tidy(text: str) -> str:
 
 
 def _fill(template: str, values: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+    """Fill each comma-separated phrase; one whose placeholders are all empty goes whole."""
+    phrases = []
+    for phrase in template.split(","):
+        names = _PLACEHOLDER.findall(phrase)
+        if names and not any(values[n].strip() for n in names):
+            continue  # "wearing {outfit}" with no outfit set would leave "wearing" behind
+        phrases.append(_PLACEHOLDER.sub(lambda m: values[m.group(1)], phrase))
+    return ",".join(phrases)
 
 
 def compose_prompt(record: dict, action: str = "", outfit: str | None = None) -> Prompt:
     """The positive and negative prompt for a shot: the record's templates filled in."""
     check_record(record)
-    face = record["face"]
+    face = record.get("face") or {}
     action = " ".join(action.split())
     positive_values = {
         "trigger": record["identity"]["trigger_token"],
@@ -875,14 +936,15 @@ def compose_prompt(record: dict, action: str = "", outfit: str | None = None) ->
         "hair": _hair(face),
         "marks": _marks(face),
         "outfit": _outfit(record, find_outfit(record, outfit)),
-        "lighting": _lighting(record["lighting"]),
-        "posture": _posture(record["posture"]),
-        "style": _style(record["style"]),
+        "lighting": _lighting(record.get("lighting") or {}),
+        "posture": _posture(record.get("posture") or {}),
+        "style": _style(record.get("style") or {}),
         "action": action,
     }
-    never = [r["subject"] for r in record["wardrobe"]["rules"] if r["kind"] == "never"]
+    rules = (record.get("wardrobe") or {}).get("rules") or []
+    never = [r["subject"] for r in rules if r["kind"] == "never"]
     negative_values = {
-        "negative_traits": ", ".join(record["negative_traits"]),
+        "negative_traits": ", ".join(record.get("negative_traits") or []),
         "wardrobe_never": ", ".join(never),
     }
     template = record["prompt_template"]

@@ -22,7 +22,10 @@ discard_draft = rows.discard_draft
 
 
 def add_persona(project: Project, name: str) -> PersonaVersion:
-    """Add a persona with a complete default record; returns its first version."""
+    """Add a persona whose record holds only its identity; returns its first version.
+
+    Face, wardrobe, lighting and the rest stay unset until the artist gives them.
+    """
     name = name.strip()
     if not name:
         raise StudioError("A persona needs a name.", hint="Type a name and try again.")
@@ -32,8 +35,11 @@ def add_persona(project: Project, name: str) -> PersonaVersion:
 def set_field(
     project: Project, persona: Persona, base: PersonaVersion, record: dict, path: str, value: Any
 ) -> dict:
-    """Change one field of the working record and keep it as the draft; returns the new record."""
-    new = record_rules.set_path(record, path, value)
+    """Change one field of the working record and keep it as the draft; returns the new record.
+
+    Setting a field of an unset section (the first hair colour) makes the section.
+    """
+    new = record_rules.set_path(record, path, value, create=True)
     rows.save_draft(project, persona.id, base.id, new)
     return new
 
@@ -41,8 +47,12 @@ def set_field(
 def delete_field(
     project: Project, persona: Persona, base: PersonaVersion, record: dict, path: str
 ) -> dict:
-    """Remove a list item or optional field from the working record; keeps the draft."""
-    new = record_rules.delete_path(record, path)
+    """Leave a field unset (or remove a list item) in the working record; keeps the draft.
+
+    A section the change leaves empty goes too, so setting and clearing a field of a new
+    persona gives back its record as it was.
+    """
+    new = record_rules.unset_path(record, path)
     rows.save_draft(project, persona.id, base.id, new)
     return new
 

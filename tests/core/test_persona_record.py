@@ -25,8 +25,10 @@ from studio.core.persona import (
     record_to_json,
     schema,
     set_path,
+    unset_path,
     validate_record,
 )
+from tests.fixtures.records import filled_record
 
 
 def issues_at(record: dict, path: str) -> list[str]:
@@ -101,32 +103,48 @@ def test_default_record_strips_and_refuses_a_blank_name():
     assert "identity.name" in [i.path for i in info.value.issues]
 
 
-def test_default_record_has_every_schema_field_in_schema_order():
-    def walk(value, sub, path):
-        sub = resolve(sub)
-        if isinstance(value, dict):
-            props = list(sub.get("properties", {}))
-            assert list(value) == props, path
-            for key in value:
-                walk(value[key], sub["properties"][key], f"{path}.{key}")
-        elif isinstance(value, list) and value:
-            walk(value[0], sub["items"], f"{path}[0]")
+def test_a_new_persona_holds_only_who_it_is():
+    record = default_record("Ada")
+    assert list(record) == ["schema_version", "identity", "prompt_template"]
+    assert list(record["identity"]) == ["name", "trigger_token", "seed_base"]
+    for section in ("face", "wardrobe", "lighting", "posture", "style", "negative_traits"):
+        assert section not in record, section
+    assert "None" not in record_to_json(record) and "null" not in record_to_json(record)
 
-    full = schema()
 
-    def resolve(sub):
-        if "$ref" in sub:
-            return {**full["$defs"][sub["$ref"].rsplit("/", 1)[1]], **sub}
-        return sub
+def test_the_schema_itself_accepts_a_minimal_and_a_partly_set_record():
+    validator = Draft202012Validator(schema())
+    validator.validate(default_record("Ada"))
+    partly = {
+        **default_record("Bea"),
+        "face": {"eye_colour": "green", "hair": {"colour": "#aa0000"}},
+        "wardrobe": {"outfits": [{"name": "coat", "garments": [{"item": "coat"}]}]},
+        "lighting": {"mood": "noir"},
+        "posture": {},
+    }
+    validator.validate(partly)
+    assert validate_record(partly) == []
 
-    walk(default_record("Ada"), full, "$")
+
+def test_null_is_not_a_second_way_to_leave_a_field_unset():
+    record = set_path(default_record("Ada"), "face", {"eye_colour": None, "jaw": "soft"})
+    assert validate_record(record) == [
+        RecordIssue("face.eye_colour", "is null; leave the field out to leave it unset")
+    ]
+
+
+def test_a_default_outfit_needs_an_outfit_even_with_no_wardrobe_yet():
+    record = set_path(default_record("Ada"), "wardrobe", {"default_outfit": "gala"})
+    assert validate_record(record) == [
+        RecordIssue("wardrobe.default_outfit", "'gala' is not one of the outfits (none yet)")
+    ]
 
 
 # --------------------------------------------------------------------------- validation
 
 
 def test_wrong_enum_names_the_choices():
-    record = set_path(default_record("Ada"), "face.eye_colour", "purple")
+    record = set_path(filled_record(), "face.eye_colour", "purple")
     assert issues_at(record, "face.eye_colour") == [
         "'purple' is not one of: amber, blue, brown, dark brown, grey, green, hazel, violet, "
         "heterochromia"
@@ -137,21 +155,21 @@ def test_wrong_enum_names_the_choices():
     "path", ["face.hair.colour", "face.skin_tone.hex", "wardrobe.outfits[0].garments[1].colour"]
 )
 def test_bad_hex_is_reported_at_its_path(path):
-    record = set_path(default_record("Ada"), path, "#ff00")
+    record = set_path(filled_record(), path, "#ff00")
     assert validate_record(record) == [RecordIssue(path, "'#ff00' is not a colour like #a1b2c3")]
 
 
 def test_missing_required_field_is_reported_at_the_field():
-    record = delete_path(default_record("Ada"), "face.jaw")
+    record = delete_path(filled_record(), "wardrobe.outfits[0].garments[1].item")
     record = delete_path(record, "identity.seed_base")
     assert validate_record(record) == [
         RecordIssue("identity.seed_base", "is missing"),
-        RecordIssue("face.jaw", "is missing"),
+        RecordIssue("wardrobe.outfits[0].garments[1].item", "is missing"),
     ]
 
 
 def test_extra_key_is_reported_at_the_key():
-    record = set_path(default_record("Ada"), "identity.nickname", "Addy")
+    record = set_path(filled_record(), "identity.nickname", "Addy")
     record = set_path(record, "odd key", 1)
     assert validate_record(record) == [
         RecordIssue("identity.nickname", "'nickname' is not a field here; remove it"),
@@ -161,20 +179,20 @@ def test_extra_key_is_reported_at_the_key():
 
 def test_only_with_rule_needs_an_object():
     record = set_path(
-        default_record("Ada"), "wardrobe.rules[0]", {"kind": "only-with", "subject": "gloves"}
+        filled_record(), "wardrobe.rules[0]", {"kind": "only-with", "subject": "gloves"}
     )
     assert validate_record(record) == [RecordIssue("wardrobe.rules[0].object", "is missing")]
 
 
 def test_default_outfit_must_name_an_outfit():
-    record = set_path(default_record("Ada"), "wardrobe.default_outfit", "gala")
+    record = set_path(filled_record(), "wardrobe.default_outfit", "gala")
     assert validate_record(record) == [
         RecordIssue("wardrobe.default_outfit", "'gala' is not one of the outfits ('everyday')")
     ]
 
 
 def test_outfit_names_must_differ():
-    record = default_record("Ada")
+    record = filled_record()
     twin = copy.deepcopy(record["wardrobe"]["outfits"][0])
     twin["name"] = "Everyday"
     record = set_path(record, "wardrobe.outfits[1]", twin)
@@ -182,14 +200,14 @@ def test_outfit_names_must_differ():
 
 
 def test_age_min_must_not_exceed_max():
-    record = set_path(default_record("Ada"), "face.apparent_age", {"min": 40, "max": 30})
+    record = set_path(filled_record(), "face.apparent_age", {"min": 40, "max": 30})
     assert validate_record(record) == [
         RecordIssue("face.apparent_age.min", "40 is more than the upper age 30; swap them")
     ]
 
 
 def test_unknown_placeholder_is_reported():
-    record = set_path(default_record("Ada"), "prompt_template.positive", "{trigger}, {hiar}, {x}")
+    record = set_path(filled_record(), "prompt_template.positive", "{trigger}, {hiar}, {x}")
     messages = issues_at(record, "prompt_template.positive")
     assert len(messages) == 2
     assert messages[0] == "'{hiar}' is not a known placeholder; did you mean {hair}?"
@@ -197,7 +215,7 @@ def test_unknown_placeholder_is_reported():
 
 
 def test_placeholder_in_the_wrong_template_is_reported():
-    record = set_path(default_record("Ada"), "prompt_template.negative", "{negative_traits} {face}")
+    record = set_path(filled_record(), "prompt_template.negative", "{negative_traits} {face}")
     assert validate_record(record) == [
         RecordIssue("prompt_template.negative", "'{face}' belongs in the positive template")
     ]
@@ -205,7 +223,7 @@ def test_placeholder_in_the_wrong_template_is_reported():
 
 def test_wardrobe_rules_are_free_text():
     record = set_path(
-        default_record("Ada"),
+        filled_record(),
         "wardrobe.rules",
         [
             {"kind": "never", "subject": "jeans"},
@@ -231,7 +249,7 @@ def test_wardrobe_rules_are_free_text():
     ],
 )  # fmt: skip
 def test_common_errors_read_like_sentences(path, value, message):
-    assert issues_at(set_path(default_record("Ada"), path, value), path) == [message]
+    assert issues_at(set_path(filled_record(), path, value), path) == [message]
 
 
 def test_not_a_record_at_all():
@@ -239,7 +257,7 @@ def test_not_a_record_at_all():
 
 
 def test_issues_come_in_field_order_and_are_deterministic():
-    record = default_record("Ada")
+    record = filled_record()
     record = set_path(record, "style.medium", "fresco")
     record = set_path(record, "identity.trigger_token", "X")
     record = set_path(record, "wardrobe.outfits[0].garments[1].colour", "blue")
@@ -255,7 +273,7 @@ def test_issues_come_in_field_order_and_are_deterministic():
 
 
 def test_check_record_raises_with_source_and_returns_a_valid_record():
-    record = default_record("Ada")
+    record = filled_record()
     assert check_record(record) is record
     with pytest.raises(InvalidRecordError) as info:
         check_record(set_path(record, "face.jaw", "wobbly"), source="ada.json")
@@ -267,14 +285,14 @@ def test_check_record_raises_with_source_and_returns_a_valid_record():
 
 
 def test_json_round_trip():
-    record = default_record("Zoë")
+    record = filled_record("Zoë")
     text = record_to_json(record)
     assert text.endswith("}\n") and "Zoë" in text and '\n  "identity": {\n    "name"' in text
     assert record_from_json(text) == record
 
 
 def test_record_to_json_uses_canonical_order():
-    record = default_record("Ada")
+    record = filled_record()
     shuffled = {k: record[k] for k in reversed(list(record))}
     shuffled["face"] = {k: record["face"][k] for k in reversed(list(record["face"]))}
     assert list(shuffled) != list(record)
@@ -292,7 +310,7 @@ def test_malformed_json_gives_line_and_column():
 
 
 def test_valid_json_with_an_invalid_record_raises():
-    text = record_to_json(set_path(default_record("Ada"), "face.hair.length", "medium"))
+    text = record_to_json(set_path(filled_record(), "face.hair.length", "medium"))
     with pytest.raises(InvalidRecordError) as info:
         record_from_json(text)
     assert [i.path for i in info.value.issues] == ["face.hair.length"]
@@ -316,7 +334,7 @@ def test_parse_and_format_paths():
 
 
 def test_get_path():
-    record = default_record("Ada")
+    record = filled_record()
     assert get_path(record, "face.hair.length") == "shoulder"
     assert get_path(record, "wardrobe.outfits[0].garments[1].item") == "jeans"
     assert get_path(record, "$") is record
@@ -328,7 +346,7 @@ def test_get_path():
 
 
 def test_set_path_returns_a_new_record_and_leaves_the_input_alone():
-    record = default_record("Ada")
+    record = filled_record()
     before = copy.deepcopy(record)
     new = set_path(record, "wardrobe.outfits[0].garments[0].colour", "#000000")
     assert record == before
@@ -337,7 +355,7 @@ def test_set_path_returns_a_new_record_and_leaves_the_input_alone():
 
 
 def test_set_path_appends_at_len_and_refuses_beyond():
-    record = default_record("Ada")
+    record = filled_record()
     new = set_path(record, "posture.expression_range[2]", "laughing")
     assert new["posture"]["expression_range"] == ["neutral", "soft smile", "laughing"]
     with pytest.raises(IndexError):
@@ -348,13 +366,13 @@ def test_set_path_appends_at_len_and_refuses_beyond():
 
 def test_set_path_copies_the_value():
     value = {"kind": "mole", "placement": "left cheek"}
-    new = set_path(default_record("Ada"), "face.distinguishing_marks[0]", value)
+    new = set_path(filled_record(), "face.distinguishing_marks[0]", value)
     value["placement"] = "chin"
     assert get_path(new, "face.distinguishing_marks[0].placement") == "left cheek"
 
 
 def test_delete_path_removes_keys_and_list_items_without_mutating():
-    record = default_record("Ada")
+    record = filled_record()
     before = copy.deepcopy(record)
     no_desc = delete_path(record, "identity.description")
     assert "description" not in no_desc["identity"]
@@ -367,15 +385,43 @@ def test_delete_path_removes_keys_and_list_items_without_mutating():
         delete_path(record, "posture.expression_range[9]")
 
 
+def test_set_path_can_create_the_unset_groups_on_the_way():
+    record = default_record("Ada")
+    with pytest.raises(KeyError):
+        set_path(record, "face.hair.colour", "#aa0000")
+    new = set_path(record, "face.hair.colour", "#aa0000", create=True)
+    assert new["face"] == {"hair": {"colour": "#aa0000"}}
+    outfit = {"name": "coat", "garments": [{"item": "coat"}]}
+    new = set_path(record, "wardrobe.outfits[0]", outfit, create=True)
+    assert new["wardrobe"] == {"outfits": [outfit]}
+    assert "face" not in record and "wardrobe" not in record
+
+
+def test_unset_path_takes_the_groups_it_empties_and_gives_back_the_record():
+    record = default_record("Ada")
+    hair = set_path(record, "face.hair.colour", "#aa0000", create=True)
+    assert unset_path(hair, "face.hair.colour") == record
+    outfit = {"name": "coat", "garments": [{"item": "coat"}], "accessories": ["scarf"]}
+    dressed = set_path(record, "wardrobe.outfits[0]", outfit, create=True)
+    assert unset_path(dressed, "wardrobe.outfits[0]") == record
+    # A list item the artist made stays, and so does a list its item requires.
+    assert unset_path(dressed, "wardrobe.outfits[0].accessories[0]")["wardrobe"]["outfits"] == [
+        {"name": "coat", "garments": [{"item": "coat"}]}
+    ]
+    bare = unset_path(dressed, "wardrobe.outfits[0].garments[0]")
+    assert bare["wardrobe"]["outfits"][0]["garments"] == []
+    assert unset_path(record, "lighting.mood") == record  # already unset
+
+
 # --------------------------------------------------------------------------- diff
 
 
 def test_diff_of_equal_records_is_empty():
-    assert diff_records(default_record("Ada"), default_record("Ada")) == []
+    assert diff_records(filled_record(), filled_record()) == []
 
 
 def test_diff_changed_added_removed_leaves():
-    a = default_record("Ada")
+    a = filled_record()
     b = set_path(a, "face.hair.length", "waist")
     b = set_path(b, "identity.nickname", "Addy")
     b = delete_path(b, "identity.description")
@@ -389,7 +435,7 @@ def test_diff_changed_added_removed_leaves():
 
 
 def test_diff_lists_of_words_by_sequence_and_lists_of_groups_by_index():
-    a = default_record("Ada")
+    a = filled_record()
     b = set_path(a, "posture.expression_range[2]", "laughing")
     assert diff_records(a, b) == [
         FieldChange("posture.expression_range[2]", "added", None, "laughing")

@@ -19,28 +19,26 @@ from studio.core.persona import (
 
 def mara() -> dict:
     record = default_record("Mara Quinn")
-    record["face"].update(
-        {
-            "eye_colour": "green",
-            "face_shape": "heart",
-            "jaw": "defined",
-            "nose": "small upturned",
-            "brows": "thick straight",
-            "lips": "full lips",
-            "skin_tone": {"label": "fair", "hex": "#f1d3c2"},
-            "distinguishing_marks": [
-                {"kind": "freckles", "placement": "across the nose", "description": "light"},
-                {"kind": "scar", "placement": "left eyebrow"},
-            ],
-            "hair": {
-                "colour_name": "copper red",
-                "colour": "#b5562c",
-                "length": "mid-back",
-                "style": "loose curls",
-            },
-            "apparent_age": {"min": 28, "max": 28},
-        }
-    )
+    record["face"] = {
+        "eye_colour": "green",
+        "face_shape": "heart",
+        "jaw": "defined",
+        "nose": "small upturned",
+        "brows": "thick straight",
+        "lips": "full lips",
+        "skin_tone": {"label": "fair", "hex": "#f1d3c2"},
+        "distinguishing_marks": [
+            {"kind": "freckles", "placement": "across the nose", "description": "light"},
+            {"kind": "scar", "placement": "left eyebrow"},
+        ],
+        "hair": {
+            "colour_name": "copper red",
+            "colour": "#b5562c",
+            "length": "mid-back",
+            "style": "loose curls",
+        },
+        "apparent_age": {"min": 28, "max": 28},
+    }
     record["wardrobe"] = {
         "outfits": [
             {
@@ -126,19 +124,78 @@ def test_pinned_prompt_with_another_outfit():
     assert prompt.negative == "blurry, extra fingers, baseball cap"
 
 
-def test_pinned_prompt_of_a_default_record():
+def test_pinned_prompt_of_a_new_persona_says_only_who_it_is():
     prompt = compose_prompt(default_record("Ada"), "reading")
+    assert prompt == Prompt(positive="ohwx_ada, portrait of Ada, reading", negative="")
+    words = (prompt.positive + prompt.negative).lower()
+    old_defaults = ("t-shirt", "jeans", "5600", "natural light", "soft natural", "brown eyes",
+                    "85mm", "photograph", "blurry", "standing relaxed", "years old")  # fmt: skip
+    for old_default in old_defaults:
+        assert old_default not in words, old_default
+
+
+# --------------------------------------------------------------------------- unset fields
+
+
+def test_unset_fields_are_skipped_without_stray_words():
+    record = default_record("Ada")
+    record["face"] = {"hair": {"colour": "#b5562c"}, "apparent_age": {"min": 30}}
+    record["wardrobe"] = {
+        "outfits": [{"name": "coat", "garments": [{"item": "trench coat"}]}],
+        "rules": [{"kind": "never", "subject": "hats"}],
+    }
+    record["lighting"] = {"mood": "noir"}
+    record["posture"] = {"head_tilt_deg": 15}
+    record["style"] = {"lens_mm": 35}
+    prompt = compose_prompt(record)
     assert prompt == Prompt(
         positive=(
-            "ohwx_ada, photograph, 85mm lens, f/2.8, portrait of Ada, 25-35 years old, "
-            "brown eyes, oval face, soft jaw, medium skin, dark brown shoulder-length hair, "
-            "loose waves, wearing white cotton t-shirt, steel blue denim jeans, "
-            "standing relaxed, neutral expression, reading, loop lighting, window light, "
-            "key light from the front-left, daylight 5600K light, soft contrast, "
-            "soft natural mood"
+            "ohwx_ada, 35mm lens, portrait of Ada, at least 30 years old, copper red hair, "
+            "head tilted to the right, noir mood"
         ),
-        negative="blurry, deformed hands, extra fingers",
+        negative="hats",
     )
+    dressed = compose_prompt(record, outfit="coat").positive
+    assert "wearing trench coat, head tilted" in dressed
+    for text in (prompt.positive, dressed):
+        assert "None" not in text and ",," not in text.replace(" ", "") and "wearing," not in text
+        assert "wearing" not in text or "wearing trench coat" in text
+
+
+def test_each_placeholder_of_a_new_persona_is_empty_and_its_phrase_goes():
+    record = default_record("Ada")
+    for name in POSITIVE_PLACEHOLDERS:
+        if name in ("trigger", "name", "action"):
+            continue
+        template = f"{{trigger}}, with {{{name}}} here, {{action}}"
+        assert compose_prompt(with_templates(record, template), "x").positive == "ohwx_ada, x"
+
+
+@pytest.mark.parametrize(
+    ("age", "words"),
+    [({"min": 30, "max": 40}, "30-40 years old"), ({"min": 30}, "at least 30 years old"),
+     ({"max": 40}, "at most 40 years old"), ({}, "")],
+)  # fmt: skip
+def test_an_age_range_may_have_one_end(age, words):
+    record = set_path(default_record("Ada"), "face", {"apparent_age": age})
+    assert compose_prompt(with_templates(record, "{trigger}, {age}")).positive == ", ".join(
+        w for w in ("ohwx_ada", words) if w
+    )
+
+
+def test_a_named_outfit_on_a_persona_with_no_wardrobe_says_so():
+    with pytest.raises(NotFoundError, match="Ada has no outfits yet, so none is called 'gala'"):
+        compose_prompt(default_record("Ada"), outfit="gala")
+
+
+def test_no_default_outfit_wears_nothing_but_the_always_items():
+    record = mara()
+    del record["wardrobe"]["default_outfit"]
+    positive = compose_prompt(with_templates(record, "{trigger}, wearing {outfit}")).positive
+    assert positive == "ohwx_maraquinn, wearing silver locket"
+    record["wardrobe"]["rules"] = []
+    positive = compose_prompt(with_templates(record, "{trigger}, wearing {outfit}")).positive
+    assert positive == "ohwx_maraquinn"
 
 
 # --------------------------------------------------------------------------- rules
