@@ -19,7 +19,7 @@ from studio.ui.persona_document import PersonaDocument
 
 
 class _Delete:
-    """The value of an optional field the user cleared: the field is removed."""
+    """The value of an optional field the user cleared: the field is left unset (removed)."""
 
     def __repr__(self) -> str:
         return "DELETE"
@@ -109,13 +109,18 @@ def field_noun(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() or len(text) == 1 else text
 
 
-def deletes_when_empty(path: str) -> bool:
-    """An optional field whose empty value would be invalid (aperture) is removed instead."""
+def is_optional(path: str) -> bool:
+    """True for a field the record may leave unset; False for required ones and list items."""
     parts = parse_path(path)
+    if not parts or isinstance(parts[-1], int):
+        return False
     parent = schema_at(format_path(parts[:-1])) if len(parts) > 1 else _resolve(_schema())
-    sub = schema_at(path)
-    required = parts[-1] in parent.get("required", [])
-    return not required and ("pattern" in sub or sub.get("minLength", 0) >= 1)
+    return parts[-1] not in parent.get("required", [])
+
+
+def deletes_when_empty(path: str) -> bool:
+    """An optional text field left empty is unset (removed), not kept as empty text."""
+    return is_optional(path)
 
 
 # --------------------------------------------------------------------------- undo commands
@@ -148,7 +153,7 @@ class _RecordCommand(QUndoCommand):
 
 
 class SetFieldCommand(_RecordCommand):
-    """Set one field (or remove it, with value DELETE). Keystrokes in one field merge."""
+    """Set one field (or leave it unset, with value DELETE). Keystrokes in one field merge."""
 
     MERGE_ID = 0x5E7
 

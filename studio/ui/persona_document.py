@@ -97,7 +97,7 @@ class PersonaDocument(QObject):
         )
 
     def delete_field(self, path: str) -> bool:
-        """Remove a list item or optional field; False if the service refused."""
+        """Leave a field unset or remove a list item; False if the service refused."""
         return self._change(
             path,
             lambda: personas.delete_field(self.project, self.persona, self.base, self.record, path),
@@ -172,7 +172,7 @@ class PersonaDocument(QObject):
         return version
 
     def add_persona(self, name: str) -> Persona:
-        """Add a persona with a default record and open it; raises StudioError."""
+        """Add a persona (its record holds only who it is) and open it; raises StudioError."""
         if self.project is None:
             raise StudioError("No project is open.", hint="Open or create a project first.")
         version = personas.add_persona(self.project, name)

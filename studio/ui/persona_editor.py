@@ -392,7 +392,7 @@ class PersonaEditor(Workspace):
         return "; ".join(texts)
 
     def add_persona(self, name: str) -> str | None:
-        """Add a persona with a default record and open it; its id, or None."""
+        """Add a persona (its record holds only who it is) and open it; its id, or None."""
         self._undo.clear()
         try:
             persona = self.document.add_persona(name)
@@ -448,7 +448,7 @@ class PersonaEditor(Workspace):
         if _same(old, value):
             return
         key = (self._session, path) if mergeable else None
-        text = f"Change {noun}"
+        text = f"Clear {noun}" if value is DELETE else f"Change {noun}"
         m = re.fullmatch(r"wardrobe\.outfits\[\d+\]\.name", path)
         if m and doc.value("wardrobe.default_outfit") == old:
             # Renaming the default outfit keeps it the default.
@@ -543,7 +543,8 @@ class PersonaEditor(Workspace):
         current = self.outfit_combo.currentData()
         self.outfit_combo.blockSignals(True)
         self.outfit_combo.clear()
-        self.outfit_combo.addItem(f"Default ({default})" if default else "Default outfit", None)
+        # No default outfit set: the prompt wears none unless the shot names one.
+        self.outfit_combo.addItem(f"Default ({default})" if default else "No outfit", None)
         for name in names:
             self.outfit_combo.addItem(name, name)
         index = self.outfit_combo.findData(current) if current else 0

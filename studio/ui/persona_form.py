@@ -2,6 +2,10 @@
 
 The form never writes the record itself: each change is emitted as an edit that the workspace
 turns into an undo command, and the form shows whatever record it is loaded with.
+
+A field the record leaves unset shows empty: a placeholder that says "not set", a colour
+button that reads "not set", a "(not set)" first choice, a number box at "not set" below its
+lowest value. Emptying a field (or its clear button) emits DELETE, which leaves it unset.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -48,10 +53,26 @@ from studio.ui.persona_commands import (
     field_label,
     field_noun,
     field_title,
+    is_optional,
     schema_at,
 )
 
-NEW_COLOUR = "#808080"
+NEW_COLOUR = "#808080"  # where the colour dialog starts for a colour not set yet
+UNSET_TEXT = "not set"
+UNSET_CHOICE = "(not set)"
+UNSET_HINT = (
+    "Empty fields are not set: the prompt and the drift checks leave them out. "
+    "Leave a field empty if it does not matter."
+)
+
+
+def unset_placeholder(example: str = "") -> str:
+    """The placeholder of an optional text field: says it is not set, with an example."""
+    return (
+        f"{UNSET_TEXT} — e.g. {example}"
+        if example
+        else f"{UNSET_TEXT} — leave empty if it does not matter"
+    )
 
 
 def is_hex(value: Any) -> bool:
@@ -105,7 +126,8 @@ class ColourSwatch(QPushButton):
     def set_colour(self, hex_colour: str) -> None:
         self.hex = hex_colour
         self.setIcon(swatch_icon(hex_colour, 18))
-        self.setText(hex_colour or "none")
+        self.setText(hex_colour or UNSET_TEXT)
+        self.setProperty("unset", not hex_colour)
 
 
 class _WheelGuard:
@@ -124,13 +146,35 @@ class _Combo(_WheelGuard, QComboBox):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
 
-class _Spin(_WheelGuard, QSpinBox):
+class _Unsettable:
+    """A number box whose lowest value, one step below the field's own, reads "not set"."""
+
+    unset_value: float | None = None
+    start: float = 0
+
+    def make_unsettable(self, lowest: float, highest: float, step: float, start: float) -> None:
+        self.unset_value = lowest - step
+        self.start = start
+        self.setRange(self.unset_value, highest)
+        self.setSpecialValueText(UNSET_TEXT)
+
+    def is_unset(self, value: float) -> bool:
+        return self.unset_value is not None and abs(value - self.unset_value) < 1e-9
+
+    def stepBy(self, steps: int) -> None:
+        if steps > 0 and self.is_unset(self.value()):
+            self.setValue(self.start)  # up from "not set" lands on a usual value, not the lowest
+        else:
+            super().stepBy(steps)
+
+
+class _Spin(_Unsettable, _WheelGuard, QSpinBox):
     def __init__(self):
         super().__init__()
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
 
-class _DoubleSpin(_WheelGuard, QDoubleSpinBox):
+class _DoubleSpin(_Unsettable, _WheelGuard, QDoubleSpinBox):
     def __init__(self):
         super().__init__()
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -271,6 +315,7 @@ class PersonaForm(QWidget):
         self.record: dict | None = None
         self._fields: dict[str, _Binding] = {}
         self._lists: dict[str, _ListEditor] = {}
+        self._clear_buttons: dict[str, QToolButton] = {}
         self._tips: dict[QWidget, str] = {}
         self._invalid: dict[QWidget, list[str]] = {}
         self._loading = False
@@ -278,6 +323,8 @@ class PersonaForm(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 0, 8, 8)
         layout.setSpacing(10)
+        self.unset_hint = _hint(UNSET_HINT)
+        layout.addWidget(self.unset_hint)
         builders = (
             self._identity, self._face, self._hair, self._marks, self._wardrobe, self._lighting,
             self._posture, self._style, self._never_show, self._prompt_template,
@@ -300,6 +347,10 @@ class PersonaForm(QWidget):
             return self._fields[path].widget
         return self._lists.get(path)
 
+    def clear_button(self, path: str) -> QToolButton | None:
+        """The button beside an optional colour or number that leaves it unset, or None."""
+        return self._clear_buttons.get(path)
+
     def paths(self) -> list[str]:
         return list(self._fields) + list(self._lists)
 
@@ -314,7 +365,10 @@ class PersonaForm(QWidget):
                 if self._lists.get(path) is editor:  # not replaced by an outer rebuild
                     editor.sync(record)
             for path, binding in list(self._fields.items()):
-                binding.load(get_path(record, path, None))
+                value = get_path(record, path, None)
+                binding.load(value)
+                if path in self._clear_buttons:
+                    self._clear_buttons[path].setVisible(value is not None)
         finally:
             self._loading = False
 
@@ -336,6 +390,8 @@ class PersonaForm(QWidget):
 
     def forget(self, prefix: str) -> None:
         """Drop the bindings of paths under prefix (their rows are being rebuilt)."""
+        for path in [p for p in self._clear_buttons if p.startswith(prefix)]:
+            del self._clear_buttons[path]
         for table in (self._fields, self._lists):
             for path in [p for p in table if p.startswith(prefix)]:
                 widget = table.pop(path)
@@ -400,6 +456,7 @@ class PersonaForm(QWidget):
         w.setPlaceholderText(placeholder)
         w.setMinimumWidth(120)
         deletes = deletes_when_empty(path)
+        w.setClearButtonEnabled(deletes)  # its ✕ leaves the field unset
 
         def edited(text: str) -> None:
             self._emit(path, DELETE if deletes and not text else text, noun, True)
@@ -419,13 +476,18 @@ class PersonaForm(QWidget):
         noun = field_noun(field_title(path))
         w = TextBox(lines)
         w.setPlaceholderText(placeholder)
+        deletes = deletes_when_empty(path)
 
         def load(value: Any) -> None:
             text = "" if value is None else str(value)
             if w.toPlainText() != text:
                 w.setPlainText(text)
 
-        w.textChanged.connect(lambda: self._emit(path, w.toPlainText(), noun, True))
+        w.textChanged.connect(
+            lambda: self._emit(
+                path, DELETE if deletes and not w.toPlainText() else w.toPlainText(), noun, True
+            )
+        )
         w.editingFinished.connect(self.editing_finished)
         self._bind(path, w, load)
         return w
@@ -433,26 +495,41 @@ class PersonaForm(QWidget):
     def _combo(self, path: str, noun: str | None = None) -> QComboBox:
         noun = noun or field_noun(field_title(path))
         w = _Combo()
+        optional = is_optional(path)
+        if optional:
+            w.addItem(UNSET_CHOICE, None)
         for choice in schema_at(path).get("enum", []):
             w.addItem(choice, choice)
         w.setMinimumWidth(150)
         w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
 
         def load(value: Any) -> None:
-            w.setCurrentIndex(w.findData(value))
+            w.setCurrentIndex(0 if optional and value is None else w.findData(value))
 
-        w.currentIndexChanged.connect(
-            lambda i: i >= 0 and self._emit(path, w.itemData(i), noun, False)
-        )
+        def changed(i: int) -> None:
+            if i >= 0:
+                self._emit(path, DELETE if optional and i == 0 else w.itemData(i), noun, False)
+
+        w.currentIndexChanged.connect(changed)
         self._bind(path, w, load)
         return w
 
     def _spin(
-        self, path: str, suffix: str = "", step: int = 1, noun: str | None = None
+        self,
+        path: str,
+        suffix: str = "",
+        step: int = 1,
+        noun: str | None = None,
+        start: int | None = None,
     ) -> QSpinBox:
+        """A whole-number box; start: where stepping up from "not set" lands."""
         sub = schema_at(path)
         w = _Spin()
-        w.setRange(int(sub.get("minimum", 0)), int(sub.get("maximum", 2**31 - 1)))
+        lowest, highest = int(sub.get("minimum", 0)), int(sub.get("maximum", 2**31 - 1))
+        if is_optional(path):
+            w.make_unsettable(lowest, highest, step, lowest if start is None else start)
+        else:
+            w.setRange(lowest, highest)
         w.setSingleStep(step)
         w.setSuffix(suffix)
         w.setKeyboardTracking(False)
@@ -462,8 +539,12 @@ class PersonaForm(QWidget):
         def load(value: Any) -> None:
             if isinstance(value, (int, float)) and w.value() != value:
                 w.setValue(int(value))
+            elif value is None and w.unset_value is not None:
+                w.setValue(int(w.unset_value))
 
-        w.valueChanged.connect(lambda v: self._emit(path, int(v), noun, True))
+        w.valueChanged.connect(
+            lambda v: self._emit(path, DELETE if w.is_unset(v) else int(v), noun, True)
+        )
         w.editingFinished.connect(self.editing_finished)
         self._bind(path, w, load)
         return w
@@ -474,12 +555,18 @@ class PersonaForm(QWidget):
         decimals: int,
         step: float = 1.0,
         suffix: str = "",
+        start: float | None = None,
     ) -> QDoubleSpinBox:
+        """A number box; start: where stepping up from "not set" lands."""
         sub = schema_at(path)
         integer = sub.get("type") == "integer"
         w = _DoubleSpin()
         w.setDecimals(decimals)
-        w.setRange(float(sub.get("minimum", 0)), float(sub.get("maximum", 1e12)))
+        lowest, highest = float(sub.get("minimum", 0)), float(sub.get("maximum", 1e12))
+        if is_optional(path):
+            w.make_unsettable(lowest, highest, step, lowest if start is None else start)
+        else:
+            w.setRange(lowest, highest)
         w.setSingleStep(step)
         w.setSuffix(suffix)
         w.setKeyboardTracking(False)
@@ -493,8 +580,12 @@ class PersonaForm(QWidget):
         def load(value: Any) -> None:
             if isinstance(value, (int, float)) and w.value() != value:
                 w.setValue(float(value))
+            elif value is None and w.unset_value is not None:
+                w.setValue(w.unset_value)
 
-        w.valueChanged.connect(lambda v: self._emit(path, value_of(v), noun, True))
+        w.valueChanged.connect(
+            lambda v: self._emit(path, DELETE if w.is_unset(v) else value_of(v), noun, True)
+        )
         w.editingFinished.connect(self.editing_finished)
         self._bind(path, w, load)
         return w
@@ -505,6 +596,36 @@ class PersonaForm(QWidget):
         w.clicked.connect(lambda: self._pick_colour(path, noun, w))
         self._bind(path, w, lambda value: w.set_colour(value if isinstance(value, str) else ""))
         return w
+
+    def _clearable(self, path: str, widget: QWidget, noun: str) -> QWidget:
+        """widget with a ✕ beside it that leaves the field unset; shown while it is set."""
+        clear = QToolButton()
+        # The line edits' own clear icon: a ✕ here would read as "remove this row".
+        clear.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_LineEditClearButton))
+        clear.setAutoRaise(True)
+        clear.setObjectName("clearFieldButton")
+        clear.setToolTip(f"Clear the {noun}: leave it not set")
+        policy = clear.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # the row does not jump when it shows
+        clear.setSizePolicy(policy)
+        clear.clicked.connect(lambda: self._emit(path, DELETE, noun, False))
+        clear.setVisible(get_path(self.record, path, None) is not None if self.record else False)
+        self._clear_buttons[path] = clear
+        holder = QWidget()
+        layout = QHBoxLayout(holder)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(widget)
+        layout.addWidget(clear)
+        holder.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        return holder
+
+    def _optional_colour(self, path: str, noun: str) -> QWidget:
+        return self._clearable(path, self._colour(path, noun), noun)
+
+    def _optional_number(self, path: str, widget: QWidget) -> QWidget:
+        noun = field_noun(field_title(path))
+        return self._clearable(path, widget, noun) if is_optional(path) else widget
 
     def _pick_colour(self, path: str, noun: str, swatch: ColourSwatch) -> None:
         start = QColor(swatch.hex) if is_hex(swatch.hex) else QColor(NEW_COLOUR)
@@ -542,7 +663,7 @@ class PersonaForm(QWidget):
             current.append(choice)
         elif not on:
             current = [c for c in current if c != choice]
-        self._emit(path, current, noun, False)
+        self._emit(path, current or DELETE, noun, False)  # none ticked: not set
 
     def _list(
         self,
@@ -575,38 +696,51 @@ class PersonaForm(QWidget):
         seed.setGroupSeparatorShown(False)
         seed.setMinimumWidth(140)
         form.addRow("Seed base", _hbox(seed))
-        form.addRow("Description", self._text("identity.description", 3, "Who they are"))
+        form.addRow(
+            "Description", self._text("identity.description", 3, unset_placeholder("who they are"))
+        )
 
     def _face(self, form: QFormLayout) -> None:
         for key in ("eye_colour", "face_shape", "jaw"):
             path = f"face.{key}"
             form.addRow(field_title(path), _hbox(self._combo(path)))
-        form.addRow("Nose", self._line("face.nose", placeholder="e.g. straight, narrow bridge"))
-        form.addRow("Brows", self._line("face.brows", placeholder="e.g. softly arched"))
-        form.addRow("Lips", self._line("face.lips", placeholder="e.g. full"))
+        nose = unset_placeholder("straight, narrow bridge")
+        form.addRow("Nose", self._line("face.nose", placeholder=nose))
+        form.addRow("Brows", self._line("face.brows", placeholder=unset_placeholder("arched")))
+        form.addRow("Lips", self._line("face.lips", placeholder=unset_placeholder("full")))
+        skin = unset_placeholder("fair, warm undertone")
         form.addRow(
             "Skin tone",
             _hbox(
-                self._line("face.skin_tone.label", "skin tone", "e.g. fair, warm undertone"),
-                self._colour("face.skin_tone.hex", "skin tone colour"),
+                self._line("face.skin_tone.label", "skin tone", skin),
+                self._optional_colour("face.skin_tone.hex", "skin tone colour"),
                 stretch_last=True,
             ),
         )
-        age_from = self._spin("face.apparent_age.min", noun="lowest apparent age")
-        age_to = self._spin("face.apparent_age.max", noun="highest apparent age")
-        form.addRow("Apparent age", _hbox(age_from, "to", age_to, "years"))
+        age_from = self._spin("face.apparent_age.min", noun="lowest apparent age", start=30)
+        age_to = self._spin("face.apparent_age.max", noun="highest apparent age", start=30)
+        form.addRow(
+            "Apparent age",
+            _hbox(
+                self._optional_number("face.apparent_age.min", age_from),
+                "to",
+                self._optional_number("face.apparent_age.max", age_to),
+                "years",
+            ),
+        )
 
     def _hair(self, form: QFormLayout) -> None:
         form.addRow(
             "Colour",
             _hbox(
-                self._line("face.hair.colour_name", placeholder="e.g. honey brown"),
-                self._colour("face.hair.colour", "hair colour"),
+                self._line("face.hair.colour_name", placeholder=unset_placeholder("honey brown")),
+                self._optional_colour("face.hair.colour", "hair colour"),
                 stretch_last=True,
             ),
         )
         form.addRow("Length", _hbox(self._combo("face.hair.length")))
-        form.addRow("Style", self._line("face.hair.style", placeholder="e.g. layered bob"))
+        style = unset_placeholder("layered bob")
+        form.addRow("Style", self._line("face.hair.style", placeholder=style))
 
     def _marks(self, form: QFormLayout) -> None:
         def row(item: str) -> QWidget:
@@ -621,7 +755,7 @@ class PersonaForm(QWidget):
                 "face.distinguishing_marks",
                 "mark",
                 row,
-                lambda items: {"kind": "mole", "placement": "", "description": ""},
+                lambda items: {"kind": "mole", "placement": ""},
             )
         )
 
@@ -650,23 +784,26 @@ class PersonaForm(QWidget):
             names = [o.get("name", "") for o in get_path(self.record, "wardrobe.outfits", [])]
             if value and value not in names:
                 names.append(value)  # shown (and marked invalid) until the user picks another
-            if [w.itemText(i) for i in range(w.count())] != names:
+            if [w.itemText(i) for i in range(1, w.count())] != names or w.count() == 0:
                 w.clear()
+                w.addItem(UNSET_CHOICE, None)
                 for name in names:
                     w.addItem(name, name)
-            w.setCurrentIndex(w.findData(value))
+            w.setCurrentIndex(0 if value is None else w.findData(value))
 
-        w.currentIndexChanged.connect(
-            lambda i: i >= 0 and self._emit(path, w.itemData(i), "default outfit", False)
-        )
+        def changed(i: int) -> None:
+            if i >= 0:
+                self._emit(path, DELETE if i == 0 else w.itemData(i), "default outfit", False)
+
+        w.currentIndexChanged.connect(changed)
         self._bind(path, w, load)
         return w
 
     @staticmethod
     def _new_outfit(items: list) -> dict:
+        # Only what an outfit needs: a name and one garment to name; no colour nobody chose.
         name = _unique_name("outfit", [o.get("name", "") for o in items])
-        garment = {"item": "", "colour": NEW_COLOUR, "material": ""}
-        return {"name": name, "garments": [garment], "accessories": [], "notes": ""}
+        return {"name": name, "garments": [{"item": ""}]}
 
     def _outfit_card(self, item: str) -> QWidget:
         card = QFrame()
@@ -683,7 +820,7 @@ class PersonaForm(QWidget):
                 f"{item}.garments",
                 "garment",
                 self._garment_row,
-                lambda items: {"item": "", "colour": NEW_COLOUR, "material": ""},
+                lambda items: {"item": ""},
             ),
         )
         form.addRow(
@@ -695,7 +832,7 @@ class PersonaForm(QWidget):
     def _garment_row(self, item: str) -> QWidget:
         name = self._line(f"{item}.item", "garment", "Garment, e.g. jacket")
         material = self._line(f"{item}.material", "garment material", "Material")
-        colour = self._colour(f"{item}.colour", "garment colour")
+        colour = self._optional_colour(f"{item}.colour", "garment colour")
         return _hbox(name, colour, material, stretch_last=True)
 
     def _rule_row(self, item: str) -> QWidget:
@@ -728,19 +865,28 @@ class PersonaForm(QWidget):
 
     def _lighting(self, form: QFormLayout) -> None:
         form.addRow("Key light", _hbox(self._combo("lighting.key_direction")))
+        kelvin = "lighting.colour_temperature_k"
         form.addRow(
             "Colour temperature",
-            _hbox(self._spin("lighting.colour_temperature_k", " K", step=100)),
+            _hbox(self._optional_number(kelvin, self._spin(kelvin, " K", step=100, start=5600))),
         )
-        ratio = self._double("lighting.contrast_ratio", decimals=1, step=0.5, suffix=" : 1")
-        form.addRow("Contrast (key:fill)", _hbox(ratio))
-        form.addRow("Mood", self._line("lighting.mood", placeholder="e.g. soft natural"))
+        ratio_path = "lighting.contrast_ratio"
+        ratio = self._double(ratio_path, decimals=1, step=0.5, suffix=" : 1", start=2)
+        form.addRow("Contrast (key:fill)", _hbox(self._optional_number(ratio_path, ratio)))
+        mood = unset_placeholder("soft natural")
+        form.addRow("Mood", self._line("lighting.mood", placeholder=mood))
         form.addRow("Allowed setups", self._checks("lighting.allowed_setups"))
 
     def _posture(self, form: QFormLayout) -> None:
         form.addRow("Default stance", _hbox(self._combo("posture.default_stance")))
-        tilt = self._double("posture.head_tilt_deg", decimals=1, suffix="°")
-        form.addRow("Head tilt", _hbox(tilt, _hint("positive tilts to the right", wrap=False)))
+        tilt = self._double("posture.head_tilt_deg", decimals=1, suffix="°", start=0)
+        form.addRow(
+            "Head tilt",
+            _hbox(
+                self._optional_number("posture.head_tilt_deg", tilt),
+                _hint("positive tilts to the right", wrap=False),
+            ),
+        )
         form.addRow(
             "Expressions",
             self._strings("posture.expression_range", "expression", "e.g. soft smile"),
@@ -748,11 +894,13 @@ class PersonaForm(QWidget):
 
     def _style(self, form: QFormLayout) -> None:
         form.addRow("Medium", _hbox(self._combo("style.medium")))
-        form.addRow("Lens", _hbox(self._spin("style.lens_mm", " mm")))
-        aperture = self._line("style.aperture", placeholder="e.g. f/2.8")
-        aperture.setMaximumWidth(140)
+        lens = self._spin("style.lens_mm", " mm", start=50)
+        form.addRow("Lens", _hbox(self._optional_number("style.lens_mm", lens)))
+        aperture = self._line("style.aperture", placeholder=unset_placeholder("f/2.8"))
+        aperture.setMaximumWidth(200)
         form.addRow("Aperture", _hbox(aperture))
-        form.addRow("Camera / film", self._line("style.camera", placeholder="e.g. medium format"))
+        camera = unset_placeholder("medium format")
+        form.addRow("Camera / film", self._line("style.camera", placeholder=camera))
 
     def _never_show(self, form: QFormLayout) -> None:
         form.addRow(_hint("Traits that must never appear; they go into the negative prompt."))

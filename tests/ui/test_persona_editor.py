@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QColorDialog, QLineEdit, QToolButton
 
-from studio.core.persona import get_path
+from studio.core.persona import get_path, record_to_json
 from studio.services import personas
-from studio.services.projects import open_project
+from studio.services.projects import new_project, open_project
 from studio.ui.persona_editor import DIFF_TINTS, PersonaEditor
+from tests.fixtures.records import filled_record
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project whose Ada has every field filled in, as an artist would (version 1)."""
+    project = new_project(tmp_path / "cast.pstudio")
+    f = tmp_path / "ada.json"
+    f.write_text(record_to_json(filled_record("Ada")))
+    personas.import_persona(project, f)
+    yield project
+    project.close()
+
+
+@pytest.fixture
+def new_editor(qtbot, tmp_path, errors):
+    """The editor on a project made with a new persona, Ada, whose record holds only who she is."""
+    project = new_project(tmp_path / "new.pstudio", "Ada")
+    editor = PersonaEditor()
+    qtbot.addWidget(editor)
+    editor.resize(1400, 900)
+    editor.set_project(project)
+    editor.show()
+    qtbot.waitExposed(editor)
+    yield editor
+    editor.set_project(None)
+    project.close()
 
 
 def type_into(qtbot, line: QLineEdit, text: str) -> None:
@@ -93,7 +121,9 @@ def test_combo_change_is_one_command_and_undo_restores_the_widget(qtbot, editor,
 
 def test_number_fields_use_the_schema_range(qtbot, editor, project):
     lens = editor.form.widget("style.lens_mm")
-    assert (lens.minimum(), lens.maximum()) == (8, 800)
+    # One step below the schema's range reads "not set".
+    assert (lens.minimum(), lens.maximum()) == (7, 800)
+    assert lens.specialValueText() == "not set"
     lens.setValue(50)
     assert editor.document.record["style"]["lens_mm"] == 50
 
@@ -151,7 +181,6 @@ def test_add_and_remove_a_garment_with_undo(qtbot, editor, project, monkeypatch)
     assert draft_of(project, "Ada")["wardrobe"]["outfits"][0]["garments"][2] == {
         "item": "scarf",
         "colour": "#aa0000",
-        "material": "",
     }
     assert "dark red" in editor.positive_view.toPlainText() or "scarf" in (
         editor.positive_view.toPlainText()
@@ -219,11 +248,12 @@ def test_allowed_setups_are_checkable(qtbot, editor):
     click(qtbot, editor, boxes["loop"])
     click(qtbot, editor, boxes["window light"])
     click(qtbot, editor, boxes["rim"])
-    assert frame.property("invalid") is True  # at least one setup is required
+    assert "allowed_setups" not in editor.document.record["lighting"]  # none ticked: not set
+    assert not frame.property("invalid") and editor.document.issues() == []
+    assert editor.undo_stack.undoText() == "Clear allowed setups"
     editor.undo_stack.undo()
     assert editor.document.record["lighting"]["allowed_setups"] == ["rim"]
     assert boxes["rim"].isChecked() and not boxes["loop"].isChecked()
-    assert frame.property("invalid") is False
 
 
 def test_clearing_the_aperture_removes_the_optional_field(qtbot, editor):
@@ -277,7 +307,8 @@ def test_save_is_disabled_while_unchanged(editor):
 def test_save_version_adds_a_version_on_the_head_and_lists_it(qtbot, editor, project):
     old_head = head_of(project, "Ada")
     type_into(qtbot, editor.form.widget("face.nose"), "aquiline")
-    editor.form.widget("face.eye_colour").setCurrentIndex(0)  # amber
+    combo = editor.form.widget("face.eye_colour")
+    combo.setCurrentIndex(combo.findData("amber"))
     assert editor.suggested_note() == "Change nose; Change eye colour"
     assert not editor.undo_stack.isClean()
 
@@ -311,7 +342,8 @@ def test_save_shortcut_asks_for_a_note(qtbot, editor, project, monkeypatch):
         return "Blue eyes", True
 
     monkeypatch.setattr(persona_editor.QInputDialog, "getText", staticmethod(fake_get_text))
-    editor.form.widget("face.eye_colour").setCurrentIndex(1)  # blue
+    combo = editor.form.widget("face.eye_colour")
+    combo.setCurrentIndex(combo.findData("blue"))
     editor.form.widget("face.nose").setFocus()
     qtbot.keyClick(
         editor.form.widget("face.nose"), Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier
@@ -529,3 +561,127 @@ def test_prompt_preview_follows_action_outfit_and_edits(qtbot, demo_editor):
         "flight suit",
         "weekend",
     ]
+
+
+# -- a new persona: unset fields show empty, and can be set and cleared --------------------
+
+
+def clear_button(editor: PersonaEditor, path: str) -> QToolButton:
+    return editor.form.clear_button(path)
+
+
+def test_a_new_persona_shows_its_unset_fields_empty_with_a_hint(new_editor):
+    ed, form = new_editor, new_editor.form
+    assert "Empty fields are not set" in form.unset_hint.text()
+    for path in ("face.eye_colour", "face.hair.length", "lighting.key_direction", "style.medium"):
+        assert form.widget(path).currentIndex() == 0, path
+        assert form.widget(path).currentText() == "(not set)", path
+    for path in ("face.nose", "face.hair.colour_name", "lighting.mood", "style.aperture"):
+        assert form.widget(path).text() == "", path
+        assert form.widget(path).placeholderText().startswith("not set — "), path
+    for path in ("face.hair.colour", "face.skin_tone.hex"):
+        assert form.widget(path).text() == "not set", path
+        assert not clear_button(ed, path).isVisible(), path
+    for path in ("lighting.colour_temperature_k", "face.apparent_age.min", "style.lens_mm"):
+        spin = form.widget(path)
+        assert spin.value() == spin.minimum() and spin.text() == "not set", path
+    setups = form.widget("lighting.allowed_setups").findChildren(QCheckBox)
+    assert setups and not any(b.isChecked() for b in setups)
+    assert form.widget("wardrobe.outfits").rows == []
+    assert form.widget("wardrobe.default_outfit").currentText() == "(not set)"
+    assert ed.outfit_combo.itemText(0) == "No outfit"
+    assert ed.positive_view.toPlainText() == "ohwx_ada, portrait of Ada"
+    assert ed.negative_view.toPlainText() == ""
+    assert ed.problem_label.text() == "" and not ed.document.is_modified()
+
+
+def test_an_unset_choice_is_set_and_cleared_with_undo(new_editor):
+    ed = new_editor
+    head = ed.document.base.record
+    combo = ed.form.widget("face.eye_colour")
+    combo.setCurrentIndex(combo.findData("green"))
+    assert ed.document.record["face"] == {"eye_colour": "green"}
+    assert ed.undo_stack.undoText() == "Change eye colour"
+    assert "green eyes" in ed.positive_view.toPlainText()
+
+    combo.setCurrentIndex(0)  # (not set)
+    assert ed.document.record == head  # the face it made goes with it
+    assert ed.undo_stack.undoText() == "Clear eye colour"
+    assert "eyes" not in ed.positive_view.toPlainText()
+    assert not ed.document.is_modified()
+
+    ed.undo_stack.undo()
+    assert combo.currentData() == "green" and ed.document.record["face"]["eye_colour"] == "green"
+    ed.undo_stack.undo()
+    assert combo.currentIndex() == 0 and ed.document.record == head
+
+
+def test_an_unset_colour_is_set_and_cleared_with_undo(qtbot, new_editor, monkeypatch):
+    ed = new_editor
+    asked = []
+
+    def fake_get_color(initial, parent=None, title=""):
+        asked.append(initial.name())
+        return QColor("#b5562c")
+
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(fake_get_color))
+    swatch = ed.form.widget("face.hair.colour")
+    click(qtbot, ed, swatch)
+    assert asked == ["#808080"]  # where the dialog starts; nothing is written until chosen
+    assert ed.document.record["face"] == {"hair": {"colour": "#b5562c"}}
+    assert swatch.text() == "#b5562c" and clear_button(ed, "face.hair.colour").isVisible()
+    assert "copper red hair" in ed.positive_view.toPlainText()
+
+    click(qtbot, ed, clear_button(ed, "face.hair.colour"))
+    assert "face" not in ed.document.record
+    assert swatch.text() == "not set" and not clear_button(ed, "face.hair.colour").isVisible()
+    assert ed.undo_stack.undoText() == "Clear hair colour"
+    ed.undo_stack.undo()
+    assert swatch.text() == "#b5562c"
+    assert ed.document.record["face"]["hair"]["colour"] == "#b5562c"
+
+
+def test_an_unset_number_is_set_and_cleared_with_undo(qtbot, new_editor):
+    ed = new_editor
+    spin = ed.form.widget("lighting.colour_temperature_k")
+    ed.scroll.ensureWidgetVisible(spin)
+    spin.setFocus()
+    qtbot.keyClick(spin, Qt.Key.Key_Up)  # up from "not set" lands on a usual value
+    assert spin.text() == "5600 K"
+    assert ed.document.record["lighting"] == {"colour_temperature_k": 5600}
+    assert "daylight 5600K light" in ed.positive_view.toPlainText()
+    qtbot.keyClick(spin, Qt.Key.Key_Down)
+    assert ed.document.record["lighting"] == {"colour_temperature_k": 5500}
+    assert ed.undo_stack.count() == 1  # steps in one go are one edit
+
+    click(qtbot, ed, clear_button(ed, "lighting.colour_temperature_k"))
+    assert "lighting" not in ed.document.record and spin.text() == "not set"
+    assert "K light" not in ed.positive_view.toPlainText()
+    ed.undo_stack.undo()
+    assert spin.value() == 5500 and ed.document.record["lighting"]["colour_temperature_k"] == 5500
+
+
+def test_an_unset_text_is_set_and_cleared_with_undo(qtbot, new_editor):
+    ed = new_editor
+    line = ed.form.widget("face.nose")
+    type_into(qtbot, line, "aquiline")
+    assert ed.document.record["face"] == {"nose": "aquiline"}
+    line.setFocus()
+    line.selectAll()
+    qtbot.keyClick(line, Qt.Key.Key_Delete)
+    assert "face" not in ed.document.record  # an emptied field is unset, not ""
+    assert not ed.document.is_modified()
+    ed.undo_stack.undo()
+    assert line.text() == "aquiline"
+
+
+def test_a_new_outfit_names_nothing_nobody_chose(qtbot, new_editor):
+    ed = new_editor
+    click(qtbot, ed, ed.form.widget("wardrobe.outfits").add_button)
+    assert ed.document.record["wardrobe"] == {
+        "outfits": [{"name": "outfit 1", "garments": [{"item": ""}]}]
+    }
+    assert ed.form.widget("wardrobe.outfits[0].garments[0].colour").text() == "not set"
+    assert ed.form.widget("wardrobe.default_outfit").currentText() == "(not set)"
+    ed.undo_stack.undo()
+    assert "wardrobe" not in ed.document.record
