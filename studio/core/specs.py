@@ -86,6 +86,17 @@ class DriftSpec(JobSpec):
     thorough: bool = False
 
 
+@dataclass(frozen=True)
+class ReportSpec(JobSpec):
+    """Write the drift report to a file; the HTML report's pictures are made first, one a unit."""
+
+    kind: ClassVar[str] = "report"
+    fmt: str = "html"  # html, csv or json
+    output: str = ""  # absolute path; written whole (a temporary file renamed) or not at all
+    thumbs: tuple[str, ...] = ()  # images the report shows that have no cached thumbnail yet
+    size: int = 256  # the thumbnails' longer edge
+
+
 SPEC_TYPES: dict[str, type[JobSpec]] = {
     s.kind: s
     for s in (
@@ -96,6 +107,7 @@ SPEC_TYPES: dict[str, type[JobSpec]] = {
         ModelDownloadSpec,
         FootageSpec,
         DriftSpec,
+        ReportSpec,
     )
 }
 

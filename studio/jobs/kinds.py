@@ -269,6 +269,7 @@ class ModelDownload:
 
 
 from studio.jobs.drift_kinds import DriftAnalysis, FootageImport  # noqa: E402  (uses the above)
+from studio.jobs.report import Report  # noqa: E402
 
 KINDS: dict[str, JobKind] = {
     k.kind: k
@@ -280,6 +281,7 @@ KINDS: dict[str, JobKind] = {
         ModelDownload(),
         FootageImport(),
         DriftAnalysis(),
+        Report(),
     )
 }
 

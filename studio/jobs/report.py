@@ -1,7 +1,10 @@
 """The drift report: per shot and per frame scores, flags, reasons and notes as HTML, CSV or JSON.
 
-The HTML report is one self-contained file (images inlined as data URIs): the heatmap, the
-shots' summaries, and every flagged frame beside the persona's best-matching reference.
+The report is a job (`ReportSpec`, planned by `services.review.plan_report`): the HTML report's
+pictures are thumbnailed one unit each (kept in the thumbnail cache, so the next report reuses
+them), then `finish` writes the file whole or not at all. The HTML report is one self-contained
+file (images inlined as data URIs): the heatmap, the shots' summaries, and every flagged frame
+beside the persona's best-matching reference.
 """
 
 from __future__ import annotations
@@ -13,20 +16,26 @@ import io
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from studio import __version__
 from studio.core.drift import layer_range
-from studio.core.errors import StudioError
+from studio.core.errors import Cancelled, StudioError
 from studio.core.ids import now_iso
+from studio.core.jobs import CancelToken, Progress
+from studio.core.specs import ReportSpec
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
 from studio.project.store import Project
-from studio.services import drift, library
+from studio.services import drift, library, review
+from studio.services import jobs as job_service
+
+if TYPE_CHECKING:
+    from studio.jobs.kinds import WorkContext
 
 FIELDS = (
     "shot",
@@ -48,22 +57,24 @@ FIELDS = (
     "review",
     "note",
 )
-THUMB = 220
-MAX_GALLERY = 200  # flagged frames shown with pictures in the HTML report
+MAX_GALLERY = review.GALLERY_LIMIT
 
 
 def frame_records(rows: list[drift.DriftRow]) -> Iterator[dict[str, Any]]:
-    """One record per frame (and persona expected in its shot), in timeline order."""
+    """One record per frame (and persona expected in its shot), in timeline order.
+
+    "frame" counts from 1, as the heat map, the inspector and `review --frames` do.
+    """
     for row in rows:
         severity = row.severity()
         for i, frame in enumerate(row.frames):
             v = drift.verdict(row, i)
             s = v.score
-            review = v.review
+            rv = v.review
             yield {
                 "shot": row.shot.name,
                 "persona": row.persona_name,
-                "frame": frame.index,
+                "frame": review.frame_number(row, i),
                 "source_frame": frame.source_index,
                 "timecode": format_timecode(frame.time_s, row.shot.fps, frame.index),
                 "time_s": frame.time_s,
@@ -77,8 +88,8 @@ def frame_records(rows: list[drift.DriftRow]) -> Iterator[dict[str, Any]]:
                 "reason": "" if v.state == "ok" else v.why,
                 "best_reference": s.best_reference_id if s else None,
                 "faces": s.faces if s else None,
-                "review": review.state if review else None,
-                "note": review.note if review else "",
+                "review": rv.state if rv else None,
+                "note": rv.note if rv else "",
             }
 
 
@@ -88,8 +99,21 @@ def _num(value: float | None) -> float | None:
     return round(float(value), 4)
 
 
-def write_report(project: Project, fmt: str, output: str | os.PathLike) -> str:
-    """Write the report and return a one-line summary; the file appears whole or not at all."""
+Thumbs = Mapping[str, bytes | None]  # blob sha -> thumbnail made for this report
+
+
+def write_report(
+    project: Project,
+    fmt: str,
+    output: str | os.PathLike,
+    thumbs: Thumbs | None = None,
+    size: int = library.THUMBNAIL_SIZE,
+) -> str:
+    """Write the report and return a one-line summary; the file appears whole or not at all.
+
+    thumbs: pictures made for this report; the others come from the thumbnail cache or are
+    made here.
+    """
     rows = drift.drift_rows(project)
     records = list(frame_records(rows))
     if fmt == "json":
@@ -103,11 +127,92 @@ def write_report(project: Project, fmt: str, output: str | os.PathLike) -> str:
         writer.writerows(records)
         _write_atomic(output, buf.getvalue().encode("utf-8"))
     elif fmt == "html":
-        _write_atomic(output, _html(project, rows, records).encode("utf-8"))
+        picture = _pictures(project, thumbs or {}, size)
+        _write_atomic(output, _html(project, rows, records, picture).encode("utf-8"))
     else:
         raise ValueError(f"unknown report format {fmt!r}")
     flagged = sum(1 for r in records if r["flagged"])
     return f"{plural(len(rows), 'shot')}, {plural(len(records), 'frame')}, {flagged} flagged"
+
+
+def _pictures(project: Project, made: Thumbs, size: int) -> Callable[[str], str | None]:
+    """A blob's thumbnail as a data URI: made for this report, cached, or made now."""
+    from studio.engine.images import thumbnail
+
+    def picture(sha: str) -> str | None:
+        data = made.get(sha) or library.get_thumbnail(project, sha, size)
+        if data is None and sha not in made:
+            try:
+                data = thumbnail(library.read_blob(project, sha), size)
+            except StudioError:
+                data = None
+        return _data_uri("image/jpeg", data) if data else None
+
+    return picture
+
+
+class Report:
+    """The report job: one unit per picture without a cached thumbnail, then the file."""
+
+    kind = ReportSpec.kind
+    in_subprocess = False
+
+    def units(self, spec: ReportSpec) -> list[str]:
+        return list(dict.fromkeys(spec.thumbs))
+
+    def work(self, spec: ReportSpec, units: list[str], ctx: WorkContext):
+        yield from _thumbnails(units, spec.size, ctx.read_blob, ctx.cancel)
+
+    def commit(self, project, job_id, spec: ReportSpec, unit, result: bytes | None, done):
+        def store() -> None:
+            if result:
+                library.store_thumbnail(project, unit, spec.size, result)
+
+        total = len(spec.thumbs)
+        job_service.commit_unit(project, job_id, unit, done, f"{done} of {total} pictures", store)
+
+    def finish(self, project, job_id, spec: ReportSpec) -> str:
+        summary = write_report(project, spec.fmt, spec.output, size=spec.size)
+        return f"Wrote {spec.output}: {summary}"
+
+
+def _thumbnails(
+    shas: list[str], size: int, read_blob: Callable[[str], bytes], cancel: CancelToken
+) -> Iterator[tuple[str, bytes | None]]:
+    from studio.engine.images import thumbnail  # Pillow loads when the first report needs it
+
+    for sha in shas:
+        cancel.raise_if_cancelled()
+        try:
+            yield sha, thumbnail(read_blob(sha), size)
+        except StudioError:
+            yield sha, None  # an unreadable picture: the report shows the frame without it
+
+
+def run_report(
+    project: Project,
+    spec: ReportSpec,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> str:
+    """Run a report job here without the job queue (a project open read-only); its message.
+
+    The same units and file as the job; thumbnails are kept for this report only. A cancel
+    raises Cancelled before anything is written.
+    """
+    cancel = cancel or CancelToken()
+    units = Report().units(spec)
+    made: dict[str, bytes | None] = {}
+    reading = lambda sha: library.read_blob(project, sha)  # noqa: E731
+    for done, (sha, data) in enumerate(_thumbnails(units, spec.size, reading, cancel), 1):
+        made[sha] = data
+        if progress:
+            progress(Progress(done, len(units), f"{done} of {len(units)} pictures"))
+        if cancel.cancelled:
+            raise Cancelled()
+    cancel.raise_if_cancelled()
+    summary = write_report(project, spec.fmt, spec.output, made, spec.size)
+    return f"Wrote {spec.output}: {summary}"
 
 
 def _write_atomic(output: str | os.PathLike, data: bytes) -> None:
@@ -142,8 +247,8 @@ def _json(project: Project, rows, records) -> dict[str, Any]:
         "project": project.path.name,
         "generated_at": now_iso(),
         "generator": f"persona-studio {__version__}",
-        "summary": drift.summary(project),
-        "shots": [drift.shot_summary(r) for r in rows],
+        "summary": review.summary_line(rows),
+        "shots": [review.shot_summary(r) for r in rows],
         "frames": records,
     }
 
@@ -168,9 +273,13 @@ def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _html(project: Project, rows: list[drift.DriftRow], records: list[dict]) -> str:
+def _html(
+    project: Project,
+    rows: list[drift.DriftRow],
+    records: list[dict],
+    picture: Callable[[str], str | None],
+) -> str:
     from studio.engine.heatmap_image import heatmap_png, legend_png
-    from studio.engine.images import thumbnail
 
     esc = html.escape
     goodness, flags, labels = [], [], []
@@ -186,7 +295,7 @@ def _html(project: Project, rows: list[drift.DriftRow], records: list[dict]) -> 
         f"<title>Drift report — {esc(project.path.stem)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Drift report — {esc(project.path.stem)}</h1>",
-        f"<p class='muted'>{esc(drift.summary(project))}. Generated {esc(now_iso())} by "
+        f"<p class='muted'>{esc(review.summary_line(rows))}. Generated {esc(now_iso())} by "
         f"persona-studio {esc(__version__)}.</p>",
         "<h2>Heatmap</h2>",
     ]
@@ -204,12 +313,9 @@ def _html(project: Project, rows: list[drift.DriftRow], records: list[dict]) -> 
         "<h2>Shots</h2><table><tr><th>Shot</th><th>Persona</th><th>Frames</th>"
         "<th>Flagged</th><th>Not measurable</th><th>Worst frame</th><th>Notes</th></tr>"
     )
-    for s in [drift.shot_summary(r) for r in rows]:
-        worst = (
-            f"{s['worst_identity']:.3f} at {esc(s['worst_timecode'])}"
-            if s["worst_frame"] is not None and s["worst_identity"] is not None
-            else "—"
-        )
+    for row in rows:
+        s = review.shot_summary(row)
+        worst = esc(review.describe_worst(row).removeprefix("worst ")) or "—"
         cls = " class='flag'" if s["flagged"] else ""
         parts.append(
             f"<tr><td>{esc(s['shot'])}</td><td>{esc(s['persona'])}</td><td>{s['frames']}</td>"
@@ -218,39 +324,40 @@ def _html(project: Project, rows: list[drift.DriftRow], records: list[dict]) -> 
         )
     parts.append("</table>")
 
-    flagged = [(row, i) for row in rows for i in np.flatnonzero(row.flags())]
-    parts.append(f"<h2>Flagged frames ({len(flagged)})</h2>")
-    if len(flagged) > MAX_GALLERY:
+    shown = review.gallery(rows, MAX_GALLERY)
+    flagged = sum(int(row.flags().sum()) for row in rows)
+    parts.append(f"<h2>Flagged frames ({flagged})</h2>")
+    if flagged > len(shown):
         parts.append(
             f"<p class='muted'>The first {MAX_GALLERY} are shown; every frame is in the "
             "table below.</p>"
         )
     parts.append("<div class='gallery'>")
     refs = {r.id: r for r in library.list_references(project)}
-    ref_thumbs: dict[str, str] = {}
-    for row, i in flagged[:MAX_GALLERY]:
-        v = drift.verdict(row, int(i))
+    for row, i in shown:
+        v = drift.verdict(row, i)
         frame = v.frame
-        pic = _data_uri("image/jpeg", thumbnail(library.read_blob(project, frame.blob_sha), THUMB))
+        pic = picture(frame.blob_sha)
+        frame_html = (
+            f"<img alt='frame' src='{pic}'>" if pic else "<div class='muted'>unreadable</div>"
+        )
         ref_html = "<figure><div class='muted'>no matching reference</div></figure>"
         ref = refs.get(v.score.best_reference_id) if v.score else None
-        if ref is not None:
-            if ref.id not in ref_thumbs:
-                data = library.read_blob(project, ref.blob_sha)
-                ref_thumbs[ref.id] = _data_uri("image/jpeg", thumbnail(data, THUMB))
+        ref_pic = picture(ref.blob_sha) if ref is not None else None
+        if ref is not None and ref_pic:
             ref_html = (
-                f"<figure><img alt='best reference' src='{ref_thumbs[ref.id]}'>"
+                f"<figure><img alt='best reference' src='{ref_pic}'>"
                 f"<figcaption>best reference: {esc(ref.file_name)}</figcaption></figure>"
             )
         tc = format_timecode(frame.time_s, row.shot.fps, frame.index)
         note = f"<div>Note: {esc(v.review.note)}</div>" if v.review and v.review.note else ""
-        review = f" · {esc(v.review.state)}" if v.review and v.review.state else ""
+        state = f" · {esc(v.review.state)}" if v.review and v.review.state else ""
         parts.append(
-            f"<div class='card'><div class='pair'><figure><img alt='frame' src='{pic}'>"
-            f"<figcaption>{esc(row.shot.name)} · frame {frame.index + 1} · {esc(tc)}"
+            f"<div class='card'><div class='pair'><figure>{frame_html}"
+            f"<figcaption>{esc(row.shot.name)} · frame {review.frame_number(row, i)} · {esc(tc)}"
             f"</figcaption></figure>{ref_html}</div>"
             f"<div class='flag'>{esc(v.why)}</div><div class='muted'>{esc(row.persona_name)}"
-            f"{review}</div>{note}</div>"
+            f"{state}</div>{note}</div>"
         )
     parts.append("</div>")
 

@@ -209,3 +209,14 @@ def shot_personas(project: Project, shot: Shot) -> list[str]:
     if shot.persona_ids:
         return list(shot.persona_ids)
     return [p.id for p in persona_rows.list_personas(project)]
+
+
+def expected_personas(project: Project) -> dict[str, list[str]]:
+    """Every shot's expected personas by name, in the cast's order (the whole cast where a shot
+    names nobody)."""
+    cast = {p.id: p.name for p in persona_rows.list_personas(project)}
+    out = {}
+    for shot in rows.list_shots(project):
+        wanted = set(shot.persona_ids or cast)
+        out[shot.id] = [name for pid, name in cast.items() if pid in wanted]
+    return out

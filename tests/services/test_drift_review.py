@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from studio.core.errors import StudioError
@@ -72,3 +73,67 @@ def test_looking_harder_plans_only_the_frames_without_a_face(demo_project):
     assert len(faceless) == 4 and {fid for fid, _ in spec.frames} == faceless
     assert set(spec.scan) == {sha for _, sha in spec.frames} and spec.thorough
     assert "looking harder" in spec.title
+
+
+def _row(project, name):
+    return next(r for r in drift.drift_rows(project) if r.shot.name == name)
+
+
+def test_a_shot_flagged_on_wardrobe_reports_its_worst_wardrobe_frame(demo_project):
+    from dataclasses import replace
+
+    from studio.services import review
+
+    costume = _row(demo_project, "Costume test")
+    t = costume.thresholds
+    on_wardrobe = {
+        i
+        for i, s in enumerate(costume.scores)
+        if s.wardrobe is not None and s.wardrobe > t.wardrobe
+    }
+    assert on_wardrobe and not any(s.identity < t.identity for s in costume.scores if s.identity)
+    w = review.worst(costume)
+    assert w.index in on_wardrobe and w.dimension == "wardrobe" and w.flagged
+    assert w.value == pytest.approx(max(costume.scores[i].wardrobe for i in on_wardrobe))
+    summary = review.shot_summary(costume)
+    assert summary["worst_on"] == "wardrobe" and summary["worst_frame"] == w.index + 1
+    assert "worst wardrobe ΔE" in review.describe_worst(costume)
+    # With the wardrobe check off, the shot is on-model and its worst is judged without it.
+    quiet = replace(t, enabled=("identity", "lighting"))
+    w2 = review.worst(costume, quiet)
+    assert w2.dimension != "wardrobe" and not w2.flagged
+    # With every check off nothing is flagged, yet the shot still has a worst frame.
+    off = review.worst(costume, replace(t, enabled=()))
+    assert off is not None and not off.flagged and off.dimension == "wardrobe"
+
+
+def test_the_most_drifted_frame_and_what_flag_every_drifted_frame_takes(demo_project):
+    from studio.services import review
+
+    rows = drift.drift_rows(demo_project)
+    where = review.most_drifted(rows)
+    assert where is not None
+    row, frame = where
+    assert rows[row].flags()[frame]
+    severity = [float(r.severity()[f]) for r in rows for f in np.flatnonzero(r.flags())]
+    assert float(rows[row].severity()[frame]) == pytest.approx(max(severity))
+    assert review.worst(rows[row]).index == frame
+
+    ids = review.drifted_unreviewed(rows)
+    assert len(ids) == 20
+    golden = _row(demo_project, "Golden hour")
+    drift.set_review(demo_project, [f.id for f in golden.frames], "approved")
+    drift.set_review(demo_project, [golden.frames[0].id], None, "a note is not a review")
+    rows = drift.drift_rows(demo_project)
+    left = review.drifted_unreviewed(rows)
+    assert len(left) == 12 and not set(left) & {f.id for f in golden.frames}
+    changes = review.flag_drifted(demo_project)
+    assert (
+        set(changes) == set(left)
+        and review.drifted_unreviewed(drift.drift_rows(demo_project)) == []
+    )
+    # The slider's thresholds, per row, instead of the saved ones: nothing past them, no worst.
+    from dataclasses import replace
+
+    loose = [replace(r.thresholds, enabled=()) for r in rows]
+    assert review.most_drifted(rows, loose) is None

@@ -1,0 +1,100 @@
+"""What every verb shares: output (text or --json), opening a project, jobs with a progress line.
+
+Nothing here imports more than the standard library at start-up: each verb loads what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from studio.core.errors import StudioError
+
+
+class UsageError(Exception):
+    """Wrong words on the command line: exit status 2."""
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    """One JSON document on stdout with --json, else the text (if any)."""
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    elif text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@contextmanager
+def open_project(path: str, *, read_only: bool = False) -> Iterator[Any]:
+    from studio.services.projects import open_project as open_
+
+    project = open_(path, read_only=read_only)
+    try:
+        yield project
+    finally:
+        project.close()
+
+
+def progress_printer(label: str):
+    """A progress sink drawing a bar on a terminal, or a line per tenth when piped."""
+    from studio.core.jobs import format_eta
+
+    tty = sys.stderr.isatty()
+    state = {"last": -1, "seen": (-1, -1)}
+
+    def show(p) -> None:
+        if not p.total or (p.done, p.total) == state["seen"]:
+            return  # nothing counted yet, or the job's last word repeats its last unit
+        state["seen"] = (p.done, p.total)
+        pct = int(100 * p.fraction)
+        if tty:
+            bar = "#" * (pct // 5) + "-" * (20 - pct // 5)
+            sys.stderr.write(f"\r{label} [{bar}] {p.done}/{p.total} {format_eta(p.eta_s)}   ")
+            if p.done >= p.total:
+                sys.stderr.write("\n")
+        elif pct // 10 != state["last"] or p.done >= p.total:
+            state["last"] = pct // 10
+            sys.stderr.write(f"{label}: {p.done}/{p.total} {format_eta(p.eta_s)}".rstrip() + "\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def with_cancel(fn):
+    """Run fn(token) with Ctrl-C turned into a cancel of the job in progress."""
+    from studio.core.jobs import CancelToken
+
+    token = CancelToken()
+    previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())
+    try:
+        return fn(token)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_job(project: Any, job_or_spec: Any, label: str, *, on_cancel: str | None = None) -> Any:
+    """Run a job in this process with a progress line; Ctrl-C cancels it, resumable later.
+
+    on_cancel: what to say when it is cancelled (default: how to resume it).
+    """
+    from studio.jobs.runner import JobRunner
+
+    job = with_cancel(
+        lambda token: JobRunner(project).run(
+            job_or_spec, progress=progress_printer(label), cancel=token
+        )
+    )
+    if job.state == "cancelled":
+        if on_cancel:
+            raise StudioError(on_cancel)
+        raise StudioError(
+            f"Cancelled after {job.done} of {job.total}.",
+            hint=f"Resume with: persona-studio jobs {project.path} --resume {job.id[:10]}",
+        )
+    if job.state == "failed":
+        raise StudioError(job.error or job.message)
+    return job

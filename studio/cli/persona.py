@@ -1,0 +1,142 @@
+"""`persona`: list, show, add, export, import, diff personas and compose prompts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from studio.cli.common import emit, open_project
+
+
+def _version_dict(v: Any) -> dict:
+    return {
+        "number": v.number,
+        "id": v.id,
+        "parent_id": v.parent_id,
+        "note": v.note,
+        "created_at": v.created_at,
+    }
+
+
+def cmd_persona(args: argparse.Namespace) -> int:
+    from studio.services import personas
+
+    action = args.persona_action
+    read_only = action in ("list", "show", "export", "diff", "prompt")
+    with open_project(args.project, read_only=read_only) as project:
+        if action == "list":
+            rows = []
+            for p in personas.list_personas(project):
+                versions = personas.version_numbers(project, p.id)
+                rows.append(
+                    {
+                        "id": p.id,
+                        "name": p.name,
+                        "versions": len(versions),
+                        "head": versions[0]["number"] if versions else None,
+                        "updated_at": p.updated_at,
+                    }
+                )
+            text = "\n".join(f"{r['name']}  (v{r['head']}, {r['versions']} versions)" for r in rows)
+            emit(args, {"personas": rows}, text or "No personas yet.")
+        elif action == "add":
+            v = personas.add_persona(project, args.name)
+            emit(args, {"persona": args.name, "version": _version_dict(v)}, f"Added '{args.name}'")
+        elif action == "show":
+            p = personas.get_persona(project, args.name)
+            v = personas.get_version(project, p.id, args.version)
+            data = {"persona": p.name, "id": p.id, "version": _version_dict(v), "record": v.record}
+            if args.history:
+                data["history"] = personas.version_numbers(project, p.id)
+            text = [f"{p.name} — version {v.number} ({v.created_at[:16]}) {v.note}".rstrip()]
+            if args.history:
+                text += [
+                    f"  v{h['number']}  {h['created_at'][:16]}  {h['note'] or ''}".rstrip()
+                    for h in data["history"]
+                ]
+            else:
+                text.append(json.dumps(v.record, indent=2, ensure_ascii=False))
+            emit(args, data, "\n".join(text))
+        elif action == "export":
+            text = personas.export_persona(project, args.name, args.version)
+            if args.output:
+                Path(args.output).write_text(text, encoding="utf-8")
+                emit(args, {"file": args.output}, f"Wrote {args.output}")
+            elif args.json:
+                sys.stdout.write(text)
+            else:
+                sys.stdout.write(text)
+        elif action == "import":
+            v = personas.import_persona(project, args.file)
+            p = personas.get_persona(project, v.persona_id)
+            emit(
+                args,
+                {"persona": p.name, "version": _version_dict(v)},
+                f"Imported '{p.name}' as version {v.number}",
+            )
+        elif action == "diff":
+            va, vb, changes = personas.diff_versions(project, args.name, args.a, args.b)
+            data = {
+                "persona": args.name,
+                "from": va.number,
+                "to": vb.number,
+                "changes": [
+                    {"path": c.path, "kind": c.kind, "old": c.old, "new": c.new} for c in changes
+                ],
+            }
+            lines = [f"{args.name}: version {va.number} → {vb.number}, {len(changes)} changes"]
+            for c in changes:
+                if c.kind == "added":
+                    lines.append(f"+ {c.path}: {json.dumps(c.new, ensure_ascii=False)}")
+                elif c.kind == "removed":
+                    lines.append(f"- {c.path}: {json.dumps(c.old, ensure_ascii=False)}")
+                else:
+                    lines.append(
+                        f"~ {c.path}: {json.dumps(c.old, ensure_ascii=False)} → "
+                        f"{json.dumps(c.new, ensure_ascii=False)}"
+                    )
+            emit(args, data, "\n".join(lines))
+        elif action == "prompt":
+            prompt = personas.compose(
+                project, args.name, args.action or "", args.outfit, args.version
+            )
+            emit(
+                args,
+                {"positive": prompt.positive, "negative": prompt.negative},
+                f"positive: {prompt.positive}\nnegative: {prompt.negative}",
+            )
+    return 0
+
+
+def register(verb, group) -> None:
+    action = group(
+        "persona",
+        "list, show, add, export, import, diff personas",
+        "Work with the personas of a project.",
+        cmd_persona,
+    )
+    action("list", "list the cast")
+    a = action("add", "add a persona with a default record")
+    a.add_argument("name")
+    a = action("show", "show a version's record (the newest by default)")
+    a.add_argument("name")
+    a.add_argument("--version", type=int, metavar="N")
+    a.add_argument("--history", action="store_true", help="list every version instead")
+    a = action("export", "write a version's record as JSON")
+    a.add_argument("name")
+    a.add_argument("--version", type=int, metavar="N")
+    a.add_argument("-o", "--output", metavar="FILE")
+    a = action("import", "import a record JSON file (a new version, or a new persona)")
+    a.add_argument("file")
+    a = action("diff", "field-level changes between two versions")
+    a.add_argument("name")
+    a.add_argument("a", type=int, metavar="FROM")
+    a.add_argument("b", type=int, nargs="?", metavar="TO", help="default: the newest version")
+    a = action("prompt", "compose the positive and negative prompt for an action")
+    a.add_argument("name")
+    a.add_argument("action", nargs="?", default="")
+    a.add_argument("--outfit")
+    a.add_argument("--version", type=int, metavar="N")
