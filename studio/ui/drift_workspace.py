@@ -7,6 +7,7 @@ the user lets go, and review edits re-read only the reviews.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from PySide6.QtGui import (
     QAction,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
     QKeySequence,
     QUndoCommand,
 )
@@ -25,10 +25,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -37,7 +34,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -46,12 +42,15 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import drift as core
-from studio.core.errors import StudioError
+from studio.core.errors import Cancelled, StudioError
+from studio.core.ids import new_id
+from studio.core.jobs import CancelToken, Progress
 from studio.core.shots import REVIEW_STATES
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
 from studio.jobs import report
-from studio.services import audit, drift, models, personas, shots
+from studio.jobs.runner import JobEvent
+from studio.services import audit, drift, models, personas, review, shots
 from studio.ui import dialogs
 from studio.ui.drift_heatmap import (
     REVIEW_APPROVED,
@@ -62,8 +61,10 @@ from studio.ui.drift_heatmap import (
     LayerScale,
 )
 from studio.ui.drift_trend import IdentityTrend, TrendSegment
+from studio.ui.footage_import import FootageImportDialog
 from studio.ui.frame_inspector import FrameInspector
 from studio.ui.frame_pair import TwoRandomFrames
+from studio.ui.qt_bridge import JobBridge
 from studio.ui.workspace import Workspace
 
 LAYER_LABELS = {
@@ -129,53 +130,6 @@ class ThresholdCommand(QUndoCommand):
         self.workspace.thresholds_changed()
 
 
-class FootageImportDialog(QDialog):
-    """What to import: the clips, who is expected in them, every Nth frame, the frame cap."""
-
-    def __init__(self, sources: list[str], cast: list[tuple[str, str]], parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Import footage")
-        self.setObjectName("footageImportDialog")
-        self.sources = sources
-        form = QFormLayout(self)
-        names = [Path(s).name for s in sources]
-        listed = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        what = QLabel(f"{plural(len(sources), 'clip')} as new shots: {listed}")
-        what.setWordWrap(True)
-        form.addRow(what)
-        self.persona = QComboBox()
-        self.persona.addItem("The whole cast", None)
-        for pid, name in cast:
-            self.persona.addItem(name, pid)
-        if len(cast) == 1:
-            self.persona.setCurrentIndex(1)
-        form.addRow("Expected in the shots:", self.persona)
-        self.every = QSpinBox()
-        self.every.setRange(1, 1000)
-        self.every.setToolTip("Keep every Nth frame: 1 keeps them all")
-        form.addRow("Keep every Nth frame:", self.every)
-        self.cap = QSpinBox()
-        self.cap.setRange(1, 100_000)
-        self.cap.setValue(1000)
-        self.cap.setSuffix(" frames")
-        self.cap.setToolTip("Stop reading a clip after this many frames")
-        form.addRow("At most, per clip:", self.cap)
-        self.analyse = QCheckBox("Analyse the new shots for drift when they are in")
-        self.analyse.setChecked(True)
-        form.addRow(self.analyse)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def persona_ids(self) -> list[str]:
-        pid = self.persona.currentData()
-        return [pid] if pid else []
-
-
 class DriftWorkspace(Workspace):
     """Drift review of the open project: heat map, threshold, inspector, reviews, reshoots."""
 
@@ -187,7 +141,13 @@ class DriftWorkspace(Workspace):
         self.rows: list[drift.DriftRow] = []
         self._import_jobs: dict[str, bool] = {}  # job id -> analyse when done
         self._analysis_jobs: set[str] = set()
+        self._report_jobs: dict[str, str] = {}  # job id -> the report's path
+        self._local_reports: dict[str, CancelToken] = {}  # reports of a read-only project
         self._tracked: str | None = None  # the job the progress bar shows
+        # Reports of a read-only project run on a thread of their own (there is no job queue
+        # to write to); their events come back through this bridge like the runner's.
+        self._report_bridge = JobBridge(self)
+        self._report_bridge.job_event.connect(self.on_job_event)
         self._current: tuple[int, int] | None = None  # the inspected frame
         self._preview: core.Thresholds | None = None  # the slider's value before it is saved
         self._pair_dialog: TwoRandomFrames | None = None
@@ -419,6 +379,14 @@ class DriftWorkspace(Workspace):
         """Show a project's shots (None clears the workspace)."""
         self.project = project
         self._undo.clear()
+        for token in self._local_reports.values():
+            token.cancel()  # a read-only report of the project that closes writes nothing
+        self._local_reports.clear()
+        if self._tracked in self._report_jobs:
+            self._tracked = None
+            self.progress.hide()
+            self.cancel_button.hide()
+        self._report_jobs.clear()
         self._current = None
         self._preview = None
         if self._pair_dialog is not None:
@@ -439,15 +407,7 @@ class DriftWorkspace(Workspace):
 
     def worst_frame(self) -> tuple[int, int] | None:
         """(row, frame) of the most drifted flagged frame, or None when nothing is flagged."""
-        best, where = -np.inf, None
-        for i, (row, flags) in enumerate(zip(self.rows, self._flags(), strict=True)):
-            if not flags.any():
-                continue
-            severity = np.where(flags, row.severity(self._row_thresholds(i)), -np.inf)
-            j = int(np.nanargmax(severity))
-            if severity[j] > best:
-                best, where = float(severity[j]), (i, j)
-        return where
+        return review.most_drifted(self.rows, self._all_thresholds())
 
     def reload(self) -> None:
         """Read every shot's scores again (after an import or an analysis)."""
@@ -532,6 +492,9 @@ class DriftWorkspace(Workspace):
             ],
             np.int8,
         )
+
+    def _all_thresholds(self) -> list[core.Thresholds]:
+        return [self._row_thresholds(i) for i in range(len(self.rows))]
 
     def _flags(self) -> list[np.ndarray]:
         return [r.flags(self._row_thresholds(i)) for i, r in enumerate(self.rows)]
@@ -768,12 +731,7 @@ class DriftWorkspace(Workspace):
 
     def reshoot_flagged(self) -> None:
         """Put every drifted frame that is not approved on the reshoot list (one undo step)."""
-        ids = []
-        for row, flags in zip(self.rows, self._flags(), strict=True):
-            for i in np.flatnonzero(flags):
-                review = row.reviews.get(row.frames[i].id)
-                if review is None or review.state is None:
-                    ids.append(row.frames[i].id)
+        ids = review.drifted_unreviewed(self.rows, self._all_thresholds())
         if not ids:
             self.status_message.emit("No drifted frames are waiting for a review.")
             return
@@ -851,7 +809,7 @@ class DriftWorkspace(Workspace):
         if not self._writable("Importing footage"):
             return None
         cast = [(p.id, p.name) for p in personas.list_personas(self.project)]
-        dialog = FootageImportDialog([str(p) for p in paths], cast, self)
+        dialog = FootageImportDialog([str(p) for p in paths], cast, self, self.persona_id())
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(
             lambda: self.import_footage(
@@ -931,25 +889,37 @@ class DriftWorkspace(Workspace):
         self.cancel_button.setEnabled(True)
 
     def cancel_job(self) -> None:
-        if self._tracked and self.runner is not None:
+        """Stop the job the progress bar shows after the unit in flight."""
+        if not self._tracked:
+            return
+        if self._tracked in self._local_reports:
+            self._local_reports[self._tracked].cancel()
+        elif self.runner is not None:
             self.runner.cancel(self._tracked)
-            self.cancel_button.setEnabled(False)
-            self.progress.setFormat("Stopping after this frame…")
+        else:
+            return
+        self.cancel_button.setEnabled(False)
+        what = "picture" if self._tracked in self._report_jobs else "frame"
+        self.progress.setFormat(f"Stopping after this {what}…")
 
     def on_job_event(self, event) -> None:
         """Follow the workspace's imports and analyses; refresh as their frames are committed."""
         if self.project is None:
             return
-        mine = event.job_id in self._import_jobs or event.job_id in self._analysis_jobs
-        if not mine:
+        job_id = event.job_id
+        mine = job_id in self._import_jobs or job_id in self._analysis_jobs
+        if not mine and job_id not in self._report_jobs:
             return
-        if event.job_id == self._tracked:
+        if job_id == self._tracked:
             p = event.progress
-            if p.total:
+            if p.total and event.event in ("started", "progress"):
                 self.progress.setRange(0, p.total)
                 self.progress.setValue(p.done)
-                verb = "Importing" if event.job_id in self._import_jobs else "Analysing"
-                self.progress.setFormat(f"{verb} %v of %m")
+                if job_id in self._report_jobs:
+                    self.progress.setFormat("Report: picture %v of %m")
+                else:
+                    verb = "Importing" if job_id in self._import_jobs else "Analysing"
+                    self.progress.setFormat(f"{verb} %v of %m")
             if event.event in ("done", "failed", "cancelled", "interrupted"):
                 self._tracked = None
                 self.progress.hide()
@@ -959,7 +929,9 @@ class DriftWorkspace(Workspace):
                 self._reload_timer.start()  # the heat map fills in as frames are scored
         if event.event not in ("done", "failed", "cancelled", "interrupted"):
             return
-        if event.job_id in self._import_jobs:
+        if job_id in self._report_jobs:
+            self._report_finished(event)
+        elif event.job_id in self._import_jobs:
             analyse = self._import_jobs.pop(event.job_id)
             self.reload()
             if event.event == "done":
@@ -995,23 +967,66 @@ class DriftWorkspace(Workspace):
             self, "Export drift report", str(suggestion), ";;".join(REPORT_FORMATS)
         )
         if path:
-            fmt = REPORT_FORMATS.get(chosen) or Path(path).suffix.lstrip(".").lower() or "html"
-            self.export_report(path, fmt)
+            self.export_report(path, REPORT_FORMATS.get(chosen))
 
-    def export_report(self, path: str | Path, fmt: str = "html") -> str | None:
-        """Write the drift report; returns its path (None if it could not be written)."""
+    def export_report(self, path: str | Path, fmt: str | None = None) -> str | None:
+        """Write the drift report as a job (progress and cancel in the bar); returns its id.
+
+        Nothing is written when it is cancelled; a project open read-only writes it on a
+        thread of its own, as the job would.
+        """
         if self.project is None:
             return None
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            what = report.write_report(self.project, fmt, path)
+            spec = review.plan_report(self.project, fmt or "", path)
         except StudioError as exc:
             dialogs.show_error(self, exc, "Cannot write the report")
             return None
-        finally:
-            QGuiApplication.restoreOverrideCursor()
-        self.status_message.emit(f"Report written to {path}: {what}")
-        return str(path)
+        if self.runner is not None:
+            job_id = self.runner.submit(spec).id
+        else:
+            job_id = self._report_here(spec)
+        self._report_jobs[job_id] = spec.output
+        self._track(job_id, "Writing the report")
+        self._update_actions()
+        return job_id
+
+    def _report_here(self, spec) -> str:
+        """Run a report job on a thread without the queue (a read-only project); its id."""
+        token = CancelToken()
+        job_id = f"report-{new_id()}"
+        self._local_reports[job_id] = token
+        project, deliver = self.project, self._report_bridge.deliver
+
+        def run() -> None:
+            def said(event: str, p: Progress, message: str = "") -> None:
+                deliver(JobEvent(job_id, event, spec.title, p, message or p.message))
+
+            said("started", Progress(0, len(spec.thumbs), "Starting"))
+            try:
+                message = report.run_report(project, spec, lambda p: said("progress", p), token)
+            except Cancelled:
+                said("cancelled", Progress(0, len(spec.thumbs), "Cancelled"))
+            except StudioError as exc:
+                said("failed", Progress(0, 0, exc.message), str(exc))
+            except Exception as exc:  # a bug: said once, never a silent stop
+                said("failed", Progress(0, 0, "failed"), f"{type(exc).__name__}: {exc}")
+            else:
+                said("done", Progress(1, 1, message))
+
+        threading.Thread(target=run, name="report", daemon=True).start()
+        return job_id
+
+    def _report_finished(self, event) -> None:
+        path = self._report_jobs.pop(event.job_id)
+        self._local_reports.pop(event.job_id, None)
+        if event.event == "done":
+            self.status_message.emit(f"Report written to {path}")
+        elif event.event == "failed":
+            dialogs.show_error(self, StudioError(event.message), "Cannot write the report")
+        else:
+            self.status_message.emit("Report cancelled: nothing was written.")
+        self._update_actions()
 
     def show_random_pair(self) -> TwoRandomFrames | None:
         """Open "Two random frames" for the persona whose thresholds are shown."""
@@ -1058,7 +1073,7 @@ class DriftWorkspace(Workspace):
         self.import_button.setEnabled(writable)
         self.analyse_button.setEnabled(writable and has_rows)
         self.harder_button.setEnabled(writable and drift.tally(self.rows).faceless > 0)
-        self.export_button.setEnabled(has_rows)
+        self.export_button.setEnabled(has_rows and not self._report_jobs)
         self.pair_button.setEnabled(has_rows)
         selected = has and not self.project.read_only and bool(self.selected_frames())
         for b in (self.reshoot_button, self.approve_button, self.clear_button, self.note_button):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -220,7 +221,7 @@ def test_drop_a_clip_imports_and_analyses_it(qtbot, ws, window, tmp_path, errors
     assert drop_files(ws, [clip])
     dialog = ws.findChild(FootageImportDialog)
     assert dialog is not None and dialog.isVisible()
-    assert dialog.persona.currentText() == "Nova Hale"
+    assert dialog.persona_names() == ["Nova Hale"]  # the persona the workspace shows
     dialog.every.setValue(1)
     dialog.accept()
     qtbot.waitUntil(lambda: any(r.shot.name == "my clip" for r in ws.rows), timeout=60000)
@@ -267,21 +268,101 @@ def test_analyse_when_up_to_date_says_so(qtbot, ws, window):
     assert not ws._analysis_jobs
 
 
-def test_export_the_report_and_two_random_frames(qtbot, ws, tmp_path, errors):
+def test_export_runs_as_a_job_off_the_gui_thread(qtbot, ws, window, tmp_path, errors):
     (tmp_path / "a file").write_text("in the way")
     assert ws.export_report(tmp_path / "a file" / "drift.html") is None
     assert "Cannot write the report" in errors[-1].message
-    html = ws.export_report(tmp_path / "drift.html", "html")
-    text = open(html, encoding="utf-8").read()
+    done_on = []
+    window.runner.add_listener(
+        lambda e: e.event == "done" and done_on.append(threading.current_thread())
+    )
+    with qtbot.waitSignal(ws.status_message, timeout=60000) as said:
+        job = ws.export_report(tmp_path / "drift.html", "html")
+        assert job and ws.progress.isVisible() and ws.cancel_button.isVisible()
+        assert not ws.export_button.isEnabled()  # one report at a time
+    assert said.args == [f"Report written to {tmp_path / 'drift.html'}"]
+    assert window.runner.wait(job, timeout=60).state == "done"
+    assert done_on and done_on[0] is not threading.main_thread()
+    assert not ws.progress.isVisible() and ws.export_button.isEnabled()
+    text = (tmp_path / "drift.html").read_text(encoding="utf-8")
     assert "Drift report" in text and "data:image/png;base64," in text
     assert "http://" not in text and "https://" not in text  # one self-contained file
-    data = json.loads(open(ws.export_report(tmp_path / "drift.json", "json")).read())
-    assert len(data["frames"]) == 80
+    assert text.count("<img alt='frame'") == 20
+    assert "wardrobe ΔE" in text  # the costume shot's worst frame, on the check that flagged it
+    with qtbot.waitSignal(ws.status_message, timeout=60000):
+        json_job = ws.export_report(tmp_path / "drift.json")  # the format from the suffix
+    assert window.runner.wait(json_job, timeout=60).state == "done"
+    data = json.loads((tmp_path / "drift.json").read_text())
+    assert len(data["frames"]) == 80 and data["frames"][0]["frame"] == 1
+    assert errors[-1].message.startswith("Cannot write the report to")  # no new error
+
+
+def test_cancel_the_report_from_the_bar_leaves_no_file(qtbot, ws, window, tmp_path):
+    reached, release, ended = threading.Event(), threading.Event(), threading.Event()
+    outcome: list[str] = []
+
+    def hold(event) -> None:  # runs in the runner's thread, between two units
+        if event.event == "progress" and not reached.is_set():
+            reached.set()
+            release.wait(30)  # the first picture is in; wait for the user's Cancel
+        elif event.event in ("done", "failed", "cancelled"):
+            outcome.append(event.event)
+            ended.set()
+
+    window.runner.add_listener(hold)
+    out = tmp_path / "reports" / "drift.html"
+    job = ws.export_report(out)
+    assert reached.wait(30)
+    ws.cancel_button.click()
+    assert ws.progress.format() == "Stopping after this picture…"
+    release.set()
+    assert ended.wait(30) and outcome == ["cancelled"]
+    qtbot.waitUntil(lambda: job not in ws._report_jobs, timeout=10000)
+    assert not ws.progress.isVisible() and ws.export_button.isEnabled()
+    assert not out.exists() and (not out.parent.exists() or not any(out.parent.iterdir()))
+    assert window.runner.wait(job).state == "cancelled"
+
+
+def test_two_random_frames(qtbot, ws):
     ws.pair_button.click()
     dialog = ws._pair_dialog
     assert dialog is not None and dialog.isVisible()
     a, b = dialog.shown_frame_ids()
     assert a != b
+
+
+def test_import_dialog_takes_several_cast_members(qtbot, ws, window, tmp_path):
+    from studio.services import personas
+    from studio.services import shots as shot_service
+
+    personas.add_persona(window.project, "Ada")
+    folder = write_demo_footage(tmp_path / "frames", frames=3)[0]
+    dialog = ws.ask_import([folder])
+    assert dialog.persona_names() == ["Nova Hale"]
+    assert sorted(dialog.cast.item(i).text() for i in range(dialog.cast.count())) == [
+        "Ada",
+        "Nova Hale",
+    ]
+    nova = next(i for i in range(dialog.cast.count()) if dialog.cast.item(i).text() == "Nova Hale")
+    ada = 1 - nova
+    dialog.cast.setFocus()
+    dialog.cast.setCurrentRow(nova)
+    qtbot.keyClick(dialog.cast, Qt.Key.Key_Space)  # Nova Hale off: nobody is expected
+    assert dialog.persona_names() == [] and not dialog.import_button.isEnabled()
+    assert dialog.cast_hint.isVisibleTo(dialog)
+    for row in (ada, nova):
+        dialog.cast.setCurrentRow(row)
+        qtbot.keyClick(dialog.cast, Qt.Key.Key_Space)
+    assert sorted(dialog.persona_names()) == ["Ada", "Nova Hale"]
+    assert dialog.import_button.isEnabled()
+    dialog.analyse.setChecked(False)
+    before = len(shot_service.list_shots(window.project))
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len({r.shot.id for r in ws.rows}) == before + 1, timeout=60000)
+    shot = shot_service.list_shots(window.project)[-1]  # the new shot, last in the timeline
+    names = {personas.get_persona(window.project, pid).name for pid in shot.persona_ids}
+    assert names == {"Ada", "Nova Hale"}
+    assert {r.persona_name for r in ws.rows if r.shot.id == shot.id} == {"Ada", "Nova Hale"}
 
 
 def test_import_footage_from_the_file_menu_opens_the_workspace(
@@ -310,3 +391,40 @@ def test_clicking_the_trend_line_selects_and_inspects_that_frame(qtbot, ws):
     assert ws.heatmap.selection() == (golden, 12, 12) and ws._current == (golden, 12)
     assert ws.inspector.state_text() == "flagged"
     assert "light" in ws.inspector.why_text().lower()
+
+
+def test_export_from_the_file_menu_writes_the_report_as_a_job(qtbot, window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    window.show_workspace("persona")
+    out = tmp_path / "menu.csv"
+    monkeypatch.setattr(
+        QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (str(out), "CSV table (*.csv)")),
+    )
+    ws = window.drift_workspace
+    with qtbot.waitSignal(ws.status_message, timeout=60000):
+        window.report_action.trigger()
+        assert window.workspaces.currentWidget() is ws
+        assert ws._report_jobs  # a job, not a write on the GUI thread
+    assert len(out.read_text().splitlines()) == 81
+
+
+def test_a_read_only_window_writes_the_report_off_the_gui_thread(qtbot, tmp_path, demo_path):
+    from PySide6.QtCore import QSettings
+
+    from studio.ui.main_window import MainWindow
+
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    assert w.open_project(demo_path, read_only=True) and w.runner is None
+    ws = w.drift_workspace
+    out = tmp_path / "read-only.json"
+    with qtbot.waitSignal(ws.status_message, timeout=60000) as said:
+        job = ws.export_report(out)
+        assert job in ws._local_reports and ws.progress.isVisibleTo(ws)
+    assert said.args == [f"Report written to {out}"]
+    assert len(json.loads(out.read_text())["frames"]) == 80
+    assert not ws.progress.isVisibleTo(ws) and not ws._report_jobs
+    w.close_project()
