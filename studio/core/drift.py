@@ -25,8 +25,19 @@ MIN_FACE_PX = 60.0  # smaller faces give unreliable identity vectors
 MIN_DETECTOR_SCORE = {"dlib": 0.0, "insightface": 0.5}  # dlib's HOG score can be near 0
 POSE_NEIGHBOURS = 5  # references nearest in head pose that the pose-aware match looks among
 CAST_MARGIN = 0.02  # a face is a cast member only when closer to them than to anyone else by this
-DEFAULT_WARDROBE_DE = 15.0  # CIEDE2000 between garment colours: beyond it, another garment
+# Measured defaults, used until a persona has enough references to calibrate (see README,
+# "How thresholds are chosen"). On clips made from real photos with zooms and pans, the same
+# clothes stayed within 7.8 of their reference and dyed ones were 15 or more apart; the same
+# light stayed within 0.6 and a change of 1,500 K or a key on the other side gave 1.1 or more.
+DEFAULT_WARDROBE_DE = 11.0  # palette distance (core.looks): beyond it, other clothes
 DEFAULT_LIGHTING = 1.0  # lighting distance (core.looks): beyond it, clearly different light
+# Identity without a calibration: on the dlib descriptor, 0.92 lets no impostor pair of a public
+# face-verification set through while every genuine pair passes (0.905 let 5 of 262 through).
+UNCALIBRATED_IDENTITY = {"dlib": 0.92}
+MIN_CALIBRATION = 3  # references with the look in view needed to calibrate a look threshold
+CALIBRATION_SPREAD = 1.5  # a look threshold is this times the references' 90th percentile spread
+CALIBRATION_CEILING = 2.5  # ... and at most this times the default
+RECORD_KEY_UNIT = 0.2  # a named key direction is vague: its key difference counts 1 at this
 
 # Frame states.
 MEASURED = "measured"
@@ -42,7 +53,8 @@ class RefFace:
     embedding: np.ndarray = field(compare=False, repr=False)
     yaw: float = 0.0
     pitch: float = 0.0
-    look: Mapping[str, Any] | None = None  # a core.looks-style dict (garment_lab, face_cct_k, ...)
+    look: Mapping[str, Any] | None = None  # an engine.looks.Look as a dict (garment, face_cct_k...)
+    tags: tuple[str, ...] = ()  # the reference's tags: an outfit's name says she wears it here
 
 
 @dataclass
@@ -55,9 +67,9 @@ class PersonaModel:
     engine_id: str
     refs: list[RefFace]
     identity_threshold: float | None  # from the calibration (None: not calibrated)
-    palette: list[tuple[float, float, float]] = field(default_factory=list)  # garment Lab colours
-    target_cct_k: float | None = None  # the record's colour temperature
-    target_key: str | None = None  # the record's key-light direction
+    outfits: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)  # Lab
+    target_cct_k: float | None = None  # the record's colour temperature (None: not set)
+    target_key: str | None = None  # the record's key-light direction (None: not set)
 
     def __post_init__(self) -> None:
         if self.refs:
@@ -105,7 +117,15 @@ def identity_threshold(persona: PersonaModel, override: float | None = None) -> 
         return float(override)
     if persona.identity_threshold is not None:
         return float(persona.identity_threshold)
-    lo, hi = threshold_range(persona.engine_id)
+    return uncalibrated_identity(persona.engine_id)
+
+
+def uncalibrated_identity(engine_id: str) -> float:
+    """The identity threshold for an engine before a persona's references calibrate it."""
+    family = engine_id.split(":", 1)[0].lower()
+    if family in UNCALIBRATED_IDENTITY:
+        return UNCALIBRATED_IDENTITY[family]
+    lo, hi = threshold_range(engine_id)
     return (lo + hi) / 2
 
 
@@ -135,12 +155,17 @@ class FrameScore:
     identity_centroid: float | None = None
     best_reference_id: str | None = None
     matched: bool = False  # the face was assigned to this persona among the cast
-    wardrobe: float | None = None  # ΔE2000 to the nearest wardrobe colour
-    lighting: float | None = None  # lighting distance to the nearest target light
+    wardrobe: float | None = None  # palette distance to the nearest reference or record colours
+    lighting: float | None = None  # lighting distance to the nearest reference or record light
     box: tuple[float, float, float, float] | None = None
     cast_scores: dict[str, float] = field(default_factory=dict)  # persona name -> score
+    wardrobe_reference_id: str | None = None  # the reference the clothes were closest to
+    lighting_reference_id: str | None = None  # the reference the light was closest to
+    unchecked: dict[str, str] = field(default_factory=dict)  # dimension -> why not checked
+    stale: tuple[str, ...] = ()  # dimensions whose inputs changed since (set when read)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (staleness is not stored: it is worked out when read)."""
         return {
             "state": self.state,
             "reason": self.reason,
@@ -154,6 +179,9 @@ class FrameScore:
             "lighting": self.lighting,
             "box": list(self.box) if self.box else None,
             "cast_scores": dict(self.cast_scores),
+            "wardrobe_reference_id": self.wardrobe_reference_id,
+            "lighting_reference_id": self.lighting_reference_id,
+            "unchecked": dict(self.unchecked),
         }
 
     @classmethod
@@ -172,7 +200,16 @@ class FrameScore:
             lighting=d.get("lighting"),
             box=tuple(box) if box else None,
             cast_scores=dict(d.get("cast_scores") or {}),
+            wardrobe_reference_id=d.get("wardrobe_reference_id"),
+            lighting_reference_id=d.get("lighting_reference_id"),
+            unchecked=dict(d.get("unchecked") or {}),
         )
+
+    def value(self, dimension: str) -> float | None:
+        """A dimension's score, None when it was not measured, not checked or is stale."""
+        if dimension in self.stale:
+            return None
+        return getattr(self, dimension)
 
 
 def assign_cast(
@@ -202,13 +239,15 @@ def score_frame(
     faces: Sequence[FrameFace],
     persona: PersonaModel,
     cast: Sequence[PersonaModel] = (),
+    outfit: str | None = None,
 ) -> FrameScore:
     """Score a frame against a persona, the rest of the cast considered.
 
     The persona's face is the face assigned to her (the best-matching one when several are);
     with none assigned, the largest face not assigned to another cast member (so a lone
     stranger's face is drifted, never skipped). Frames whose face is missing, too small or
-    weakly detected are not measurable, with the reason.
+    weakly detected are not measurable, with the reason. outfit: the outfit the shot expects
+    her in (None: any of hers).
     """
     cast = list(cast) or [persona]
     if all(p.persona_id != persona.persona_id for p in cast):
@@ -259,6 +298,13 @@ def score_frame(
     m = matches.get(persona.persona_id)
     if m is None:
         return FrameScore(UNMEASURABLE, f"{persona.name} has no usable references", **base)
+    wardrobe = wardrobe_check(ff.look, persona, outfit)
+    lighting = lighting_check(ff.look, persona, face)
+    unchecked = {
+        dimension: check.reason
+        for dimension, check in (("wardrobe", wardrobe), ("lighting", lighting))
+        if check.value is None
+    }
     return FrameScore(
         MEASURED,
         reason,
@@ -266,49 +312,223 @@ def score_frame(
         identity_centroid=m.centroid,
         best_reference_id=m.best_reference_id,
         matched=bool(mine),
-        wardrobe=wardrobe_score(ff.look, persona),
-        lighting=lighting_score(ff.look, persona),
+        wardrobe=wardrobe.value,
+        lighting=lighting.value,
         cast_scores={names[pid]: mm.score for pid, mm in matches.items()},
+        wardrobe_reference_id=wardrobe.reference_id,
+        lighting_reference_id=lighting.reference_id,
+        unchecked=unchecked,
         **base,
     )
 
 
-def wardrobe_score(look: Mapping[str, Any] | None, persona: PersonaModel) -> float | None:
-    """ΔE2000 of the garment below the face to the nearest wardrobe colour (record, references)."""
+@dataclass(frozen=True)
+class Check:
+    """One look dimension of a frame: its score and what it was compared with, or why not."""
+
+    value: float | None
+    reference_id: str | None = None  # the reference it came closest to (None: the record)
+    reason: str = ""  # why there is no value
+
+
+def _palette(look: Mapping[str, Any] | None):
+    garment = (look or {}).get("garment")
+    return [(tuple(lab), float(w)) for lab, w in garment] if garment else None
+
+
+def outfit_references(persona: PersonaModel, outfit: str | None) -> list[RefFace]:
+    """The references that show her in an outfit (every reference when outfit is None).
+
+    A reference shows an outfit when it is tagged with the outfit's name. While none of her
+    references is tagged with any outfit's name, each one counts for every outfit.
+    """
+    if not outfit:
+        return list(persona.refs)
+    names = {name.casefold() for name in persona.outfits}
+    tagged = [r for r in persona.refs if names & {t.casefold() for t in r.tags}]
+    if not tagged:
+        return list(persona.refs)
+    return [r for r in persona.refs if outfit.casefold() in {t.casefold() for t in r.tags}]
+
+
+def wardrobe_basis(persona: PersonaModel, outfit: str | None = None) -> str:
+    """Why a persona's wardrobe cannot be checked in an outfit, or "" when it can."""
+    refs = [r for r in outfit_references(persona, outfit) if _palette(r.look)]
+    colours = (
+        persona.outfits.get(outfit, [])
+        if outfit
+        else [c for cs in persona.outfits.values() for c in cs]
+    )
+    if refs or colours:
+        return ""
+    if outfit:
+        return f"no reference shows {persona.name} in '{outfit}' and it has no colours set"
+    return f"no reference shows {persona.name}'s clothes and no wardrobe colours are set"
+
+
+def wardrobe_check(
+    look: Mapping[str, Any] | None, persona: PersonaModel, outfit: str | None = None
+) -> Check:
+    """How far the clothes in a frame are from her references' (or the record's colours).
+
+    The frame's garment palette is compared with each reference of the outfit, seen under that
+    reference's light (her skin's colour shift undoes the light's), and with the record's
+    garment colours; the smallest distance counts.
+    """
     from studio.core import looks
 
-    if not look or look.get("garment_lab") is None:
-        return None
-    palette = list(persona.palette) + [
-        tuple(r.look["garment_lab"]) for r in persona.refs if r.look and r.look.get("garment_lab")
-    ]
-    return looks.wardrobe_distance(tuple(look["garment_lab"]), palette)
+    basis = wardrobe_basis(persona, outfit)
+    if basis:
+        return Check(None, reason=basis)
+    frame = _palette(look)
+    if frame is None:
+        return Check(None, reason="too little of her clothes in frame")
+    face_lab = look.get("face_lab")
+    best: tuple[float, str | None] | None = None
+    for ref in outfit_references(persona, outfit):
+        target = _palette(ref.look)
+        if not target:
+            continue
+        adapted = looks.adapt_palette(frame, face_lab, ref.look.get("face_lab"))
+        d = looks.palette_distance(adapted, target)
+        if d is not None and (best is None or d < best[0]):
+            best = (d, ref.reference_id)
+    colours = (
+        persona.outfits.get(outfit, [])
+        if outfit
+        else [c for cs in persona.outfits.values() for c in cs]
+    )
+    if colours:
+        d = looks.palette_distance(frame, [(c, 1.0) for c in colours])
+        if d is not None and (best is None or d < best[0]):
+            best = (d, None)
+    if best is None:
+        return Check(None, reason="too little of her clothes in frame")
+    return Check(round(best[0], 4), best[1])
+
+
+def _light_refs(persona: PersonaModel) -> list[RefFace]:
+    return [r for r in persona.refs if r.look and r.look.get("face_cct_k")]
+
+
+def lighting_basis(persona: PersonaModel) -> str:
+    """Why a persona's light cannot be checked, or "" when it can."""
+    from studio.core import looks
+
+    if _light_refs(persona):
+        return ""
+    if persona.target_key == "front" or looks.KEY_DIRECTIONS.get(persona.target_key or ""):
+        return ""
+    if persona.target_key:
+        return (
+            f"{persona.name}'s key light is set as '{persona.target_key}', which a face does "
+            "not show, and no reference shows her light"
+        )
+    return f"no reference shows {persona.name}'s face and no key light is set"
+
+
+def lighting_check(
+    look: Mapping[str, Any] | None, persona: PersonaModel, face: Face | None = None
+) -> Check:
+    """How far the light on the face is from her references' (else the record's key direction).
+
+    Among the references nearest in head pose (a turned face shades differently), the one
+    whose light is closest counts. Skin is not white, so the record's colour temperature is
+    never compared with a face's: without references only the key's side is checked.
+    """
+    from studio.core import looks
+
+    basis = lighting_basis(persona)
+    if basis:
+        return Check(None, reason=basis)
+    if not look or look.get("face_cct_k") is None:
+        return Check(None, reason="the light on her face could not be measured")
+    key, strength = tuple(look["key_vec"]), float(look["key_strength"])
+    refs = _light_refs(persona)
+    if refs:
+        if face is not None:
+            refs.sort(key=lambda r: math.hypot(r.yaw - face.yaw, r.pitch - face.pitch))
+            refs = refs[:POSE_NEIGHBOURS]
+        best = min(
+            (
+                looks.lighting_distance(
+                    look["face_cct_k"],
+                    key,
+                    strength,
+                    r.look["face_cct_k"],
+                    tuple(r.look["key_vec"]),
+                    float(r.look["key_strength"]),
+                ),
+                r.reference_id,
+            )
+            for r in refs
+        )
+        return Check(round(best[0], 4), best[1])
+    target = looks.KEY_DIRECTIONS.get(persona.target_key or "front") or (0.0, 0.0)
+    d = looks.key_difference(key, strength, target, looks.TYPICAL_KEY if any(target) else 0.0)
+    return Check(round(d / RECORD_KEY_UNIT, 4), None)
+
+
+def wardrobe_score(
+    look: Mapping[str, Any] | None, persona: PersonaModel, outfit: str | None = None
+) -> float | None:
+    """`wardrobe_check`'s value."""
+    return wardrobe_check(look, persona, outfit).value
 
 
 def lighting_score(look: Mapping[str, Any] | None, persona: PersonaModel) -> float | None:
-    """Distance of the light on the face to the nearest reference's (else the record's)."""
-    from studio.core import looks
+    """`lighting_check`'s value."""
+    return lighting_check(look, persona).value
 
-    if not look or look.get("face_cct_k") is None:
+
+def calibrate_look(spreads: Sequence[float], default: float) -> float | None:
+    """A look threshold from how far a persona's references are from each other, or None.
+
+    spreads: each reference's distance to the nearest other reference (leave one out). The
+    threshold is CALIBRATION_SPREAD times their 90th percentile, never below the measured
+    default (references of one shoot agree more closely than frames of a clip do) and at
+    most CALIBRATION_CEILING times it. None with fewer than MIN_CALIBRATION spreads.
+    """
+    values = [float(v) for v in spreads if v is not None and math.isfinite(v)]
+    if len(values) < MIN_CALIBRATION:
         return None
-    # Skin is not white (a light face under daylight reads about 3700 K), so the face is
-    # compared with the same face on the references; the record's light only without them.
-    targets = [
-        (r.look["face_cct_k"], tuple(r.look["key_vec"]), float(r.look["key_strength"]))
-        for r in persona.refs
-        if r.look and r.look.get("face_cct_k")
-    ]
-    if not targets and persona.target_cct_k:
-        vec = looks.KEY_DIRECTIONS.get(persona.target_key or "front")
-        targets.append((persona.target_cct_k, vec or (0.0, 0.0), 1.0 if vec else 0.0))
-    if not targets:
-        return None
-    return min(
-        looks.lighting_distance(
-            look["face_cct_k"], tuple(look["key_vec"]), float(look["key_strength"]), *t
+    spread = float(np.percentile(values, 90))
+    return round(min(CALIBRATION_CEILING * default, max(default, CALIBRATION_SPREAD * spread)), 3)
+
+
+def reference_spreads(persona: PersonaModel, dimension: str) -> list[float]:
+    """Each reference's wardrobe or lighting distance to the nearest of the others.
+
+    For the wardrobe, a reference tagged with an outfit is compared with that outfit's
+    references only: two outfits apart are not a spread.
+    """
+    outfit_names = {name.casefold(): name for name in persona.outfits}
+    out = []
+    for i, ref in enumerate(persona.refs):
+        if not ref.look:
+            continue
+        others = PersonaModel(
+            persona.persona_id,
+            persona.name,
+            persona.version_id,
+            persona.engine_id,
+            [r for j, r in enumerate(persona.refs) if j != i],
+            persona.identity_threshold,
+            outfits={name: [] for name in persona.outfits},  # names only: no record colours
         )
-        for t in targets
-    )
+        if dimension == "wardrobe":
+            outfit = next((outfit_names[t.casefold()] for t in ref.tags if t.casefold() in
+                           outfit_names), None)  # fmt: skip
+            if not _palette(ref.look) or wardrobe_basis(others, outfit):
+                continue
+            check = wardrobe_check(ref.look, others, outfit)
+        else:
+            if not _light_refs(others) or not ref.look.get("face_cct_k"):
+                continue
+            check = lighting_check(ref.look, others)
+        if check.value is not None:
+            out.append(check.value)
+    return out
 
 
 # -- thresholds and flags ---------------------------------------------------------------------
@@ -322,6 +542,8 @@ class Thresholds:
     wardrobe: float = DEFAULT_WARDROBE_DE
     lighting: float = DEFAULT_LIGHTING
     enabled: tuple[str, ...] = DIMENSIONS
+    # dimension -> where its value comes from: "yours", "calibrated from N references", "default"
+    basis: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -329,6 +551,7 @@ class Thresholds:
             "wardrobe": self.wardrobe,
             "lighting": self.lighting,
             "enabled": list(self.enabled),
+            "basis": dict(self.basis),
         }
 
 
@@ -337,13 +560,14 @@ def flag_reasons(score: FrameScore, t: Thresholds) -> list[str]:
     if score.state != MEASURED:
         return []
     out = []
-    if "identity" in t.enabled and score.identity is not None and score.identity < t.identity:
+    identity, wardrobe, lighting = (score.value(d) for d in DIMENSIONS)
+    if "identity" in t.enabled and identity is not None and identity < t.identity:
         what = f" ({score.reason})" if score.reason else ""
-        out.append(f"identity {score.identity:.3f} below {t.identity:.3f}{what}")
-    if "wardrobe" in t.enabled and score.wardrobe is not None and score.wardrobe > t.wardrobe:
-        out.append(f"wardrobe ΔE {score.wardrobe:.1f} above {t.wardrobe:.1f}")
-    if "lighting" in t.enabled and score.lighting is not None and score.lighting > t.lighting:
-        out.append(f"lighting {score.lighting:.2f} above {t.lighting:.2f}")
+        out.append(f"identity {identity:.3f} below {t.identity:.3f}{what}")
+    if "wardrobe" in t.enabled and wardrobe is not None and wardrobe > t.wardrobe:
+        out.append(f"wardrobe {wardrobe:.1f} above {t.wardrobe:.1f}")
+    if "lighting" in t.enabled and lighting is not None and lighting > t.lighting:
+        out.append(f"lighting {lighting:.2f} above {t.lighting:.2f}")
     return out
 
 
@@ -356,12 +580,13 @@ def severity(score: FrameScore, t: Thresholds) -> float | None:
     if score.state != MEASURED:
         return None
     parts = []
-    if "identity" in t.enabled and score.identity is not None:
-        parts.append((t.identity - score.identity) / 0.05)
-    if "wardrobe" in t.enabled and score.wardrobe is not None and t.wardrobe > 0:
-        parts.append((score.wardrobe - t.wardrobe) / t.wardrobe)
-    if "lighting" in t.enabled and score.lighting is not None and t.lighting > 0:
-        parts.append((score.lighting - t.lighting) / t.lighting)
+    identity, wardrobe, lighting = (score.value(d) for d in DIMENSIONS)
+    if "identity" in t.enabled and identity is not None:
+        parts.append((t.identity - identity) / 0.05)
+    if "wardrobe" in t.enabled and wardrobe is not None and t.wardrobe > 0:
+        parts.append((wardrobe - t.wardrobe) / t.wardrobe)
+    if "lighting" in t.enabled and lighting is not None and t.lighting > 0:
+        parts.append((lighting - t.lighting) / t.lighting)
     return max(parts) if parts else None
 
 

@@ -16,25 +16,28 @@ import numpy as np
 __all__ = [
     "FLAT_STRENGTH",
     "KEY_DIRECTIONS",
-    "LIGHTING_THRESHOLD",
+    "KEY_UNIT",
+    "LOOK_VERSION",
+    "MIRED_UNIT",
     "SIDE_STRENGTH",
-    "WARDROBE_THRESHOLD",
+    "adapt_palette",
     "angle_between",
+    "cct_from_linear",
     "cct_from_rgb",
     "delta_e2000",
+    "key_difference",
     "key_vector_name",
+    "lab_to_linear",
     "lighting_distance",
+    "linear_to_srgb",
     "mired_difference",
+    "palette_distance",
     "srgb_to_lab",
     "srgb_to_linear",
-    "wardrobe_distance",
 ]
 
-# ΔE2000 above this between a frame's garment and the nearest palette colour reads as another
-# garment; below about 5 is the same garment under the small shifts of a video generator.
-WARDROBE_THRESHOLD = 13.0
-# `lighting_distance` above this reads as clearly different lighting.
-LIGHTING_THRESHOLD = 1.0
+# The way `studio.engine.looks` measures a look; looks stored with another are measured again.
+LOOK_VERSION = 2
 # Key strength (see `studio.engine.looks`) below FLAT_STRENGTH is flat, frontal light; between
 # it and SIDE_STRENGTH a horizontal key reads as "front-left"/"front-right", above as a side key.
 FLAT_STRENGTH = 0.08
@@ -213,21 +216,109 @@ def key_vector_name(vec: Sequence[float], strength: float) -> str:
     return "top" if y > 0 else "below"
 
 
-def wardrobe_distance(lab, palette: Sequence) -> float | None:
-    """The smallest CIEDE2000 difference from a garment colour to a palette of Lab colours.
+Palette = Sequence[tuple[Sequence[float], float]]  # (Lab colour, weight) pairs
 
-    None when the colour is unknown (None) or the palette is empty.
+# Trimmed from a frame's palette before it is compared: its least-explained colours up to this
+# share, so a hand, a microphone or a strip of background in the garment region does not count.
+PALETTE_TRIM = 0.12
+# Skin colour gains outside this range are not a change of light but another face or a bad box.
+_GAIN_RANGE = (0.5, 2.0)
+_BRIGHTNESS_RANGE = (0.67, 1.5)
+
+
+def lab_to_linear(lab) -> np.ndarray:
+    """Linear sRGB 0..1 (unclipped) of CIE L*a*b* (D65) colours, (..., 3)."""
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16) / 116
+    fx = fy + lab[..., 1] / 500
+    fz = fy - lab[..., 2] / 200
+    delta = 6 / 29
+    f = np.stack([fx, fy, fz], axis=-1)
+    xyz = np.where(f > delta, f**3, 3 * delta**2 * (f - 4 / 29)) * _WHITE
+    return xyz @ np.linalg.inv(_SRGB_TO_XYZ).T
+
+
+def linear_to_srgb(linear) -> np.ndarray:
+    """Linear sRGB 0..1 to gamma-encoded sRGB 0..255 (float, clipped)."""
+    c = np.clip(np.asarray(linear, dtype=np.float64), 0.0, 1.0)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055) * 255.0
+
+
+def cct_from_linear(linear_mean: Sequence[float]) -> float | None:
+    """`cct_from_rgb` of a mean colour already in linear light (0..1)."""
+    return cct_from_rgb(linear_to_srgb(np.asarray(linear_mean, dtype=np.float64).reshape(3)))
+
+
+def adapt_palette(palette: Palette, face_lab, target_face_lab) -> list[tuple[tuple, float]]:
+    """A palette seen under the light that made `face_lab` look like `target_face_lab`.
+
+    Her skin is the one colour known to be the same in both pictures, so the change of its
+    colour is the change of the light: the palette's linear colours are scaled by the skin's
+    per-channel gains (von Kries); a change of brightness is undone up to 1.5 times. Unchanged
+    when either face colour is unknown or the light's colour change is implausible.
     """
-    if lab is None or palette is None or len(palette) == 0:
+    colours = [(tuple(float(c) for c in lab), float(w)) for lab, w in palette]
+    if face_lab is None or target_face_lab is None or not colours:
+        return colours
+    source, target = lab_to_linear(face_lab), lab_to_linear(target_face_lab)
+    if np.any(source <= 1e-4) or np.any(target <= 1e-4):
+        return colours
+    gains = target / source
+    brightness = float(gains @ _SRGB_TO_XYZ[1])
+    gains = gains / brightness  # the light's colour ...
+    if np.any(gains < _GAIN_RANGE[0]) or np.any(gains > _GAIN_RANGE[1]):
+        return colours
+    # ... and, within reason, its brightness (a face in shade is not the clothes' colour).
+    gains *= min(max(brightness, _BRIGHTNESS_RANGE[0]), _BRIGHTNESS_RANGE[1])
+    linear = lab_to_linear(np.array([lab for lab, _ in colours])) * gains
+    adapted = srgb_to_lab(linear_to_srgb(linear))
+    return [(tuple(float(c) for c in lab), w) for lab, (_, w) in zip(adapted, colours, strict=True)]
+
+
+def palette_distance(
+    frame: Palette, reference: Palette, trim: float = PALETTE_TRIM
+) -> float | None:
+    """How far a frame's garment colours are from a reference's: a weighted mean CIEDE2000.
+
+    Each of the frame's colours is matched with the nearest of the reference's, and the
+    differences are averaged by the frame's weights, after its least-explained colours up to
+    `trim` of the weight are left out (a hand, a microphone, background). Only the frame's
+    colours must be explained: a close-up shows part of an outfit that the reference shows
+    whole. None when either palette is empty.
+    """
+    if not frame or not reference:
         return None
-    colours = np.asarray(palette, dtype=np.float64).reshape(-1, 3)
-    return float(np.min(delta_e2000(np.asarray(lab, dtype=np.float64), colours)))
+    colours = np.array([lab for lab, _ in frame], dtype=np.float64).reshape(-1, 3)
+    weights = np.array([w for _, w in frame], dtype=np.float64)
+    targets = np.array([lab for lab, _ in reference], dtype=np.float64).reshape(-1, 3)
+    nearest = np.array([float(np.min(delta_e2000(c, targets))) for c in colours])
+    left = trim * weights.sum()
+    for i in np.argsort(-nearest, kind="stable"):
+        if weights[i] > left:
+            break
+        left -= weights[i]
+        weights[i] = 0.0
+    if weights.sum() <= 0:
+        return float(nearest.min())
+    return float((nearest * weights).sum() / weights.sum())
 
 
-# Key strength at which a direction counts fully in `lighting_distance`, and the strength
-# difference that counts as 1 (flat against a hard side light is about 0.35).
-_DIRECTION_FULL = 0.2
-_STRENGTH_SCALE = 0.35
+# A skin colour-temperature difference of MIRED_UNIT counts 1 in `lighting_distance`: faces in
+# one light stay within about 10 mireds of each other; 1,500 K from 5,500 K or below moves the
+# skin by 65 mireds or more. A key vector difference of KEY_UNIT counts 1: the same light on a
+# moving face stays within about 0.03; a key moved to the other side changes it by 0.15 or more.
+MIRED_UNIT = 35.0
+KEY_UNIT = 0.08
+_VERTICAL_WEIGHT = 0.5  # brow and chin shade the face's halves unevenly whatever the light
+TYPICAL_KEY = 0.2  # the key strength a named side key is taken to have (record-only light)
+
+
+def key_difference(key_vec, key_strength, target_vec, target_strength) -> float:
+    """How far two keys are apart: the difference of their vectors (direction times strength)."""
+    a = np.asarray(key_vec, dtype=np.float64) * float(key_strength or 0.0)
+    b = np.asarray(target_vec, dtype=np.float64) * float(target_strength or 0.0)
+    dx, dy = a - b
+    return float(math.hypot(dx, _VERTICAL_WEIGHT * dy))
 
 
 def lighting_distance(
@@ -238,23 +329,16 @@ def lighting_distance(
     target_vec: Sequence[float] | None,
     target_strength: float,
 ) -> float:
-    """How different two lightings are: 0 the same, about 1 clearly different.
+    """How different two lightings are: below 1 the same light, above it clearly another.
 
-    distance = |mireds(cct) - mireds(target)| / 100          (0 when either temperature is None)
-             + angle(key, target) / 90 * w(strength) * w(target_strength)
-             + |strength - target_strength| / 0.35
-
-    with w(s) = min(1, s / 0.2); the direction term is 0 when either vector is None or zero
-    (flat light has no direction). 100 mireds is daylight (5500 K) against a warm 3500 K
-    lamp; opposite hard keys give 2; flat light against a hard side key about 1.
+    The larger of the colour temperature's difference in mireds / MIRED_UNIT (0 when either
+    temperature is unknown) and the key vectors' difference / KEY_UNIT (0 when either key is
+    unknown).
     """
-    distance = 0.0
+    temperature = 0.0
     if cct_k and target_cct_k:
-        distance += mired_difference(cct_k, target_cct_k) / 100.0
-    s1 = max(0.0, float(key_strength or 0.0))
-    s2 = max(0.0, float(target_strength or 0.0))
+        temperature = mired_difference(cct_k, target_cct_k) / MIRED_UNIT
+    key = 0.0
     if key_vec is not None and target_vec is not None:
-        weight = min(1.0, s1 / _DIRECTION_FULL) * min(1.0, s2 / _DIRECTION_FULL)
-        distance += angle_between(key_vec, target_vec) / 90.0 * weight
-    distance += abs(s1 - s2) / _STRENGTH_SCALE
-    return float(distance)
+        key = key_difference(key_vec, key_strength, target_vec, target_strength) / KEY_UNIT
+    return float(max(temperature, key))

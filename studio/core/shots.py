@@ -22,6 +22,11 @@ class Shot:
     every: int = 1  # every Nth source frame was kept
     created_at: str = ""
     frame_count: int = 0
+    outfits: tuple[tuple[str, str], ...] = ()  # (persona id, the outfit expected on her)
+
+    def outfit_for(self, persona_id: str) -> str | None:
+        """The outfit the shot expects a persona in (None: any of hers)."""
+        return dict(self.outfits).get(persona_id)
 
 
 @dataclass(frozen=True)

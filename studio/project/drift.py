@@ -1,7 +1,8 @@
 """Regenerable drift caches: looks measured around faces, and frames scored against personas.
 
-Every row names the engine id whose face boxes and vectors it used; scores also name the
-persona version they were measured against, so a new version is scored afresh.
+Every row names the engine id whose face boxes and vectors it used; scores also keep a digest
+of what each of their dimensions was computed from (references, outfit colours, light), so a
+change marks exactly the scores that depend on it stale.
 """
 
 from __future__ import annotations
@@ -52,25 +53,25 @@ def put_score(
     project: Project,
     frame_id: str,
     persona_id: str,
-    version_id: str,
     engine_id: str,
     score: FrameScore,
+    inputs: Mapping[str, str],
 ) -> None:
-    """Store a frame's scores against one persona version."""
+    """Store a frame's scores against one persona, with the digest of each dimension's inputs."""
     with project.atomic() as db:
         db.execute(
-            "insert or replace into cache_drift (frame_id, persona_id, version_id, engine_id,"
-            " state, identity, wardrobe, lighting, score, created_at)"
+            "insert or replace into cache_drift (frame_id, persona_id, engine_id, state,"
+            " identity, wardrobe, lighting, inputs, score, created_at)"
             " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 frame_id,
                 persona_id,
-                version_id,
                 engine_id,
                 score.state,
                 score.identity,
                 score.wardrobe,
                 score.lighting,
+                json.dumps(dict(inputs), sort_keys=True),
                 json.dumps(score.to_dict()),
                 now_iso(),
             ],
@@ -78,22 +79,23 @@ def put_score(
 
 
 def scores(
-    project: Project, persona_id: str, version_id: str, engine_id: str
-) -> dict[str, FrameScore]:
-    """Frame id -> score for one persona version and engine."""
+    project: Project, persona_id: str, engine_id: str
+) -> dict[str, tuple[FrameScore, dict[str, str]]]:
+    """Frame id -> (score, the digest of each dimension's inputs) for one persona and engine."""
     rows = project.query(
-        "select frame_id, score from cache_drift where persona_id = ? and version_id = ?"
-        " and engine_id = ?",
-        (persona_id, version_id, engine_id),
+        "select frame_id, score, inputs from cache_drift where persona_id = ? and engine_id = ?",
+        (persona_id, engine_id),
     )
-    return {r["frame_id"]: FrameScore.from_dict(json.loads(r["score"])) for r in rows}
+    return {
+        r["frame_id"]: (FrameScore.from_dict(json.loads(r["score"])), json.loads(r["inputs"]))
+        for r in rows
+    }
 
 
-def scored_frames(project: Project, persona_id: str, version_id: str, engine_id: str) -> set[str]:
-    """Ids of the frames already scored against this persona version with this engine."""
+def stored_inputs(project: Project, persona_id: str, engine_id: str) -> dict[str, dict[str, str]]:
+    """Frame id -> the digest of each dimension's inputs its stored score was computed from."""
     rows = project.query(
-        "select frame_id from cache_drift where persona_id = ? and version_id = ?"
-        " and engine_id = ?",
-        (persona_id, version_id, engine_id),
+        "select frame_id, inputs from cache_drift where persona_id = ? and engine_id = ?",
+        (persona_id, engine_id),
     )
-    return {r["frame_id"] for r in rows}
+    return {r["frame_id"]: json.loads(r["inputs"]) for r in rows}

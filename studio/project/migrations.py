@@ -311,11 +311,43 @@ def _m004_shots(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+_SCORE_INPUTS = [
+    # The outfit a shot expects each persona in (null: any of hers).
+    "alter table shot_personas add column outfit text",
+    # Scores are kept while what they were computed from is unchanged, per dimension, instead
+    # of per persona version: `inputs` holds a digest of each dimension's inputs. A cache: the
+    # old rows are dropped and rebuilt from the cached faces and looks.
+    "drop table cache_drift",
+    """
+    create table cache_drift (
+        frame_id text not null,
+        persona_id text not null,
+        engine_id text not null,
+        state text not null,
+        identity real,
+        wardrobe real,
+        lighting real,
+        inputs text not null,
+        score text not null,
+        created_at text,
+        primary key (frame_id, persona_id, engine_id)
+    )
+    """,
+]
+
+
+def _m005_score_inputs(db: sqlite_utils.Database) -> None:
+    """Each shot's expected outfit per persona; drift scores keyed by their inputs."""
+    for statement in _SCORE_INPUTS:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_library,
     _m003_job_unit_results,
     _m004_shots,
+    _m005_score_inputs,
 ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from studio.core.errors import NotFoundError
 from studio.core.ids import new_id, now_iso
@@ -15,7 +15,9 @@ _SHOT_COLUMNS = (
     "s.id, s.name, s.position, s.notes, s.source, s.source_kind, s.fps, s.every, s.created_at,"
     " (select count(*) from frames f where f.shot_id = s.id) as n,"
     " (select json_group_array(sp.persona_id) from shot_personas sp where sp.shot_id = s.id)"
-    " as persona_ids"
+    " as persona_ids,"
+    " (select json_group_object(sp.persona_id, sp.outfit) from shot_personas sp"
+    " where sp.shot_id = s.id and sp.outfit is not null) as outfits"
 )
 
 
@@ -32,6 +34,7 @@ def _shot(row: dict) -> Shot:
         every=row["every"] or 1,
         created_at=row["created_at"] or "",
         frame_count=row["n"],
+        outfits=tuple(sorted(json.loads(row["outfits"] or "{}").items())),
     )
 
 
@@ -86,8 +89,12 @@ def add_shot(
     source_kind: str = "",
     fps: float | None = None,
     every: int = 1,
+    outfits: Mapping[str, str] | None = None,
 ) -> Shot:
-    """Store a shot at the end of the timeline with its frames (one transaction)."""
+    """Store a shot at the end of the timeline with its frames (one transaction).
+
+    outfits: persona id -> the outfit the shot expects her in.
+    """
     with project.atomic() as db:
         shot_id = new_id()
         position = project.query("select coalesce(max(position), -1) + 1 as p from shots")[0]["p"]
@@ -104,7 +111,7 @@ def add_shot(
                 "created_at": now_iso(),
             }
         )
-        _set_personas(project, shot_id, persona_ids)
+        _set_personas(project, shot_id, persona_ids, outfits)
         rows = []
         for f in frames:
             sha = blobs.put_blob(project, f.data, f.mime)
@@ -126,13 +133,29 @@ def add_shot(
     return get_shot(project, shot_id)
 
 
-def _set_personas(project: Project, shot_id: str, persona_ids: Sequence[str]) -> None:
+def _set_personas(
+    project: Project,
+    shot_id: str,
+    persona_ids: Sequence[str],
+    outfits: Mapping[str, str] | None = None,
+) -> None:
+    outfits = outfits or {}
     with project.atomic() as db:
         db.execute("delete from shot_personas where shot_id = ?", [shot_id])
         for pid in dict.fromkeys(persona_ids):
             db.execute(
-                "insert into shot_personas (shot_id, persona_id) values (?, ?)", [shot_id, pid]
+                "insert into shot_personas (shot_id, persona_id, outfit) values (?, ?, ?)",
+                [shot_id, pid, outfits.get(pid) or None],
             )
+
+
+def set_outfit(project: Project, shot_id: str, persona_id: str, outfit: str | None) -> None:
+    """Set the outfit a shot expects a persona in (None: any of hers); she must be in the shot."""
+    with project.atomic() as db:
+        db.execute(
+            "update shot_personas set outfit = ? where shot_id = ? and persona_id = ?",
+            [outfit or None, shot_id, persona_id],
+        )
 
 
 def delete_shot(project: Project, shot_id: str) -> None:

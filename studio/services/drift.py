@@ -6,6 +6,9 @@ persona's thresholds when read, so the threshold slider re-flags without analysi
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,51 +52,53 @@ def plan_analysis(
     *,
     thorough: bool = False,
 ) -> DriftSpec:
-    """A job spec scoring the frames not yet scored against their personas' current versions.
+    """A job spec scoring the frames whose scores are missing or stale.
 
-    Frames already scored with the same engine and persona version are left out, and images
-    the engine has scanned are not scanned again. thorough: also search the frames where no
-    face was found again, with the engine's slow detector (the "look harder" pass).
+    A frame is left out while its score against each persona of its shot was computed from
+    the inputs it would be computed from now (see `score_inputs`); images the engine has
+    scanned are not scanned again, and looks measured the current way are not measured again.
+    thorough: also search the frames where no face was found again, with the engine's slow
+    detector (the "look harder" pass).
     """
     name = engine or audit.default_engine(project)
     engine_id = audit.known_engine_id(project, name) or ""
-    shots = (
-        [shot_rows.get_shot(project, k) for k in shot_keys]
-        if shot_keys
-        else shot_rows.list_shots(project)
-    )
+    shots = _shots(project, shot_keys)
     if not shots:
         raise StudioError(
             "There are no shots to analyse.",
             hint="Import footage first: drop clips on the Drift workspace or use "
             "`persona-studio shots import`.",
         )
-    heads = {p.id: p.head_version_id for p in persona_rows.list_personas(project)}
+    models = persona_models(project, engine_id) if engine_id else {}
+    stored: dict[str, dict[str, dict[str, str]]] = {}
     todo: list[tuple[str, str]] = []
     for shot in shots:
-        wanted = [(pid, heads.get(pid)) for pid in shot_personas(project, shot) if heads.get(pid)]
+        wanted = [pid for pid in shot_personas(project, shot) if pid in models or not engine_id]
         if not wanted:
             continue
-        done = [
-            drift_cache.scored_frames(project, pid, vid, engine_id) if engine_id else set()
-            for pid, vid in wanted
-        ]
+        current = {}
+        for pid in wanted:
+            if engine_id:
+                if pid not in stored:
+                    stored[pid] = drift_cache.stored_inputs(project, pid, engine_id)
+                current[pid] = score_inputs(models, pid, shot.outfit_for(pid))
         frames = shot_rows.frames_of(project, shot.id)
         faceless = _faceless(project, frames, engine_id) if thorough and engine_id else set()
         for frame in frames:
-            if frame.blob_sha in faceless or not all(frame.id in d for d in done):
+            if frame.blob_sha in faceless or not engine_id:
+                todo.append((frame.id, frame.blob_sha))
+            elif any(stored[pid].get(frame.id) != current[pid] for pid in wanted):
                 todo.append((frame.id, frame.blob_sha))
     shas = list(dict.fromkeys(sha for _, sha in todo))
-    scan = shas
+    scan, relook = shas, []
     if engine_id:
         scanned = face_cache.scans(project, shas, engine_id)
-        measured = set(drift_cache.looks(project, shas, engine_id))
-        scan = [
-            s
+        measured = drift_cache.looks(project, shas, engine_id)
+        scan = [s for s in shas if s not in scanned or (thorough and not scanned[s])]
+        relook = [
+            (s, tuple((list(f.box), [list(p) for p in f.landmarks]) for f in scanned[s]))
             for s in shas
-            if s not in scanned
-            or (scanned[s] and s not in measured)
-            or (thorough and not scanned[s])
+            if s in scanned and scanned[s] and s not in scan and not _current(measured.get(s))
         ]
     ref_faces = _reference_faces_without_looks(project, engine_id) if engine_id else []
     n = len(todo)
@@ -110,7 +115,23 @@ def plan_analysis(
         frames=tuple(todo),
         scan=tuple(scan),
         ref_faces=tuple(ref_faces),
+        relook=tuple(relook),
         thorough=thorough,
+    )
+
+
+def _shots(project: Project, shot_keys: Sequence[str] | None) -> list[Shot]:
+    if shot_keys:
+        return [shot_rows.get_shot(project, k) for k in shot_keys]
+    return shot_rows.list_shots(project)
+
+
+def _current(looks_by_face: dict[int, dict] | None) -> bool:
+    """Whether an image's looks were all measured the current way."""
+    from studio.core.looks import LOOK_VERSION
+
+    return bool(looks_by_face) and all(
+        (look or {}).get("version") == LOOK_VERSION for look in looks_by_face.values()
     )
 
 
@@ -121,12 +142,15 @@ def _faceless(project: Project, frames: Sequence[Frame], engine_id: str) -> set[
 
 
 def _reference_faces_without_looks(project: Project, engine_id: str) -> list[tuple]:
+    from studio.core.looks import LOOK_VERSION
+
     out = []
     for persona in persona_rows.list_personas(project):
         rows = [a for a in audit.audit_rows(project, persona.id, engine_id) if a.face is not None]
         measured = drift_cache.looks(project, [a.reference.blob_sha for a in rows], engine_id)
         for a in rows:
-            if a.face_index not in measured.get(a.reference.blob_sha, {}):
+            look = measured.get(a.reference.blob_sha, {}).get(a.face_index)
+            if (look or {}).get("version") != LOOK_VERSION:
                 f = a.face
                 out.append(
                     (
@@ -162,7 +186,8 @@ def _persona_model(project: Project, persona: Persona, engine_id: str) -> core.P
             embedding=a.face.embedding,
             yaw=a.face.yaw,
             pitch=a.face.pitch,
-            look=looks.get(a.reference.blob_sha, {}).get(a.face_index),
+            look=_current_look(looks.get(a.reference.blob_sha, {}).get(a.face_index)),
+            tags=tuple(a.reference.tags),
         )
         for a in usable
     ]
@@ -178,10 +203,17 @@ def _persona_model(project: Project, persona: Persona, engine_id: str) -> core.P
         identity_threshold=calibration.threshold
         if calibration and calibration.calibrated
         else None,
-        palette=_palette(record),
+        outfits=_outfits(record),
         target_cct_k=lighting.get("colour_temperature_k"),
         target_key=lighting.get("key_direction"),
     )
+
+
+def _current_look(look: dict | None) -> dict | None:
+    """A stored look when it was measured the current way (an older one is measured again)."""
+    from studio.core.looks import LOOK_VERSION
+
+    return look if look and look.get("version") == LOOK_VERSION else None
 
 
 def _usable(a) -> bool:
@@ -194,18 +226,77 @@ def _usable(a) -> bool:
     )
 
 
-def _palette(record: dict) -> list[tuple[float, float, float]]:
-    """The Lab colours of every garment in the persona's wardrobe record."""
+def _outfits(record: dict) -> dict[str, list[tuple[float, float, float]]]:
+    """Each outfit of the persona's wardrobe record by name, with its garments' Lab colours."""
     from studio.core.looks import srgb_to_lab
 
-    colours = []
-    for outfit in (record.get("wardrobe") or {}).get("outfits") or []:
+    out: dict[str, list[tuple[float, float, float]]] = {}
+    for i, outfit in enumerate((record.get("wardrobe") or {}).get("outfits") or []):
+        if not isinstance(outfit, dict):
+            continue
+        colours = out.setdefault(str(outfit.get("name") or f"outfit {i + 1}"), [])
         for garment in outfit.get("garments") or []:
-            hex_colour = garment.get("colour")
+            hex_colour = garment.get("colour") if isinstance(garment, dict) else None
             if isinstance(hex_colour, str) and hex_colour.startswith("#"):
                 lab = srgb_to_lab(np.array(hex_to_rgb(hex_colour), np.float32))
                 colours.append(tuple(float(v) for v in lab))
-    return colours
+    return out
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(value, sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()[:16]
+
+
+def score_inputs(
+    models: dict[str, core.PersonaModel], persona_id: str, outfit: str | None
+) -> dict[str, str]:
+    """A digest of what each dimension of a persona's frame score is computed from.
+
+    identity: the engine and every cast member's references (their face vectors) and
+    calibrated threshold, since a face is hers only when closer to her than to the others.
+    wardrobe: the face identity chose, the look measure, the outfit and its colours, her
+    references' clothes. lighting: the face, the look measure, her key light as set, her
+    references' light. The record's other fields are none of these: a new version that
+    changes only them keeps every score.
+    """
+    from studio.core.looks import LOOK_VERSION
+
+    model = models[persona_id]
+    identity = _digest(
+        [
+            model.engine_id,
+            sorted(
+                (
+                    m.persona_id,
+                    m.identity_threshold,
+                    sorted(
+                        (r.reference_id, hashlib.sha256(np.asarray(r.embedding).tobytes())
+                         .hexdigest()[:16], r.yaw, r.pitch)
+                        for r in m.refs
+                    ),
+                )
+                for m in models.values()
+            ),
+        ]
+    )  # fmt: skip
+    looks = [(r.reference_id, sorted(r.tags), r.look) for r in model.refs]
+    colours = model.outfits.get(outfit) if outfit else model.outfits
+    wardrobe = _digest(
+        [identity, LOOK_VERSION, outfit, colours, [(i, t, (k or {}).get("garment"),
+         (k or {}).get("face_lab")) for i, t, k in looks]]
+    )  # fmt: skip
+    lighting = _digest(
+        [identity, LOOK_VERSION, model.target_key, [(i, {n: (k or {}).get(n) for n in
+         ("face_cct_k", "key_vec", "key_strength")}) for i, _, k in looks]]
+    )  # fmt: skip
+    return {"identity": identity, "wardrobe": wardrobe, "lighting": lighting}
+
+
+def stale_dimensions(stored: dict[str, str], current: dict[str, str]) -> tuple[str, ...]:
+    """The dimensions whose inputs changed since a score was stored."""
+    return tuple(d for d in core.DIMENSIONS if stored.get(d) != current.get(d))
 
 
 # -- storing a frame's results ----------------------------------------------------------------
@@ -219,6 +310,13 @@ class AnalysisContext:
     models: dict[str, core.PersonaModel]
     shot_of: dict[str, Shot] = field(default_factory=dict)
     frame_shot: dict[str, str] = field(default_factory=dict)
+    inputs: dict[tuple[str, str | None], dict[str, str]] = field(default_factory=dict)
+
+    def inputs_for(self, persona_id: str, outfit: str | None) -> dict[str, str]:
+        key = (persona_id, outfit)
+        if key not in self.inputs:
+            self.inputs[key] = score_inputs(self.models, persona_id, outfit)
+        return self.inputs[key]
 
 
 def analysis_context(project: Project, spec: DriftSpec, engine_id: str) -> AnalysisContext:
@@ -246,6 +344,11 @@ def store_frame_scan(
     drift_cache.put_looks(project, sha, engine_id, looks)
 
 
+def store_frame_looks(project: Project, sha: str, engine_id: str, looks: list) -> None:
+    """Keep the looks measured again around the faces already found in a frame."""
+    drift_cache.put_looks(project, sha, engine_id, looks)
+
+
 def score_and_store(project: Project, ctx: AnalysisContext, frame_id: str, sha: str) -> None:
     """Score a frame (from its stored scan and looks) against each persona of its shot."""
     faces = face_cache.get_scan(project, sha, ctx.engine_id) or []
@@ -259,37 +362,56 @@ def score_and_store(project: Project, ctx: AnalysisContext, frame_id: str, sha: 
         model = ctx.models.get(pid)
         if model is None:
             continue
-        score = core.score_frame(frame_faces, model, cast)
-        drift_cache.put_score(project, frame_id, pid, model.version_id, ctx.engine_id, score)
+        outfit = shot.outfit_for(pid)
+        score = core.score_frame(frame_faces, model, cast, outfit)
+        inputs = ctx.inputs_for(pid, outfit)
+        drift_cache.put_score(project, frame_id, pid, ctx.engine_id, score, inputs)
 
 
 # -- thresholds -------------------------------------------------------------------------------
 
 
 def thresholds(project: Project, persona_key: str, engine_id: str | None = None) -> core.Thresholds:
-    """The persona's drift thresholds: the user's overrides, else calibrated and defaults."""
+    """The persona's drift thresholds: her overrides, else calibrated, else measured defaults.
+
+    Identity is calibrated by the reference audit; wardrobe and lighting from how far her
+    references' clothes and light are from each other (`core.drift.calibrate_look`).
+    """
     persona = persona_rows.get_persona(project, persona_key)
     eid = engine_id or _engine_id(project)
     saved = (get_setting(project, THRESHOLDS_SETTING, {}) or {}).get(persona.id, {})
-    identity = saved.get("identity")
-    if identity is None:
-        calibration = face_cache.get_calibration(project, persona.id, eid) if eid else None
-        identity = core.identity_threshold(
-            core.PersonaModel(
-                persona.id,
-                persona.name,
-                "",
-                eid or "dlib",
-                [],
-                calibration.threshold if calibration and calibration.calibrated else None,
-            )
-        )
+    model = _persona_model(project, persona, eid) if eid else None
+    values, basis = {}, {}
+    for dimension in core.DIMENSIONS:
+        if saved.get(dimension) is not None:
+            values[dimension], basis[dimension] = float(saved[dimension]), "yours"
+            continue
+        values[dimension], basis[dimension] = _calibrated(project, persona, model, eid, dimension)
     return core.Thresholds(
-        identity=float(identity),
-        wardrobe=float(saved.get("wardrobe", core.DEFAULT_WARDROBE_DE)),
-        lighting=float(saved.get("lighting", core.DEFAULT_LIGHTING)),
+        identity=values["identity"],
+        wardrobe=values["wardrobe"],
+        lighting=values["lighting"],
         enabled=tuple(saved.get("enabled", core.DIMENSIONS)),
+        basis=basis,
     )
+
+
+def _calibrated(
+    project: Project, persona: Persona, model: core.PersonaModel | None, eid, dimension: str
+) -> tuple[float, str]:
+    """A dimension's threshold without the user's override, and where it comes from."""
+    if dimension == "identity":
+        calibration = face_cache.get_calibration(project, persona.id, eid) if eid else None
+        if calibration and calibration.calibrated:
+            return float(calibration.threshold), "calibrated from her references"
+        return core.uncalibrated_identity(eid or "dlib"), "default (her references are too few)"
+    default = core.DEFAULT_WARDROBE_DE if dimension == "wardrobe" else core.DEFAULT_LIGHTING
+    spreads = core.reference_spreads(model, dimension) if model else []
+    value = core.calibrate_look(spreads, default)
+    if value is None:
+        what = "her clothes" if dimension == "wardrobe" else "her face's light"
+        return default, (f"default (fewer than {core.MIN_CALIBRATION} references show {what})")
+    return value, f"calibrated from {plural(len(spreads), 'reference')}"
 
 
 def set_thresholds(project: Project, persona_key: str, **values: Any) -> dict:
@@ -359,7 +481,7 @@ class DriftRow:
         if values is None:
             values = np.array(
                 [
-                    np.nan if s is None or getattr(s, dimension) is None else getattr(s, dimension)
+                    np.nan if s is None or s.value(dimension) is None else s.value(dimension)
                     for s in self.scores
                 ],
                 np.float32,
@@ -383,6 +505,10 @@ class DriftRow:
             self.array("identity"), self.array("wardrobe"), self.array("lighting"), t
         )
 
+    def stale(self) -> np.ndarray:
+        """Per frame: whether any of its scores' inputs changed since it was analysed."""
+        return np.array([bool(s is not None and s.stale) for s in self.scores], bool)
+
     def worst(self) -> int | None:
         """The index of the frame with the lowest identity score (None if none measured)."""
         ident = self.array("identity")
@@ -392,16 +518,18 @@ class DriftRow:
 
 
 def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list[DriftRow]:
-    """Every shot (in timeline order) against each persona expected in it, with its scores."""
+    """Every shot (in timeline order) against each persona expected in it, with its scores.
+
+    A score whose inputs changed since it was computed (a new reference, another outfit
+    colour) is kept and marked stale on exactly the dimensions that depend on the change.
+    """
     engine_id = _engine_id(project)
-    shots = (
-        [shot_rows.get_shot(project, k) for k in shot_keys]
-        if shot_keys
-        else shot_rows.list_shots(project)
-    )
+    shots = _shots(project, shot_keys)
     personas = {p.id: p for p in persona_rows.list_personas(project)}
     reviews = shot_rows.reviews(project)
+    models = persona_models(project, engine_id) if engine_id and shots else {}
     cached: dict[str, dict] = {}
+    limits: dict[str, core.Thresholds] = {}
     out = []
     for shot in shots:
         frames = shot_rows.frames_of(project, shot.id)
@@ -410,21 +538,27 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
             if persona is None:
                 continue
             if pid not in cached:
-                cached[pid] = (
-                    drift_cache.scores(project, pid, persona.head_version_id, engine_id)
-                    if engine_id
-                    else {}
-                )
-            scores = cached[pid]
+                cached[pid] = drift_cache.scores(project, pid, engine_id) if engine_id else {}
+                limits[pid] = thresholds(project, pid, engine_id)
+            current = score_inputs(models, pid, shot.outfit_for(pid)) if pid in models else {}
+            scores = []
+            for f in frames:
+                found = cached[pid].get(f.id)
+                if found is None:
+                    scores.append(None)
+                    continue
+                score, inputs = found
+                stale = stale_dimensions(inputs, current)
+                scores.append(dataclasses.replace(score, stale=stale) if stale else score)
             out.append(
                 DriftRow(
                     shot=shot,
                     persona_id=pid,
                     persona_name=persona.name,
                     frames=frames,
-                    scores=[scores.get(f.id) for f in frames],
+                    scores=scores,
                     reviews={f.id: reviews[f.id] for f in frames if f.id in reviews},
-                    thresholds=thresholds(project, pid, engine_id),
+                    thresholds=limits[pid],
                 )
             )
     return out
@@ -470,22 +604,38 @@ class FrameVerdict:
 
     @property
     def state(self) -> str:
+        """not analysed, not measurable, flagged, stale (inputs changed; analyse) or ok."""
         if self.score is None:
             return "not analysed"
         if self.score.state == core.UNMEASURABLE:
             return "not measurable"
-        return "flagged" if self.flagged else "ok"
+        if self.flagged:
+            return "flagged"
+        return "stale" if self.score.stale else "ok"
 
     @property
     def why(self) -> str:
-        """One line: why the frame is flagged or not measurable, or that it is on-model."""
+        """One line: why the frame is flagged, stale or not measurable, or that it is on-model."""
         if self.score is None:
             return "not analysed yet"
         if self.score.state == core.UNMEASURABLE:
             return f"not measurable: {self.score.reason}"
-        if self.reasons:
-            return "; ".join(self.reasons)
+        parts = list(self.reasons)
+        if self.score.stale:
+            parts.append(stale_text(self.score.stale))
+        if parts:
+            return "; ".join(parts)
         return "on-model"
+
+    def unchecked(self) -> dict[str, str]:
+        """Enabled look dimensions that were not checked, with why."""
+        return dict(self.score.unchecked) if self.score else {}
+
+
+def stale_text(dimensions: Sequence[str]) -> str:
+    """What a stale score means to the artist."""
+    what = " and ".join(dimensions)
+    return f"{what} out of date (what it depends on changed): Analyse to update"
 
 
 def verdict(row: DriftRow, index: int, t: core.Thresholds | None = None) -> FrameVerdict:
@@ -515,6 +665,8 @@ class FrameInspection:
     faces: tuple[Face, ...]  # every face the engine found in the frame, largest first
     reference: Reference | None  # the persona's best-matching reference
     reference_face: Face | None  # the persona's face in that reference
+    # The references the clothes and the light came closest to, by dimension.
+    look_references: dict[str, Reference] = field(default_factory=dict)
 
     @property
     def face(self) -> Face | None:
@@ -538,7 +690,14 @@ def inspect_frame(project: Project, row: DriftRow, index: int) -> FrameInspectio
     if reference is not None and eid:
         ref_faces = face_cache.get_scan(project, reference.blob_sha, eid) or []
         ref_face = lib.choose_face(ref_faces, curation.face_index(project, reference.id))[1]
-    return FrameInspection(v, row.thresholds, faces, reference, ref_face)
+    look_ids = {
+        d: getattr(v.score, f"{d}_reference_id")
+        for d in ("wardrobe", "lighting")
+        if v.score and getattr(v.score, f"{d}_reference_id")
+    }
+    known = {r.id: r for r in curation.get_references(project, list(set(look_ids.values())))}
+    looks = {d: known[i] for d, i in look_ids.items() if i in known}
+    return FrameInspection(v, row.thresholds, faces, reference, ref_face, looks)
 
 
 def random_pair(

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.timecode import format_timecode
 from studio.services import library
-from studio.services.drift import FrameInspection, FrameVerdict
+from studio.services.drift import FrameInspection, FrameVerdict, stale_text
 from studio.ui.drift_heatmap import APPROVED_COLOUR, FLAG_COLOUR
 
 PLACEHOLDER_TEXT = "Click a frame in the heatmap to inspect it"
@@ -42,19 +42,24 @@ STATE_COLOURS = {
     "flagged": FLAG_COLOUR,
     "not measurable": QColor("#d08700"),
     "not analysed": QColor("#7a7b82"),
+    "stale": QColor("#6f7fa8"),
 }
 OK_BOX = QColor("#40c057")  # brighter than the badge green: it sits on photographs
 PASS_COLOUR = QColor("#37a34a")  # readable on the light and the dark theme
 OTHER_BOX = QColor("#c8c9cf")
-PASS, FAIL, NOT_CHECKED, UNKNOWN = "✓", "✗", "not checked", "—"
+PASS, FAIL, NOT_CHECKED, UNKNOWN, STALE = "✓", "✗", "not checked", "—", "stale"
+WARDROBE, LIGHTING = "Wardrobe", "Lighting"
 REVIEW_WORDS = {"reshoot": "flagged for a reshoot", "approved": "approved"}
 IDENTITY, CENTROID = "Identity (best match)", "Identity (centroid)"
+DIMENSION_OF = {IDENTITY: "identity", WARDROBE: "wardrobe", LIGHTING: "lighting"}
 SCORE_TIPS = {
     IDENTITY: "Similarity to the best of the references nearest in head pose (1 = the same face)",
     CENTROID: "Similarity to the average of all the persona's references",
-    "Wardrobe ΔE": "CIEDE2000 colour difference from the garment below the face to the nearest "
-    "wardrobe colour (lower is closer)",
-    "Lighting": "How far the light on the face is from the references' light (lower is closer)",
+    WARDROBE: "How far the colours of the clothes she wears are from the closest reference of "
+    "the outfit the shot expects (a weighted CIEDE2000 over the clothes' colours, seen under the "
+    "reference's light; lower is closer)",
+    LIGHTING: "How far the light on her face is from the closest reference's in head pose: the "
+    "larger of the colour temperature's change and the key light's (lower is closer)",
 }
 
 Box = tuple[float, float, float, float]
@@ -256,53 +261,77 @@ def explain(inspection: FrameInspection) -> list[str]:
         return ["Not analysed yet: run the drift analysis on this shot"]
     if v.state == "not measurable":
         return [f"Not measurable: {s.reason or 'no usable face'}"]
+    identity, wardrobe, lighting = (s.value(d) for d in ("identity", "wardrobe", "lighting"))
     lines = []
-    if "identity" in t.enabled and s.identity is not None and s.identity < t.identity:
+    if "identity" in t.enabled and identity is not None and identity < t.identity:
         what = s.reason or f"the face looks less like {v.persona_name} than allowed"
-        lines.append(f"{what} ({s.identity:.3f} < {t.identity:.3f})")
-    if "wardrobe" in t.enabled and s.wardrobe is not None and s.wardrobe > t.wardrobe:
-        lines.append(f"the outfit is off the wardrobe (ΔE {s.wardrobe:.1f} > {t.wardrobe:.1f})")
-    if "lighting" in t.enabled and s.lighting is not None and s.lighting > t.lighting:
+        lines.append(f"{what} ({identity:.3f} < {t.identity:.3f})")
+    if "wardrobe" in t.enabled and wardrobe is not None and wardrobe > t.wardrobe:
         lines.append(
-            f"the light on the face differs from the references "
-            f"({s.lighting:.2f} > {t.lighting:.2f})"
+            f"her clothes are not the outfit's: their colours are {wardrobe:.1f} from the "
+            f"closest reference's (more than {t.wardrobe:.1f}){_versus(inspection, 'wardrobe')}"
+        )
+    if "lighting" in t.enabled and lighting is not None and lighting > t.lighting:
+        lines.append(
+            f"the light on her face differs from the references' "
+            f"({lighting:.2f} > {t.lighting:.2f}){_versus(inspection, 'lighting')}"
         )
     if not lines and v.flagged:
         lines = list(v.reasons)
-    if not lines:
-        if "identity" in t.enabled and s.identity is not None:
+    if not lines and not s.stale:
+        if "identity" in t.enabled and identity is not None:
             lines.append(
-                f"on-model: the face matches {v.persona_name} ({s.identity:.3f} ≥ {t.identity:.3f})"
+                f"on-model: the face matches {v.persona_name} ({identity:.3f} ≥ {t.identity:.3f})"
             )
         else:
             lines.append("on-model on every dimension checked")
+    if s.stale:
+        lines.append(stale_text(s.stale))
+    for dimension, why in s.unchecked.items():
+        if dimension in t.enabled and dimension not in s.stale:
+            lines.append(f"{dimension} not checked: {why}")
     return [_capital(line) for line in lines]
 
 
-def _check(value: float | None, limit: float, enabled: bool, higher_is_better: bool, fmt: str):
-    if value is None:
+def _versus(inspection: FrameInspection, dimension: str) -> str:
+    ref = inspection.look_references.get(dimension)
+    return f", closest: {ref.file_name}" if ref is not None else ""
+
+
+def _check(
+    s, dimension: str, limit: float, enabled: bool, higher_is_better: bool, fmt: str
+) -> tuple[str, str]:
+    """A dimension's row: (value with what it needs, verdict mark)."""
+    if s is None:
         return UNKNOWN, UNKNOWN if enabled else NOT_CHECKED
-    shown = format(value, fmt)
+    raw = getattr(s, dimension)
+    if dimension in s.stale:
+        was = "" if raw is None else f" (was {format(raw, fmt)})"
+        return f"out of date: Analyse to update{was}", STALE
+    if raw is None:
+        why = s.unchecked.get(dimension)
+        if why and s.state == "measured":
+            return why, NOT_CHECKED
+        return UNKNOWN, UNKNOWN if enabled else NOT_CHECKED
+    shown = format(raw, fmt)
     if not enabled:
         return shown, NOT_CHECKED
     sign = "≥" if higher_is_better else "≤"
-    ok = value >= limit if higher_is_better else value <= limit
+    ok = raw >= limit if higher_is_better else raw <= limit
     return f"{shown}   needs {sign} {format(limit, fmt)}", PASS if ok else FAIL
 
 
 def breakdown(inspection: FrameInspection) -> list[tuple[str, str, str]]:
     """The score breakdown as (name, value, verdict) rows; verdict is ✓, ✗, "not checked",
-    "—" (not measured) or "" (a fact, not a check)."""
+    "stale", "—" (not measured) or "" (a fact, not a check)."""
     v, t = inspection.verdict, inspection.thresholds
     s = v.score
-    ident, cent, ward, light = (
-        (s.identity, s.identity_centroid, s.wardrobe, s.lighting) if s else (None,) * 4
-    )
+    cent = s.identity_centroid if s else None
     rows = [
-        (IDENTITY, *_check(ident, t.identity, "identity" in t.enabled, True, ".3f")),
+        (IDENTITY, *_check(s, "identity", t.identity, "identity" in t.enabled, True, ".3f")),
         (CENTROID, UNKNOWN if cent is None else f"{cent:.3f}", ""),
-        ("Wardrobe ΔE", *_check(ward, t.wardrobe, "wardrobe" in t.enabled, False, ".1f")),
-        ("Lighting", *_check(light, t.lighting, "lighting" in t.enabled, False, ".2f")),
+        (WARDROBE, *_check(s, "wardrobe", t.wardrobe, "wardrobe" in t.enabled, False, ".1f")),
+        (LIGHTING, *_check(s, "lighting", t.lighting, "lighting" in t.enabled, False, ".2f")),
     ]
     for name, value in sorted((s.cast_scores if s else {}).items()):
         if name != v.persona_name:
@@ -574,6 +603,9 @@ class FrameInspector(QWidget):
             name_label.setToolTip(SCORE_TIPS.get(name, ""))
             name_label.setObjectName("sectionHint")
             value_label = QLabel(value)
+            basis = self._inspection.thresholds.basis.get(DIMENSION_OF.get(name, ""))
+            if basis:
+                value_label.setToolTip(f"Threshold: {basis}")
             value_label.setWordWrap(True)
             value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             # An unmeasured value already reads "—"; a second dash beside it says nothing.

@@ -115,18 +115,104 @@ def test_flags_and_severity_vectorised_agree_with_per_frame():
     ]
 
 
-def test_wardrobe_and_lighting_scores_use_the_record_and_the_references():
+SUIT, SHIRT, GREEN = (18.0, 1.0, -8.0), (95.0, 0.0, -1.0), (33.0, -30.0, 18.0)
+SKIN = (65.0, 15.0, 18.0)
+
+
+def _look(garment=((SUIT, 0.7), (SHIRT, 0.3)), cct=4200.0, key=(-1.0, 0.0), strength=0.2):
+    return {
+        "garment": [[list(c), w] for c, w in garment] if garment else None,
+        "face_lab": list(SKIN),
+        "face_cct_k": cct,
+        "key_vec": list(key),
+        "key_strength": strength,
+    }
+
+
+def _with_looks(model, looks_and_tags):
+    refs = [
+        RefFace(r.reference_id, r.blob_sha, r.embedding, r.yaw, r.pitch, look, tags)
+        for r, (look, tags) in zip(model.refs, looks_and_tags, strict=False)
+    ]
+    return PersonaModel(model.persona_id, model.name, model.version_id, model.engine_id, refs, 0.8)
+
+
+def test_wardrobe_compares_with_the_references_of_the_expected_outfit():
+    nova = _with_looks(
+        _model("nova", NOVA),
+        [(_look(), ("stage suit",)), (_look(((GREEN, 1.0),)), ("gym",))],
+    )
+    nova.outfits = {"stage suit": [], "gym": []}
+    same = drift.wardrobe_check(_look(), nova, "stage suit")
+    assert same.value == pytest.approx(0.0, abs=0.01) and same.reference_id == "nova-ref0"
+    # The gym outfit's green is not the stage suit's.
+    assert drift.wardrobe_check(_look(((GREEN, 1.0),)), nova, "stage suit").value > 15
+    assert drift.wardrobe_check(_look(((GREEN, 1.0),)), nova, "gym").value < 0.01
+    # No outfit expected: any of hers.
+    assert drift.wardrobe_check(_look(((GREEN, 1.0),)), nova).value < 0.01
+
+
+def test_wardrobe_falls_back_to_the_record_colours_and_says_when_it_has_no_basis():
     red = (53.2, 80.1, 67.2)
+    nova = _model("nova", NOVA)  # references without looks
+    check = drift.wardrobe_check(_look(((red, 1.0),)), nova)
+    assert check.value is None and "no wardrobe colours are set" in check.reason
+    nova.outfits = {"red dress": [red]}
+    assert drift.wardrobe_check(_look(((red, 1.0),)), nova).value == pytest.approx(0, abs=0.01)
+    check = drift.wardrobe_check(_look(((red, 1.0),)), nova, "raincoat")
+    assert check.value is None and "in 'raincoat'" in check.reason
+    out = drift.wardrobe_check(_look(None), nova)
+    assert out.value is None and "too little of her clothes" in out.reason
+
+
+def test_lighting_compares_with_the_references_light_else_the_record_key_side():
+    nova = _with_looks(_model("nova", NOVA), [(_look(), ())] * 3)
+    assert drift.lighting_check(_look(), nova).value == pytest.approx(0.0, abs=1e-6)
+    warmer = drift.lighting_check(_look(cct=3000.0), nova).value
+    other_side = drift.lighting_check(_look(key=(1.0, 0.0)), nova).value
+    assert warmer > 1 and other_side > 1
+    bare = _model("nova", NOVA)
+    check = drift.lighting_check(_look(), bare)
+    assert check.value is None and "no key light is set" in check.reason
+    bare.target_key, bare.target_cct_k = "left", 5600.0  # the record's light only
+    assert drift.lighting_check(_look(cct=2500.0), bare).value < 1  # skin is never compared
+    assert drift.lighting_check(_look(key=(1.0, 0.0), strength=0.25), bare).value > 1
+    bare.target_key = "back"
+    assert "which a face does not show" in drift.lighting_check(_look(), bare).reason
+
+
+def test_a_frame_says_which_look_dimensions_were_not_checked_and_why():
     nova = _model("nova", NOVA)
-    nova.palette = [red]
-    same = {"garment_lab": red, "face_cct_k": 5500.0, "key_vec": [0, 0], "key_strength": 0.0}
-    blue = dict(same, garment_lab=(32.3, 79.2, -107.9))
-    assert drift.wardrobe_score(same, nova) == pytest.approx(0.0, abs=0.01)
-    assert drift.wardrobe_score(blue, nova) > 15
-    assert drift.wardrobe_score({"garment_lab": None}, nova) is None
-    nova.target_cct_k, nova.target_key = 5500.0, "front"
-    warm = dict(same, face_cct_k=3000.0)
-    assert drift.lighting_score(same, nova) < drift.lighting_score(warm, nova)
+    s = drift.score_frame([FrameFace(face(photo_of(NOVA, 1, 0.2)), _look())], nova)
+    assert s.state == drift.MEASURED and s.wardrobe is None and s.lighting is None
+    assert set(s.unchecked) == {"wardrobe", "lighting"}
+    assert drift.flag_reasons(s, Thresholds(identity=0.8)) == []
+
+
+def test_look_thresholds_calibrate_from_the_references_spread_never_below_the_default():
+    assert drift.calibrate_look([1.0, 2.0], 11.0) is None  # too few
+    assert drift.calibrate_look([1.0, 2.0, 3.0], 11.0) == 11.0  # tight references
+    wide = drift.calibrate_look([8.0, 9.0, 10.0, 12.0], 11.0)
+    assert wide == pytest.approx(1.5 * np.percentile([8.0, 9.0, 10.0, 12.0], 90), abs=1e-3)
+    assert drift.calibrate_look([40.0] * 5, 11.0) == 2.5 * 11.0
+    nova = _with_looks(
+        _model("nova", NOVA),
+        [(_look(((SUIT, 1.0),)), ())] * 3 + [(_look(((GREEN, 1.0),), cct=3000), ())],
+    )
+    spreads = drift.reference_spreads(nova, "wardrobe")
+    assert len(spreads) == 4 and sorted(spreads)[:3] == pytest.approx([0, 0, 0], abs=0.01)
+    assert len(drift.reference_spreads(nova, "lighting")) == 4
+
+
+def test_stale_dimensions_do_not_flag():
+    s = drift.FrameScore(drift.MEASURED, identity=0.5, wardrobe=40.0, lighting=3.0)
+    t = Thresholds(identity=0.8)
+    assert len(drift.flag_reasons(s, t)) == 3
+    from dataclasses import replace
+
+    stale = replace(s, stale=("wardrobe", "lighting"))
+    assert drift.flag_reasons(stale, t) == [drift.flag_reasons(s, t)[0]]
+    assert stale.value("wardrobe") is None and stale.value("identity") == 0.5
 
 
 def test_scores_round_trip_as_json():

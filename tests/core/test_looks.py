@@ -9,14 +9,19 @@ from studio.core import looks
 from studio.core.colours import _lab, hex_to_rgb
 from studio.core.looks import (
     KEY_DIRECTIONS,
+    adapt_palette,
     angle_between,
     cct_from_rgb,
     delta_e2000,
+    key_difference,
     key_vector_name,
+    lab_to_linear,
     lighting_distance,
+    linear_to_srgb,
     mired_difference,
+    palette_distance,
     srgb_to_lab,
-    wardrobe_distance,
+    srgb_to_linear,
 )
 
 # Sharma, Wu and Dalal (2005), "The CIEDE2000 color-difference formula: implementation notes,
@@ -131,39 +136,73 @@ def test_each_measurable_direction_names_itself():
             assert key_vector_name(vec, strength) == name
 
 
-def test_wardrobe_distance_is_the_nearest_palette_colour():
-    red, blue, green = (
-        srgb_to_lab(np.array(hex_to_rgb(h))) for h in ("#c0392b", "#2040c0", "#2a8a3a")
-    )
-    assert wardrobe_distance(red, [blue, red]) == pytest.approx(0.0, abs=1e-9)
-    assert wardrobe_distance(red, [blue, green]) > 30
-    near_red = srgb_to_lab(np.array([200, 60, 50]))
-    assert wardrobe_distance(near_red, [red]) < wardrobe_distance(near_red, [blue])
-    assert wardrobe_distance(None, [red]) is None
-    assert wardrobe_distance(red, []) is None
+def lab_of(hex_colour: str) -> tuple:
+    return tuple(srgb_to_lab(np.array(hex_to_rgb(hex_colour), np.float64)))
 
 
-def test_lighting_distance_grows_with_temperature_and_direction_differences():
+def test_lab_and_linear_round_trip():
+    rgb = np.array([[12, 200, 90], [250, 250, 250], [0, 0, 0], [128, 64, 32]], np.float64)
+    back = linear_to_srgb(lab_to_linear(srgb_to_lab(rgb)))
+    assert np.allclose(back, rgb, atol=1e-6)
+    assert np.allclose(linear_to_srgb(srgb_to_linear(rgb)), rgb, atol=1e-6)
+
+
+def test_palette_distance_explains_the_frame_by_the_reference():
+    suit, shirt, tie = lab_of("#1c2230"), lab_of("#f2f2f0"), lab_of("#2050b0")
+    reference = [(suit, 0.7), (shirt, 0.2), (tie, 0.1)]
+    assert palette_distance(reference, reference) == pytest.approx(0.0, abs=1e-9)
+    # A close-up shows the shirt and the tie: part of the outfit, fully explained.
+    assert palette_distance([(shirt, 0.6), (tie, 0.4)], reference) == pytest.approx(0, abs=1e-9)
+    # A microphone or a hand (a tenth of the region) is trimmed away.
+    mic = lab_of("#8a8a8a")
+    assert palette_distance([(suit, 0.6), (shirt, 0.3), (mic, 0.1)], reference) < 1e-9
+    # Another suit colour is not explained, however the shirt still is.
+    green = lab_of("#1f5a2c")
+    assert palette_distance([(green, 0.7), (shirt, 0.3)], reference) > 15
+    assert palette_distance([], reference) is None and palette_distance(reference, []) is None
+
+
+def test_adapting_a_palette_undoes_a_change_of_light_seen_on_the_skin():
+    skin, shirt = np.array(hex_to_rgb("#c89070"), np.float64), np.array([170, 190, 225], float)
+    warm_gain = np.array([1.0, 0.85, 0.62])  # a warmer light, in linear light
+
+    def under_warm(rgb):
+        return srgb_to_lab(linear_to_srgb(srgb_to_linear(rgb) * warm_gain))
+
+    frame = [(tuple(under_warm(shirt)), 1.0)]
+    reference = [(tuple(srgb_to_lab(shirt)), 1.0)]
+    assert palette_distance(frame, reference) > 8
+    adapted = adapt_palette(frame, under_warm(skin), srgb_to_lab(skin))
+    assert palette_distance(adapted, reference) < 2.5
+    # Without both skin colours, or with an implausible shift, the palette is left alone.
+    assert adapt_palette(frame, None, srgb_to_lab(skin)) == frame
+    green_skin = srgb_to_lab(np.array([40, 200, 40], np.float64))
+    assert adapt_palette(frame, green_skin, srgb_to_lab(skin)) == frame
+
+
+def test_lighting_distance_is_the_larger_of_temperature_and_key():
     same = lighting_distance(5600, (-1, 0), 0.3, 5600, (-1, 0), 0.3)
     assert same == pytest.approx(0.0, abs=1e-9)
-    # Warmer and warmer against 5600 K: the distance only grows; 100 mireds is 1.
+    # Warmer and warmer against 5600 K: the distance only grows; MIRED_UNIT mireds count 1.
     ks = [5600, 5000, 4200, 3400, 2700]
     d = [lighting_distance(k, None, 0.0, 5600, None, 0.0) for k in ks]
     assert d == sorted(d) and d[0] == 0.0
     assert lighting_distance(3200, None, 0, 5600, None, 0) == pytest.approx(
-        (1e6 / 3200 - 1e6 / 5600) / 100
+        (1e6 / 3200 - 1e6 / 5600) / looks.MIRED_UNIT
     )
     # The key turning from the left round to the right.
     turns = [(-1, 0), (-0.7, 0.7), (0, 1), (0.7, 0.7), (1, 0)]
     d = [lighting_distance(5600, v, 0.3, 5600, (-1, 0), 0.3) for v in turns]
     assert all(a < b for a, b in zip(d, d[1:], strict=False))
-    assert d[-1] >= 1.5  # opposite hard keys are clearly different lighting
-    # Flat light has no direction: only the strength difference counts.
-    flat = lighting_distance(5600, (0, 0), 0.0, 5600, (1, 0), 0.4)
-    assert flat == pytest.approx(0.4 / 0.35)
-    assert lighting_distance(5600, None, 0.02, 5600, None, 0.03) < 0.1
+    assert d[-1] >= 5  # opposite hard keys are clearly different lighting
+    # Flat light against a side key: the key's vector is its strength.
+    assert lighting_distance(5600, (0, 0), 0.0, 5600, (1, 0), 0.2) == pytest.approx(2.5)
+    assert key_difference((0, 1), 0.2, (0, 0), 0.0) == pytest.approx(0.1)  # vertical counts half
     # Unknown temperatures drop out rather than count as different.
     assert lighting_distance(None, (1, 0), 0.3, 5600, (1, 0), 0.3) == pytest.approx(0.0)
+    # Both terms: the larger counts.
+    both = lighting_distance(4000, (1, 0), 0.3, 5600, (1, 0), 0.2)
+    assert both == pytest.approx(max(mired_difference(4000, 5600) / looks.MIRED_UNIT, 0.1 / 0.08))
 
 
 def test_module_imports_nothing_outside_stdlib_and_numpy():

@@ -125,23 +125,57 @@ def test_re_analysis_of_unchanged_frames_calls_no_model(analysed, tmp_path, monk
         assert job.state == "done" and "already analysed" in job.message
 
 
-def test_a_new_persona_version_is_scored_again_from_the_stored_scans(
+def _scores(project):
+    return {(r.shot.name, i): s for r in drift.drift_rows(project) for i, s in enumerate(r.scores)}
+
+
+def test_a_new_version_keeps_every_score_whose_inputs_it_does_not_change(
     analysed, tmp_path, monkeypatch
 ):
-    path = tmp_path / "v3.pstudio"
+    path = tmp_path / "eyes.pstudio"
+    shutil.copyfile(analysed.path, path)
+    with open_project(path) as project:
+        before = _scores(project)
+        nova = personas.list_personas(project)[0]
+        record = personas.get_version(project, nova.id).record
+        record["face"]["eye_colour"] = "green"
+        record["lighting"]["colour_temperature_k"] = 3200  # skin is never compared with it
+        record["style"] = {"medium": "oil painting"}
+        personas.save_version(project, nova.id, record, "green eyes, a painting")
+        assert _scores(project) == before
+        assert not any(s.stale for s in before.values() if s)
+        assert drift.plan_analysis(project).frames == ()
+
+
+def test_an_outfit_colour_marks_only_wardrobe_scores_stale_and_analyse_updates_them(
+    analysed, tmp_path, monkeypatch
+):
+    path = tmp_path / "dyed.pstudio"
     shutil.copyfile(analysed.path, path)
     monkeypatch.setattr(
         drift_kinds, "_load_face_engine", lambda *a: pytest.fail("a model was loaded")
     )
     with open_project(path) as project:
+        before = _scores(project)
         nova = personas.list_personas(project)[0]
         record = personas.get_version(project, nova.id).record
-        record["lighting"]["colour_temperature_k"] = 3200
-        personas.save_version(project, nova.id, record, "tungsten")
+        record["wardrobe"]["outfits"][1]["garments"][0]["colour"] = "#6b1f2a"
+        personas.save_version(project, nova.id, record, "a burgundy bomber")
+        after = _scores(project)
+        measured = [k for k, s in before.items() if s and s.state == "measured"]
+        assert measured and all(after[k].stale == ("wardrobe",) for k in measured)
+        assert all(after[k].identity == before[k].identity for k in measured)
+        assert all(after[k].value("lighting") == before[k].lighting for k in measured)
+        assert all(after[k].value("wardrobe") is None for k in measured)
+        row = _row(project, "Hangar walk")
+        assert drift.verdict(row, 0).state == "stale"
+        assert "wardrobe out of date" in drift.verdict(row, 0).why
         spec = drift.plan_analysis(project)
-        assert len(spec.frames) == 5 * FRAMES and spec.scan == ()
+        assert len(spec.frames) == 5 * FRAMES and spec.scan == () and spec.relook == ()
         assert JobRunner(project).run(spec).state == "done"
-        assert all(s is not None for r in drift.drift_rows(project) for s in r.scores)
+        updated = _scores(project)
+        assert not any(s.stale for s in updated.values())
+        assert all(updated[k].identity == before[k].identity for k in measured)
 
 
 def test_a_killed_analysis_resumes_with_no_frame_analysed_twice(project, tmp_path, monkeypatch):
