@@ -78,9 +78,12 @@ class DriftSpec(JobSpec):
     engine_id: str = ""  # the id it last reported here ("" if never run): whose scans are reused
     frames: tuple[tuple[str, str], ...] = ()  # (frame id, blob sha) to score
     scan: tuple[str, ...] = ()  # blobs the engine has not scanned (or not measured looks of)
-    # Reference faces whose look (garment colour, light) is not measured yet:
+    # Reference faces whose look (garment colours, light) is not measured yet:
     # (blob sha, face index, box, landmarks) as the audit's scan found them.
     ref_faces: tuple[tuple, ...] = ()
+    # Frames whose faces are known but whose looks are not measured in the current way:
+    # (blob sha, ((box, landmarks), ...)), measured again without the face engine.
+    relook: tuple[tuple, ...] = ()
     # Search frames the fast detector found no face in with the slow one too (dlib's CNN finds
     # turned and small faces, at about 1.5 s a frame): the "look harder" pass.
     thorough: bool = False
