@@ -66,6 +66,8 @@ def test_json_and_csv_reports_have_one_entry_per_frame(copy, tmp_path, capsys):
             "reason",
         ):
             assert key in entry
+    assert [f["frame"] for f in data["frames"][:3]] == [1, 2, 3]  # as the heat map numbers them
+    assert rows[0]["frame"] == "1"
     flagged = [f for f in data["frames"] if f["flagged"]]
     assert flagged and all(f["reason"] for f in flagged)
     assert any(r["flagged"] == "True" and "identity" in r["reason"] for r in rows)
