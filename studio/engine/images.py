@@ -3,6 +3,12 @@
 Every file a user brings is untrusted: `decode` turns anything it cannot use (not an image,
 truncated, a decompression bomb, absurd dimensions) into a `BadImageError` whose message is a
 one-line reason, and converts whatever it can use to 8-bit RGB with a note of what it changed.
+
+Damage that Pillow lets through is checked for here: a PNG chunk whose CRC fails (Pillow never
+checks the image data's CRCs while decoding), a PNG or JPEG that ends before its end marker,
+and a JPEG whose picture data stops early at a marker (libjpeg only warns and fills the rest
+with grey). Decoding never pads a truncated file, whatever `ImageFile.LOAD_TRUNCATED_IMAGES`
+some other code has set.
 """
 
 from __future__ import annotations
@@ -10,13 +16,18 @@ from __future__ import annotations
 import io
 import json
 import re
+import struct
+import threading
 import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from studio.core.errors import BadImageError
 from studio.core.imports import hamming
@@ -84,28 +95,44 @@ def decode(data: bytes, name: str = "", *, max_side: int | None = None) -> Decod
     """
     if not data:
         raise BadImageError("empty file (0 bytes)")
-    try:
-        im = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise BadImageError(_not_an_image(data, name)) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadImageError(_bomb_reason(None)) from None
-    except Exception as exc:  # a damaged header trips any of Pillow's parsers
-        raise BadImageError(f"damaged image file ({_why(exc)})") from None
-    with im:
+    jpeg_end = None
+    if data.startswith(_PNG_SIGNATURE):
+        damage = _png_damage(data)
+        if damage:
+            raise BadImageError(damage)
+    elif data.startswith(b"\xff\xd8\xff"):
+        jpeg_end = _jpeg_end(data)
+    with _strict_loading():
         try:
-            return _decode_opened(im, data, max_side)
-        except BadImageError:
-            raise
+            im = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise BadImageError(_not_an_image(data, name)) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise BadImageError(_bomb_reason(None)) from None
-        except MemoryError:
-            raise BadImageError("too large to decode in the memory available") from None
-        except Exception as exc:
-            raise BadImageError(f"truncated or damaged image ({_why(exc)})") from None
+        except Exception as exc:  # a damaged header trips any of Pillow's parsers
+            raise BadImageError(f"damaged image file ({_why(exc)})") from None
+        with im:
+            return _decode_checked(im, data, max_side, jpeg_end)
 
 
-def _decode_opened(im: Image.Image, data: bytes, max_side: int | None) -> DecodedImage:
+def _decode_checked(
+    im: Image.Image, data: bytes, max_side: int | None, jpeg_end: _JpegEnd | None
+) -> DecodedImage:
+    try:
+        return _decode_opened(im, data, max_side, jpeg_end)
+    except BadImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImageError(_bomb_reason(None)) from None
+    except MemoryError:
+        raise BadImageError("too large to decode in the memory available") from None
+    except Exception as exc:
+        raise BadImageError(f"truncated or damaged image ({_why(exc)})") from None
+
+
+def _decode_opened(
+    im: Image.Image, data: bytes, max_side: int | None, jpeg_end: _JpegEnd | None = None
+) -> DecodedImage:
     fmt = im.format or ""
     width, height = im.size
     if width <= 0 or height <= 0 or max(width, height) > MAX_SIDE:
@@ -127,10 +154,16 @@ def _decode_opened(im: Image.Image, data: bytes, max_side: int | None) -> Decode
         orientation = int(im.getexif().get(_ORIENTATION, 1))
     except Exception:  # a damaged EXIF block only loses the orientation
         orientation = 1
-    if max_side and fmt in ("JPEG", "MPO"):
+    draft = (2 * max_side, 2 * max_side) if max_side and fmt in ("JPEG", "MPO") else None
+    if draft:
         # The decoder's DCT scaling skips most of the work; 2x keeps the final resize sharp.
-        im.draft(None, (2 * max_side, 2 * max_side))
+        im.draft(None, draft)
     im.load()
+    if jpeg_end is not None and _jpeg_cut_short(im, data, jpeg_end, draft):
+        raise BadImageError(
+            "partly decoded JPEG: its picture data stops early and part of the picture is "
+            "missing (a damaged or incompletely copied file)"
+        )
     metadata = _generation_metadata(im)
     if fmt == "PNG" and len(data) > 24 and data[24] == 16 and im.mode not in _SIXTEEN_BIT:
         notes.append("16-bit PNG reduced to 8 bits")
@@ -154,6 +187,162 @@ def _decode_opened(im: Image.Image, data: bytes, max_side: int | None) -> Decode
         note="; ".join(notes),
         metadata=metadata,
     )
+
+
+# -- damage Pillow lets through ----------------------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CHUNK_TYPE = re.compile(rb"[A-Za-z]{4}")
+# A marker after entropy-coded data: 0xFF then a marker code, not stuffing (00), a restart
+# marker (D0-D7, which sit inside the data) or fill (FF).
+_JPEG_MARKER = re.compile(rb"\xff[\xc0-\xcf\xd8-\xfe]")
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# Picture data that is not all-zero bits, to tell a complete scan from one cut short.
+_FILLER = bytes((i * 73 + 41) % 255 for i in range(2048))  # never 0xFF: no marker in it
+
+_strict_lock = threading.Lock()
+_strict_users = 0
+_saved_truncated_flag = False
+
+
+@contextmanager
+def _strict_loading() -> Iterator[None]:
+    """Pillow refuses truncated data while inside, whatever other code set the flag to.
+
+    `ImageFile.LOAD_TRUNCATED_IMAGES` is one global: a library that turns it on would have
+    Pillow pad a cut file with grey and skip ancillary PNG CRCs. The first decoder in sets it
+    off and the last one out puts back what it found.
+    """
+    global _strict_users, _saved_truncated_flag
+    with _strict_lock:
+        if _strict_users == 0:
+            _saved_truncated_flag = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        _strict_users += 1
+    try:
+        yield
+    finally:
+        with _strict_lock:
+            _strict_users -= 1
+            if _strict_users == 0:
+                ImageFile.LOAD_TRUNCATED_IMAGES = _saved_truncated_flag
+
+
+def _png_damage(data: bytes) -> str:
+    """Why a PNG's chunks are damaged (a failing CRC, cut short, no IEND); "" when intact."""
+    view = memoryview(data)
+    pos, size = len(_PNG_SIGNATURE), len(data)
+    while pos + 8 <= size:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if not _CHUNK_TYPE.fullmatch(kind):
+            return f"damaged PNG: unreadable chunk at byte {pos}"
+        name = kind.decode("ascii")
+        end = pos + 12 + length
+        if end > size:
+            return f"truncated PNG: the file ends inside its {name} chunk at byte {pos}"
+        if zlib.crc32(view[pos + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
+            return f"damaged PNG: the {name} chunk at byte {pos} fails its CRC check"
+        if kind == b"IEND":
+            return ""
+        pos = end
+    return "truncated PNG: the file ends before its IEND chunk"
+
+
+@dataclass(frozen=True)
+class _JpegEnd:
+    """Where a JPEG's first picture ends (its EOI marker), its size, MCU size, and kind."""
+
+    eoi: int
+    width: int
+    height: int
+    mcu_width: int
+    mcu_height: int
+    progressive: bool
+
+
+def _jpeg_end(data: bytes) -> _JpegEnd | None:
+    """The end of a JPEG's first picture; BadImageError when the file ends before it.
+
+    None when the structure is too odd to judge; Pillow then has its say.
+    """
+    pos, size = 2, len(data)
+    width = height = 0
+    mcu = (8, 8)
+    progressive = False
+    while True:
+        if pos + 2 > size:
+            break
+        if data[pos] != 0xFF or data[pos + 1] == 0xFF:
+            # Stray bytes or fill before a marker: libjpeg skips them, and so do we.
+            found = _JPEG_MARKER.search(data, pos)
+            if found is None:
+                break
+            pos = found.start()
+            continue
+        marker = data[pos + 1]
+        if marker == 0xD9:  # EOI
+            if not width or not height:
+                return None
+            return _JpegEnd(pos, width, height, *mcu, progressive)
+        if 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8):
+            pos += 2
+            continue
+        if pos + 4 > size:
+            break
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if end > size:
+            break
+        if marker in _SOF_MARKERS and end - pos >= 10:
+            height, width, count = struct.unpack_from(">HHB", data, pos + 5)
+            progressive = marker in (0xC2, 0xC6, 0xCA, 0xCE)
+            factors = [data[pos + 11 + 3 * i] for i in range(count) if pos + 12 + 3 * i <= end]
+            if count > 1 and factors:
+                # Interleaved components: an MCU covers the largest sampling factors' blocks.
+                mcu = (8 * max(f >> 4 for f in factors), 8 * max(f & 15 for f in factors))
+        if marker == 0xDA:  # SOS: entropy-coded data runs to the next marker
+            found = _JPEG_MARKER.search(data, end)
+            if found is None:
+                break
+            pos = found.start()
+            continue
+        pos = end
+    raise BadImageError(
+        "truncated JPEG: the file ends before its end-of-image marker "
+        "(an incomplete copy or download)"
+    )
+
+
+def _jpeg_cut_short(
+    im: Image.Image, data: bytes, end: _JpegEnd, draft: tuple[int, int] | None
+) -> bool:
+    """True when libjpeg met the end marker before the picture data was all there.
+
+    libjpeg then only warns and fills what is missing with zeros: mid-grey MCUs to the end
+    of a sequential picture, a blur in a progressive one. A sequential picture whose last
+    MCU is exactly mid-grey, and every progressive one, is decoded again with filler bytes
+    before its end marker: a complete scan ignores them, a scan cut short reads them as
+    picture data and comes out different. Healthy sequential JPEGs never pay for that.
+    """
+    if not end.progressive:
+        if im.mode not in ("RGB", "L") or not im.width or not im.height:
+            return False
+        mcu_w = max(1, round(end.mcu_width * im.width / end.width))
+        mcu_h = max(1, round(end.mcu_height * im.height / end.height))
+        # The inner part of the last MCU: chroma upsampling blends its edges with neighbours.
+        left = (im.width - 1) // mcu_w * mcu_w + mcu_w // 4
+        top = (im.height - 1) // mcu_h * mcu_h + mcu_h // 4
+        inner = np.asarray(im.crop((min(left, im.width - 1), min(top, im.height - 1)) + im.size))
+        if np.abs(inner.astype(np.int16) - 128).max() > 2:
+            return False
+    padded = data[: end.eoi] + _FILLER + data[end.eoi :]
+    try:
+        with Image.open(io.BytesIO(padded)) as again:
+            if draft:
+                again.draft(None, draft)
+            again.load()
+            return again.size != im.size or not np.array_equal(np.asarray(again), np.asarray(im))
+    except Exception:  # the padded copy would not even decode: the scan did not end cleanly
+        return True
 
 
 def _to_rgb(im: Image.Image, fmt: str) -> tuple[Image.Image, str]:

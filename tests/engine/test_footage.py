@@ -256,7 +256,7 @@ def test_a_folder_whose_images_are_all_bad_reads_as_skips(tmp_path):
     frames, skips = split(read_footage(folder))
     assert frames == []
     assert [s.reason for s in skips][0] == "empty file (0 bytes)"
-    assert skips[1].reason.startswith("truncated or damaged image")
+    assert skips[1].reason.startswith("truncated PNG: the file ends inside its IDAT chunk")
     with pytest.raises(BadFootageError, match="none of its 2 images can be read"):
         probe(folder)
 

@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin
 
 from studio.core.errors import BadImageError
 from studio.core.resources import resource_path
@@ -232,8 +232,142 @@ def test_bombs_are_refused_whatever_the_warning_filters(policy):
 
 def test_truncated_image_is_refused_at_full_and_reduced_size():
     for max_side in (None, 128):
-        with pytest.raises(BadImageError, match="truncated or damaged image"):
+        with pytest.raises(BadImageError, match="truncated JPEG: the file ends before its end-of"):
             images.decode(_truncated_jpeg(), "cut.jpg", max_side=max_side)
+
+
+# -- damage Pillow lets through: made from a real photo -------------------------------------------
+
+
+def _chunks(data: bytes) -> list[tuple[int, bytes, int]]:
+    """(offset, type, length) of each chunk of a PNG."""
+    out, pos = [], 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        out.append((pos, kind, length))
+        pos += 12 + length
+    return out
+
+
+def _photo_png() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "nova, portrait\nSteps: 20, Sampler: Euler a, Seed: 7")
+    return _save(_photo(), "PNG", pnginfo=info)
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    damaged = bytearray(data)
+    damaged[at] ^= 0x10
+    return bytes(damaged)
+
+
+@pytest.fixture(params=[False, True], ids=["strict", "pillow-pads"])
+def truncated_flag(request, monkeypatch):
+    """Pillow's global LOAD_TRUNCATED_IMAGES as some other library might have left it."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", request.param)
+    return request.param
+
+
+def _refused(data: bytes, name: str, max_side: int | None = None) -> str:
+    with pytest.raises(BadImageError) as caught:
+        images.decode(data, name, max_side=max_side)
+    assert "\n" not in caught.value.message
+    return caught.value.message
+
+
+@pytest.mark.parametrize("where", ["first IDAT", "last IDAT", "IDAT checksum", "tEXt", "IHDR"])
+@pytest.mark.parametrize("max_side", [None, 64])
+def test_a_png_whose_chunk_fails_its_crc_is_refused(where, max_side, truncated_flag):
+    data = _photo_png()
+    chunks = _chunks(data)
+    idats = [c for c in chunks if c[1] == b"IDAT"]
+    assert len(idats) > 1  # the photo's data spans several chunks
+    pos, kind, length = {
+        "first IDAT": idats[0],
+        "last IDAT": idats[-1],
+        "IDAT checksum": idats[1],
+        "tEXt": next(c for c in chunks if c[1] == b"tEXt"),
+        "IHDR": chunks[0],
+    }[where]
+    at = pos + 8 + length if where == "IDAT checksum" else pos + 8 + length // 2
+    name = kind.decode()
+    assert _refused(_flip(data, at), "photo.png", max_side) == (
+        f"damaged PNG: the {name} chunk at byte {pos} fails its CRC check"
+    )
+    assert images.decode(data, "photo.png", max_side=max_side).rgb.size  # the intact file reads
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is truncated_flag  # put back as it was found
+
+
+def test_a_cut_png_is_refused(truncated_flag):
+    data = _photo_png()
+    pos, _, length = [c for c in _chunks(data) if c[1] == b"IDAT"][-1]
+    assert _refused(data[: pos + 8 + length // 2], "cut.png") == (
+        f"truncated PNG: the file ends inside its IDAT chunk at byte {pos}"
+    )
+    assert _refused(data[:-12], "no-end.png") == (
+        "truncated PNG: the file ends before its IEND chunk"
+    )
+    zeroed = data[: len(data) // 2] + bytes(len(data) - len(data) // 2)  # a preallocated copy
+    assert _refused(zeroed, "zeroed.png").startswith("damaged PNG: the IDAT chunk at byte")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+@pytest.mark.parametrize("max_side", [None, 128])
+def test_a_cut_jpeg_is_refused_even_where_pillow_would_pad_it(keep, max_side, truncated_flag):
+    for progressive in (False, True):
+        data = _save(_photo(), "JPEG", quality=90, progressive=progressive)
+        cut = data[: int(len(data) * keep)]
+        assert _refused(cut, "cut.jpg", max_side) == (
+            "truncated JPEG: the file ends before its end-of-image marker "
+            "(an incomplete copy or download)"
+        )
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is truncated_flag
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.8, 0.97])
+@pytest.mark.parametrize("max_side", [None, 128])
+@pytest.mark.parametrize("progressive", [False, True], ids=["sequential", "progressive"])
+def test_a_jpeg_whose_picture_data_stops_early_is_refused(keep, max_side, progressive):
+    # The end marker right after the cut: libjpeg meets it mid-picture, warns "premature end
+    # of data segment" and fills the rest with zeros, and Pillow says nothing.
+    data = _save(_photo(), "JPEG", quality=90, progressive=progressive)
+    cut = data[: int(len(data) * keep)] + b"\xff\xd9"
+    plain = Image.open(io.BytesIO(cut))
+    plain.load()  # Pillow alone decodes it without a word
+    assert _refused(cut, "cut.jpg", max_side) == (
+        "partly decoded JPEG: its picture data stops early and part of the picture is missing "
+        "(a damaged or incompletely copied file)"
+    )
+
+
+def test_healthy_files_that_look_suspect_still_decode(truncated_flag):
+    photo = _photo()
+    grey = Image.new("RGB", (64, 48), (128, 128, 128))  # every MCU is exactly mid-grey
+    half = photo.copy()
+    half.paste((128, 128, 128), (0, 256, 512, 512))  # a photo on a flat mid-grey ground
+    trailer = _save(photo, "JPEG", quality=90) + b"camera maker's trailer"
+    progressive = _save(photo, "JPEG", quality=90, progressive=True)
+    for data in (
+        _save(grey, "JPEG"),
+        _save(grey.convert("L"), "JPEG"),
+        _save(half, "JPEG", quality=95),
+        trailer,
+        progressive,
+        _photo_png() + b"after IEND",
+    ):
+        for max_side in (None, 64):
+            out = images.decode(data, "fine", max_side=max_side)
+            assert out.rgb.size
+    expected = np.asarray(Image.open(io.BytesIO(progressive)).convert("RGB"))
+    assert np.array_equal(images.decode(progressive, "p.jpg").rgb, expected)
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TIFF"])
+def test_other_formats_are_not_padded_either(fmt, truncated_flag):
+    data = _save(_photo(), fmt)
+    assert _refused(data[: len(data) * 2 // 3], f"cut.{fmt.lower()}").startswith(
+        "truncated or damaged image"
+    )
 
 
 def test_thumbnail_keeps_its_signature():

@@ -95,7 +95,7 @@ def test_bad_files_are_reported_one_by_one_and_the_good_ones_imported(
     assert len(reasons) == 10 and report.duplicates == () and report.complete
     expected = {
         empty: "empty file (0 bytes)",
-        truncated: "truncated or damaged image",
+        truncated: "truncated JPEG: the file ends before its end-of-image marker",
         text_png: "a text file named .png, not an image",
         bomb: "decompression bomb",
         absurd: "absurd dimensions: 31000x2 px",
@@ -229,3 +229,71 @@ def test_planning_refuses_unknown_personas_and_empty_folders(project, tmp_path):
     (tmp_path / "empty" / "inner").mkdir(parents=True)
     with pytest.raises(StudioError, match="no files to import"):
         imports.plan_import(project, "Ada", [tmp_path / "empty"])
+
+
+# -- damaged photos: refused in the reference import and skipped in an image sequence ---------
+
+CRC_REASON = "damaged PNG: the IDAT chunk at byte {} fails its CRC check"
+CUT_REASON = "truncated JPEG: the file ends before its end-of-image marker"
+EARLY_REASON = "partly decoded JPEG: its picture data stops early and part of the picture"
+
+
+def _damaged_photos() -> dict[str, tuple[bytes, str]]:
+    """The demo photo intact and damaged three ways: {name: (bytes, reason or "")}."""
+    png = io.BytesIO()
+    _photo().save(png, "PNG")
+    png = png.getvalue()
+    idat = png.index(b"IDAT") - 4  # the first IDAT chunk's offset
+    flipped = bytearray(png)
+    flipped[idat + 8 + 5000] ^= 0x01  # one bit of the picture data
+    jpeg = io.BytesIO()
+    _photo().save(jpeg, "JPEG", quality=90)
+    jpeg = jpeg.getvalue()
+    return {
+        "intact.png": (png, ""),
+        "crc.png": (bytes(flipped), CRC_REASON.format(idat)),
+        "cut.jpg": (jpeg[: len(jpeg) * 2 // 3], CUT_REASON),
+        "early.jpg": (jpeg[: len(jpeg) * 2 // 3] + b"\xff\xd9", EARLY_REASON),
+        "intact.jpg": (jpeg, ""),
+    }
+
+
+def test_damaged_photos_are_refused_with_their_reason(project, tmp_path):
+    files = _damaged_photos()
+    for name, (data, _) in files.items():
+        (tmp_path / name).write_bytes(data)
+    report = import_references(project, "Ada", [str(tmp_path / name) for name in files])
+    assert sorted(os.path.basename(p) for p, _, _ in report.imported) == [
+        "intact.jpg",
+        "intact.png",
+    ]
+    reasons = {os.path.basename(p): r for p, r in report.rejected}
+    assert set(reasons) == {"crc.png", "cut.jpg", "early.jpg"}
+    for name, reason in reasons.items():
+        assert reason.startswith(files[name][1]), (name, reason)
+        assert "\n" not in reason
+    assert len(library.list_references(project)) == 2
+
+
+def test_a_damaged_frame_of_an_image_sequence_is_skipped_with_its_reason(project, tmp_path):
+    from studio.jobs.runner import JobRunner
+    from studio.services import shots
+
+    files = _damaged_photos()
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    names = {}
+    for i, (name, (data, _)) in enumerate(files.items(), start=1):
+        frame = f"frame_{i:03d}{Path(name).suffix}"
+        (folder / frame).write_bytes(data)
+        names[frame] = name
+    job = JobRunner(project).run(shots.plan_footage_import(project, ["Ada"], [folder]))
+    report = shots.footage_report(project, job.id)
+    assert [(os.path.basename(s), n, count) for s, n, count in report.imported] == [
+        ("renders", "renders", 2)
+    ]
+    skipped = {frame: reason for _, frame, reason in report.skipped}
+    assert sorted(names[f] for f in skipped) == ["crc.png", "cut.jpg", "early.jpg"]
+    for frame, reason in skipped.items():
+        assert reason.startswith(files[names[frame]][1]), (frame, reason)
+    assert report.rejected == ()
