@@ -19,7 +19,7 @@ from studio.core.drift import flag_reasons
 from studio.services import drift
 from studio.services.projects import open_project
 from tests.fixtures import footage
-from tests.fixtures.photos import load_rgb, sdist_photos  # noqa: F401 (a fixture)
+from tests.fixtures.photos import load_rgb
 
 FRAMES = 8
 
