@@ -43,6 +43,23 @@ RECORD_KEY_UNIT = 0.2  # a named key direction is vague: its key difference coun
 MEASURED = "measured"
 UNMEASURABLE = "unmeasurable"
 
+# Why a frame has no value on a dimension: four different things to the artist.
+MISSING_UNMEASURABLE, MISSING_UNANALYSED, MISSING_STALE, MISSING_UNCHECKED = 1, 2, 3, 4
+
+
+def missing_code(score: FrameScore | None, dimension: str) -> int:
+    """Why a score has no value on a dimension (0 when it has one); "combined": on all three."""
+    if score is None:
+        return MISSING_UNANALYSED
+    if score.state != MEASURED:
+        return MISSING_UNMEASURABLE
+    dims = DIMENSIONS if dimension == "combined" else (dimension,)
+    if any(score.value(d) is not None for d in dims):
+        return 0
+    if any(d in score.stale for d in dims):
+        return MISSING_STALE
+    return MISSING_UNCHECKED if any(d in score.unchecked for d in dims) else MISSING_UNMEASURABLE
+
 
 @dataclass(frozen=True)
 class RefFace:

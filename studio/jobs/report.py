@@ -52,6 +52,7 @@ FIELDS = (
     "combined",
     "flagged",
     "reason",
+    "not_checked",
     "best_reference",
     "faces",
     "review",
@@ -79,13 +80,18 @@ def frame_records(rows: list[drift.DriftRow]) -> Iterator[dict[str, Any]]:
                 "timecode": format_timecode(frame.time_s, row.shot.fps, frame.index),
                 "time_s": frame.time_s,
                 "state": v.state,
-                "identity": _num(s.identity if s else None),
+                "identity": _num(s.value("identity") if s else None),
                 "identity_centroid": _num(s.identity_centroid if s else None),
-                "wardrobe": _num(s.wardrobe if s else None),
-                "lighting": _num(s.lighting if s else None),
+                "wardrobe": _num(s.value("wardrobe") if s else None),
+                "lighting": _num(s.value("lighting") if s else None),
                 "combined": _num(float(severity[i])),
                 "flagged": v.flagged,
                 "reason": "" if v.state == "ok" else v.why,
+                "not_checked": "; ".join(
+                    f"{d}: {why}"
+                    for d, why in v.unchecked().items()
+                    if d in row.thresholds.enabled and v.state != "not measurable"
+                ),
                 "best_reference": s.best_reference_id if s else None,
                 "faces": s.faces if s else None,
                 "review": rv.state if rv else None,

@@ -505,6 +505,10 @@ class DriftRow:
             self.array("identity"), self.array("wardrobe"), self.array("lighting"), t
         )
 
+    def missing(self, layer: str) -> np.ndarray:
+        """Per frame, why a layer has no value (`core.drift.missing_code`; 0: it has one)."""
+        return np.array([core.missing_code(s, layer) for s in self.scores], np.int8)
+
     def stale(self) -> np.ndarray:
         """Per frame: whether any of its scores' inputs changed since it was analysed."""
         return np.array([bool(s is not None and s.stale) for s in self.scores], bool)

@@ -46,6 +46,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QScrollBar, QToolTip, QWidget
 
 from studio.core import colormap
+from studio.core import drift as drift_core
 from studio.core.timecode import format_timecode
 
 
@@ -73,6 +74,24 @@ class HeatRow:
     flagged: np.ndarray  # bool per frame
     review: np.ndarray  # int8 per frame: 0 none, 1 flagged for reshoot, 2 approved
     notes: np.ndarray | None = None  # bool per frame: has a note
+    # layer -> int8 per frame: why a NaN value is missing (ABSENT_*); None: not measurable
+    absent: dict[str, np.ndarray] | None = None
+
+
+# Why a value is missing. Each is drawn its own way and named in the legend and the tooltip:
+# "not measurable" is hatched, "not analysed" left empty, "stale" dotted, "not checked" plain.
+ABSENT_UNMEASURABLE, ABSENT_UNANALYSED, ABSENT_STALE, ABSENT_UNCHECKED = (
+    drift_core.MISSING_UNMEASURABLE,
+    drift_core.MISSING_UNANALYSED,
+    drift_core.MISSING_STALE,
+    drift_core.MISSING_UNCHECKED,
+)
+ABSENT_WORDS = {
+    ABSENT_UNMEASURABLE: "not measurable",
+    ABSENT_UNANALYSED: "not analysed yet",
+    ABSENT_STALE: "out of date: analyse again",
+    ABSENT_UNCHECKED: "not checked",
+}
 
 
 REVIEW_NONE, REVIEW_RESHOOT, REVIEW_APPROVED = 0, 1, 2
@@ -86,6 +105,9 @@ LEGEND_H = 30  # one line; two lines when the widget is too narrow for one
 GRADIENT_W = 160
 LEGEND_MARKS = (
     ("nan", "not measurable"),
+    ("unanalysed", "not analysed"),
+    ("stale", "stale"),
+    ("unchecked", "not checked"),
     ("flag", "flagged"),
     ("reshoot", "reshoot"),
     ("approved", "approved"),
@@ -171,6 +193,8 @@ class DriftHeatmap(QWidget):
         self._col_offsets = np.zeros(1, dtype=np.int64)
         self._worst_frame = np.zeros(0, dtype=np.int64)  # per column, flat over rows
         self._nan_runs: list[tuple[list[int], list[int]]] = []
+        self._absent_runs: dict[int, list[tuple[list[int], list[int]]]] = {}
+        self._absent = np.zeros(0, dtype=np.int8)
         self._flag_runs: list[tuple[list[int], list[int]]] = []
         self._reshoot_runs: list[tuple[list[int], list[int]]] = []
         self._approved_runs: list[tuple[list[int], list[int]]] = []
@@ -286,6 +310,14 @@ class DriftHeatmap(QWidget):
             if v is not None:
                 raw[start : start + len(v)] = v
         self._raw = raw
+        absent = np.zeros(total, dtype=np.int8)
+        for row, start in zip(self._rows, self._offsets[:-1], strict=False):
+            codes = (row.absent or {}).get(self._layer)
+            if codes is not None:
+                absent[start : start + len(codes)] = codes
+        absent[~np.isnan(raw)] = 0
+        absent[np.isnan(raw) & (absent == 0)] = ABSENT_UNMEASURABLE
+        self._absent = absent
         if scale is None:
             good = np.full(total, np.inf, dtype=np.float32)
         else:
@@ -376,7 +408,12 @@ class DriftHeatmap(QWidget):
         buffer = np.zeros((n_rows, max(n_cols, 1)), dtype=np.uint32)
         buffer[row_idx, col_idx] = _LUT32[codes]
         self._worst_frame = worst_flat - offsets[:-1][row_idx]
-        self._nan_runs = _runs(nan, self._col_offsets)
+        why = np.where(nan, self._absent[worst_flat] if len(good) else 0, 0)
+        self._nan_runs = _runs(nan & (why == ABSENT_UNMEASURABLE), self._col_offsets)
+        self._absent_runs = {
+            code: _runs(nan & (why == code), self._col_offsets)
+            for code in (ABSENT_UNANALYSED, ABSENT_STALE, ABSENT_UNCHECKED)
+        }
         self._buffer = buffer
         w, h = buffer.shape[1], max(n_rows, 1)
         if n_rows == 0:
@@ -819,7 +856,11 @@ class DriftHeatmap(QWidget):
             label = _short_label(scale) if scale else name
             v = r.values.get(name)
             value = float(v[frame]) if v is not None else math.nan
-            text = "not measurable" if math.isnan(value) else f"{value:.2f}"
+            text = f"{value:.2f}"
+            if math.isnan(value):
+                codes = (r.absent or {}).get(name)
+                code = int(codes[frame]) if codes is not None else ABSENT_UNMEASURABLE
+                text = ABSENT_WORDS.get(code, ABSENT_WORDS[ABSENT_UNMEASURABLE])
             mark = "▸ " if name == self._layer else "   "
             lines.append(f"{mark}{label}: {text}")
         state = []
@@ -842,7 +883,10 @@ class DriftHeatmap(QWidget):
             return "no frames"
         worst = self._worst[row]
         if worst is None:
-            return "not measurable"
+            start = int(self._offsets[row])
+            codes = self._absent[start : start + int(self._lengths[row])]
+            code = int(np.bincount(codes).argmax()) if len(codes) else ABSENT_UNMEASURABLE
+            return ABSENT_WORDS.get(code, ABSENT_WORDS[ABSENT_UNMEASURABLE]).split(":")[0]
         frame, value = worst
         return f"worst {value:.2f} at {self.timecode(row, frame)}"
 
@@ -885,6 +929,20 @@ class DriftHeatmap(QWidget):
 
     def _dark(self) -> bool:
         return self.palette().base().color().lightness() < 128
+
+    def _paint_absent(self, painter: QPainter, rect: QRect, code: int) -> None:
+        """A cell with no value for a reason other than "not measurable"."""
+        base, lines = self._nan_colours()
+        pal = self.palette()
+        if code == ABSENT_UNANALYSED:  # empty: nothing is known yet
+            painter.fillRect(rect, pal.base())
+            painter.fillRect(rect.adjusted(0, CELL_H // 2, 0, -(CELL_H // 2) + 1), lines)
+        elif code == ABSENT_STALE:  # known once, out of date now: the inspector's stale blue
+            tint = QColor("#3d4660") if self._dark() else QColor("#c3cbe0")
+            painter.fillRect(rect, tint)
+            painter.fillRect(rect, QBrush(QColor("#6f7fa8"), Qt.BrushStyle.Dense6Pattern))
+        else:  # not checked: a plain, quiet cell
+            painter.fillRect(rect, base)
 
     def _nan_colours(self) -> tuple[QColor, QColor]:
         if self._dark():
@@ -955,6 +1013,10 @@ class DriftHeatmap(QWidget):
                 rect = QRect(s * cw, y + CELL_TOP, (e - s) * cw, CELL_H)
                 painter.fillRect(rect, nan_base)
                 painter.fillRect(rect, hatch)
+            for code, runs in self._absent_runs.items():
+                for s, e in self._visible_runs(runs, r, c0, end):
+                    self._paint_absent(painter, QRect(s * cw, y + CELL_TOP, (e - s) * cw, CELL_H),
+                                       code)  # fmt: skip
             for s, e in self._visible_runs(self._flag_runs, r, c0, end):
                 if flag_tile is not None:
                     painter.drawTiledPixmap(
@@ -1144,6 +1206,11 @@ class DriftHeatmap(QWidget):
             base, lines = self._nan_colours()
             painter.fillRect(cell, base)
             painter.fillRect(cell, QBrush(lines, Qt.BrushStyle.BDiagPattern))
+        elif kind in ("unanalysed", "stale", "unchecked"):
+            code = {"unanalysed": ABSENT_UNANALYSED, "stale": ABSENT_STALE}.get(kind)
+            painter.setPen(self._nan_colours()[1])
+            painter.drawRect(cell.adjusted(0, 0, -1, -1))
+            self._paint_absent(painter, cell.adjusted(1, 1, -1, -1), code or ABSENT_UNCHECKED)
         elif kind == "flag":
             cell.adjust(0, 2, 0, 0)
             painter.fillRect(cell, sample)
@@ -1172,4 +1239,12 @@ class DriftHeatmap(QWidget):
         return image
 
 
-__all__ = ["DriftHeatmap", "HeatRow", "LayerScale"]
+__all__ = [
+    "ABSENT_STALE",
+    "ABSENT_UNANALYSED",
+    "ABSENT_UNCHECKED",
+    "ABSENT_UNMEASURABLE",
+    "DriftHeatmap",
+    "HeatRow",
+    "LayerScale",
+]

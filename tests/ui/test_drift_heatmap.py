@@ -405,3 +405,43 @@ def test_empty_state_and_palettes(qtbot):
         assert image.pixel(5, vp.bottom() - 5) == QColor(window_c).rgb()  # name column
         assert image.pixel(vp.right() - 5, vp.bottom() - 5) == QColor(base_c).rgb()  # matrix
         w.set_rows([])
+
+
+def test_missing_values_say_why_and_are_drawn_apart(qtbot):
+    """Not analysed, stale and not checked are not "not measurable": each has its own look."""
+    from studio.ui.drift_heatmap import (
+        ABSENT_STALE,
+        ABSENT_UNANALYSED,
+        ABSENT_UNCHECKED,
+        ABSENT_UNMEASURABLE,
+    )
+
+    values = np.full(8, np.nan, np.float32)
+    values[0] = 0.9
+    codes = np.array(
+        [0, ABSENT_UNMEASURABLE, ABSENT_UNANALYSED, ABSENT_STALE, ABSENT_UNCHECKED] + [3] * 3,
+        np.int8,
+    )
+    row = HeatRow(
+        "m", "Missing", 24.0, None, {"identity": values, "wardrobe": values}, np.zeros(8, bool),
+        np.zeros(8, np.int8), None, {"wardrobe": codes},
+    )  # fmt: skip
+    w = DriftHeatmap()
+    qtbot.addWidget(w)
+    w.set_scales(SCALES)
+    w.set_rows([row])
+    w.set_zoom(10)
+    w.set_layer("wardrobe")
+    words = [w.tooltip_text(0, f).splitlines()[-1] for f in range(5)]
+    assert words[1].endswith("not measurable") and words[2].endswith("not analysed yet")
+    assert "out of date" in words[3] and words[4].endswith("not checked")
+    # Without codes a missing value is "not measurable", as before.
+    assert w.tooltip_text(0, 2).splitlines()[-2].endswith("Identity: not measurable")
+    image = w.render_matrix()
+    looks = [frozenset(_cell_colours(image, w, 0, f)) for f in range(1, 5)]
+    assert len(set(looks)) == 4  # four different pictures
+    assert w.worst_text(0) == "worst 0.90 at 00:00:00:00"
+    w.set_rows([HeatRow("s", "Stale", 24.0, None, {"wardrobe": values[1:4] * np.nan},
+                        np.zeros(3, bool), np.zeros(3, np.int8), None,
+                        {"wardrobe": np.array([3, 3, 2], np.int8)})])  # fmt: skip
+    assert w.worst_text(0) == "out of date"
