@@ -291,22 +291,25 @@ class ThresholdInfo:
     persona: str
     thresholds: Thresholds
     sources: dict[str, str]  # dimension or "enabled" -> override, calibrated or default
+    why: dict[str, str]  # dimension -> how it was set, in words (when the service says)
     calibrated_identity: float | None  # the calibration's threshold, when there is one
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "persona": self.persona,
-            **{d: {"value": getattr(self.thresholds, d), "source": self.sources[d]}
-               for d in DIMENSIONS},
-            "enabled": {"value": list(self.thresholds.enabled), "source": self.sources["enabled"]},
-            "calibrated_identity": self.calibrated_identity,
-        }  # fmt: skip
+        t = self.thresholds
+        out: dict[str, Any] = {"persona": self.persona}
+        for d in DIMENSIONS:
+            out[d] = {"value": getattr(t, d), "source": self.sources[d], "why": self.why.get(d)}
+        out["enabled"] = {"value": list(t.enabled), "source": self.sources["enabled"]}
+        out["calibrated_identity"] = self.calibrated_identity
+        return out
 
     def lines(self) -> list[str]:
         t = self.thresholds
         out = [f"{self.persona}:"]
         for d in DIMENSIONS:
             what = self.sources[d]
+            if what != OVERRIDE and self.why.get(d):
+                what = self.why[d]
             if what == OVERRIDE and d == "identity" and self.calibrated_identity is not None:
                 what += f"; calibrated {self.calibrated_identity:.3f}"
             check = "" if d in t.enabled else ", not checked"
@@ -318,7 +321,7 @@ class ThresholdInfo:
 
 
 def _overrides(project: Project, persona_id: str) -> dict:
-    # The overrides as services.drift stores them; see the note in the module docstring there.
+    # The overrides as services.drift stores them (it has no reader of its own for them yet).
     return dict((get_setting(project, drift.THRESHOLDS_SETTING, {}) or {}).get(persona_id, {}))
 
 
@@ -326,13 +329,22 @@ def threshold_info(project: Project, persona_key: str) -> ThresholdInfo:
     """A persona's thresholds in force, which are overrides and which calibrated or default."""
     persona = personas.get_persona(project, persona_key)
     saved = _overrides(project, persona.id)
+    t = drift.thresholds(project, persona.id)
+    basis = dict(getattr(t, "basis", None) or {})  # dimension -> how drift set it, in words
     cal = audit.calibration(project, persona.id)
     calibrated = float(cal.threshold) if cal is not None and cal.calibrated else None
-    sources = {d: OVERRIDE if d in saved else DEFAULT for d in DIMENSIONS}
-    if "identity" not in saved and calibrated is not None:
-        sources["identity"] = CALIBRATED
+    sources, why = {}, {}
+    for d in DIMENSIONS:
+        said = basis.get(d) or ""
+        if d in saved:
+            sources[d] = OVERRIDE
+        elif said:
+            sources[d] = CALIBRATED if said.startswith("calibrated") else DEFAULT
+            why[d] = said
+        else:
+            sources[d] = CALIBRATED if d == "identity" and calibrated is not None else DEFAULT
     sources["enabled"] = OVERRIDE if "enabled" in saved else DEFAULT
-    return ThresholdInfo(persona.name, drift.thresholds(project, persona.id), sources, calibrated)
+    return ThresholdInfo(persona.name, t, sources, why, calibrated)
 
 
 def change_thresholds(

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QToolTip
 
 from studio.services import drift
 from studio.services.demo import write_demo_footage
-from studio.ui.drift_workspace import FootageImportDialog
+from studio.ui.footage_import import FootageImportDialog
 from studio.ui.frame_inspector import IDENTITY
 from tests.ui.conftest import drop_files, open_demo_window, wait_idle
 
@@ -160,7 +160,8 @@ def test_layers_switch_the_slider_and_checks_can_be_switched_off(qtbot, ws, wind
     ws.layer_buttons["wardrobe"].click()
     assert ws.heatmap.layer() == "wardrobe"
     assert ws.threshold_label.text() == "Wardrobe threshold"
-    assert ws.threshold_value.text() == "ΔE 15.0"
+    wardrobe = drift.thresholds(window.project, ws.rows[0].persona_id).wardrobe
+    assert ws.threshold_value.text() == f"ΔE {wardrobe:.1f}"
     ws.layer_buttons["combined"].click()
     assert ws.heatmap.layer() == "combined" and ws.threshold_label.text() == "Identity threshold"
     assert _heat_flags(ws)["Golden hour"] == 8
