@@ -86,11 +86,27 @@ def cmd_shots(args: argparse.Namespace) -> int:
                 every=args.every,
                 max_frames=args.max_frames,
                 fps=args.fps,
+                outfits=args.outfit or (),
             )
             job = run_job(project, spec, "Importing footage")
             report = shots.footage_report(project, job.id)
         emit(args, report.to_dict(), "\n".join(report.lines()))
         return 1 if report.rejected else 0
+    if args.shots_action == "outfit":
+        from studio.services import personas
+
+        with open_project(args.project) as project:
+            shots.set_outfit(project, args.shot, args.persona, args.outfit)
+            shot = shots.get_shot(project, args.shot)
+            persona = personas.get_persona(project, args.persona)
+            now = shot.outfit_for(persona.id)
+        said = f"'{now}'" if now else "any of her outfits"
+        emit(
+            args,
+            {"shot": shot.name, "persona": persona.name, "outfit": now},
+            f"{shot.name} expects {persona.name} in {said}. Analyse to update its wardrobe scores.",
+        )
+        return 0
     with open_project(args.project, read_only=True) as project:
         entries = _shot_entries(project)
     emit(args, entries, "\n".join(_shot_lines(entries)) or "No shots yet.")
@@ -266,6 +282,17 @@ def register(verb, group) -> None:
     a.add_argument("--every", type=int, default=1, metavar="N", help="keep every Nth frame")
     a.add_argument("--max-frames", type=int, default=1000, metavar="N", help="frame cap per shot")
     a.add_argument("--fps", type=float, metavar="FPS", help="frame rate of image folders")
+    a.add_argument(
+        "--outfit",
+        action="append",
+        metavar="NAME|PERSONA=NAME",
+        help="the outfit the shots expect (default: any of hers); the wardrobe is checked "
+        "against her references tagged with it and its colours",
+    )
+    a = shots_action("outfit", "set the outfit a shot expects a persona in")
+    a.add_argument("shot", metavar="SHOT")
+    a.add_argument("--persona", required=True, metavar="NAME")
+    a.add_argument("--outfit", metavar="NAME", help="the outfit (leave out: any of hers)")
     shots_action(
         "list",
         "every shot with the personas expected in it, frames analysed and flagged, and its "

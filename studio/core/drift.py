@@ -35,7 +35,7 @@ DEFAULT_LIGHTING = 1.0  # lighting distance (core.looks): beyond it, clearly dif
 # face-verification set through while every genuine pair passes (0.905 let 5 of 262 through).
 UNCALIBRATED_IDENTITY = {"dlib": 0.92}
 MIN_CALIBRATION = 3  # references with the look in view needed to calibrate a look threshold
-CALIBRATION_SPREAD = 1.5  # a look threshold is this times the references' 90th percentile spread
+CALIBRATION_SPREAD = 1.5  # a look threshold: this times the references' spread's upper quartile
 CALIBRATION_CEILING = 2.5  # ... and at most this times the default
 RECORD_KEY_UNIT = 0.2  # a named key direction is vague: its key difference counts 1 at this
 
@@ -70,7 +70,7 @@ class RefFace:
     embedding: np.ndarray = field(compare=False, repr=False)
     yaw: float = 0.0
     pitch: float = 0.0
-    look: Mapping[str, Any] | None = None  # an engine.looks.Look as a dict (garment, face_cct_k...)
+    look: Mapping[str, Any] | None = None  # an engine.looks.Look as a dict (garment, face_lab..)
     tags: tuple[str, ...] = ()  # the reference's tags: an outfit's name says she wears it here
 
 
@@ -425,7 +425,7 @@ def wardrobe_check(
 
 
 def _light_refs(persona: PersonaModel) -> list[RefFace]:
-    return [r for r in persona.refs if r.look and r.look.get("face_cct_k")]
+    return [r for r in persona.refs if r.look and r.look.get("face_lab")]
 
 
 def lighting_basis(persona: PersonaModel) -> str:
@@ -458,7 +458,7 @@ def lighting_check(
     basis = lighting_basis(persona)
     if basis:
         return Check(None, reason=basis)
-    if not look or look.get("face_cct_k") is None:
+    if not look or look.get("face_lab") is None:
         return Check(None, reason="the light on her face could not be measured")
     key, strength = tuple(look["key_vec"]), float(look["key_strength"])
     refs = _light_refs(persona)
@@ -469,10 +469,10 @@ def lighting_check(
         best = min(
             (
                 looks.lighting_distance(
-                    look["face_cct_k"],
+                    look["face_lab"],
                     key,
                     strength,
-                    r.look["face_cct_k"],
+                    r.look["face_lab"],
                     tuple(r.look["key_vec"]),
                     float(r.look["key_strength"]),
                 ),
@@ -502,14 +502,15 @@ def calibrate_look(spreads: Sequence[float], default: float) -> float | None:
     """A look threshold from how far a persona's references are from each other, or None.
 
     spreads: each reference's distance to the nearest other reference (leave one out). The
-    threshold is CALIBRATION_SPREAD times their 90th percentile, never below the measured
-    default (references of one shoot agree more closely than frames of a clip do) and at
-    most CALIBRATION_CEILING times it. None with fewer than MIN_CALIBRATION spreads.
+    threshold is CALIBRATION_SPREAD times their upper quartile (references from several shoots
+    widen it; one odd reference, such as a mirrored copy, does not), never below the measured
+    default (references of one shoot agree more closely than frames of a clip do) and at most
+    CALIBRATION_CEILING times it. None with fewer than MIN_CALIBRATION spreads.
     """
     values = [float(v) for v in spreads if v is not None and math.isfinite(v)]
     if len(values) < MIN_CALIBRATION:
         return None
-    spread = float(np.percentile(values, 90))
+    spread = float(np.percentile(values, 75))
     return round(min(CALIBRATION_CEILING * default, max(default, CALIBRATION_SPREAD * spread)), 3)
 
 
@@ -540,7 +541,7 @@ def reference_spreads(persona: PersonaModel, dimension: str) -> list[float]:
                 continue
             check = wardrobe_check(ref.look, others, outfit)
         else:
-            if not _light_refs(others) or not ref.look.get("face_cct_k"):
+            if not _light_refs(others) or not ref.look.get("face_lab"):
                 continue
             check = lighting_check(ref.look, others)
         if check.value is not None:

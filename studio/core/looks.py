@@ -16,15 +16,16 @@ import numpy as np
 __all__ = [
     "FLAT_STRENGTH",
     "KEY_DIRECTIONS",
+    "HUE_UNIT",
     "KEY_UNIT",
     "LOOK_VERSION",
-    "MIRED_UNIT",
     "SIDE_STRENGTH",
     "adapt_palette",
     "angle_between",
     "cct_from_linear",
     "cct_from_rgb",
     "delta_e2000",
+    "hue_difference",
     "key_difference",
     "key_vector_name",
     "lab_to_linear",
@@ -32,6 +33,8 @@ __all__ = [
     "linear_to_srgb",
     "mired_difference",
     "palette_distance",
+    "planckian_xyz",
+    "relight_matrix",
     "srgb_to_lab",
     "srgb_to_linear",
 ]
@@ -185,6 +188,34 @@ def _locus_distance(u: float, v: float, t: float) -> float:
     return math.hypot(u - pu, v - pv)
 
 
+_BRADFORD = np.array(
+    [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
+)
+
+
+def planckian_xyz(kelvin: float) -> np.ndarray:
+    """XYZ (Y = 1) of a black-body light at 1667..25000 K (Kim et al.'s cubic fit)."""
+    t = min(max(float(kelvin), 1667.0), 25000.0)
+    if t <= 4000:
+        x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
+    else:
+        x = -3.0258469e9 / t**3 + 2.1070379e6 / t**2 + 0.2226347e3 / t + 0.240390
+    if t <= 2222:
+        y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
+    elif t <= 4000:
+        y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
+    else:
+        y = 3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483
+    return np.array([x / y, 1.0, (1 - x - y) / y])
+
+
+def relight_matrix(from_k: float, to_k: float) -> np.ndarray:
+    """The 3x3 matrix on linear sRGB that moves a scene's light from from_k to to_k (Bradford)."""
+    source, target = _BRADFORD @ planckian_xyz(from_k), _BRADFORD @ planckian_xyz(to_k)
+    adapt = np.linalg.inv(_BRADFORD) @ np.diag(target / source) @ _BRADFORD
+    return np.linalg.inv(_SRGB_TO_XYZ) @ adapt @ _SRGB_TO_XYZ
+
+
 def mired_difference(k1: float, k2: float) -> float:
     """|1e6/k1 - 1e6/k2|: colour temperatures compared as the eye and gel makers do (mireds)."""
     return abs(1e6 / float(k1) - 1e6 / float(k2))
@@ -303,42 +334,67 @@ def palette_distance(
     return float((nearest * weights).sum() / weights.sum())
 
 
-# A skin colour-temperature difference of MIRED_UNIT counts 1 in `lighting_distance`: faces in
-# one light stay within about 10 mireds of each other; 1,500 K from 5,500 K or below moves the
-# skin by 65 mireds or more. A key vector difference of KEY_UNIT counts 1: the same light on a
-# moving face stays within about 0.03; a key moved to the other side changes it by 0.15 or more.
-MIRED_UNIT = 35.0
+# The light's colour is read from the hue of her skin. A change of the light's colour temperature
+# turns the skin's hue (1,500 K warmer or cooler turned it by 4 to 27 degrees on real photos)
+# while a grade (saturation, contrast, exposure) scales its chroma and leaves the hue within
+# about a degree; the skin's colour temperature moves with both, so it is shown, not compared.
+# A hue difference of HUE_UNIT degrees counts 1 in `lighting_distance`, and so does a key vector
+# difference of KEY_UNIT: the same light on a moving face stays within about 0.03; a key moved to
+# the other side changes it by 0.15 or more.
+HUE_UNIT = 2.5
+MIN_SKIN_CHROMA = 6.0  # below this the skin shows no hue (a greyscale or washed-out frame)
 KEY_UNIT = 0.08
 _VERTICAL_WEIGHT = 0.5  # brow and chin shade the face's halves unevenly whatever the light
 TYPICAL_KEY = 0.2  # the key strength a named side key is taken to have (record-only light)
+KEY_STRENGTH_RATIO = 1.5  # keys this much stronger or weaker than each other are the same key
+
+
+def hue_difference(lab1, lab2) -> float | None:
+    """The difference of two colours' hue angles in degrees (-180..180), None when either is
+    too grey to have one."""
+    a1, b1 = float(lab1[1]), float(lab1[2])
+    a2, b2 = float(lab2[1]), float(lab2[2])
+    if math.hypot(a1, b1) < MIN_SKIN_CHROMA or math.hypot(a2, b2) < MIN_SKIN_CHROMA:
+        return None
+    d = math.degrees(math.atan2(b1, a1) - math.atan2(b2, a2))
+    return (d + 180.0) % 360.0 - 180.0
 
 
 def key_difference(key_vec, key_strength, target_vec, target_strength) -> float:
-    """How far two keys are apart: the difference of their vectors (direction times strength)."""
-    a = np.asarray(key_vec, dtype=np.float64) * float(key_strength or 0.0)
-    b = np.asarray(target_vec, dtype=np.float64) * float(target_strength or 0.0)
+    """How far two keys are apart: the difference of their vectors (direction times strength).
+
+    A grade's contrast scales a key's strength without moving the light, so strengths within
+    KEY_STRENGTH_RATIO of each other count as the same; only direction and larger changes of
+    strength count.
+    """
+    s1 = max(0.0, float(key_strength or 0.0))
+    s2 = max(0.0, float(target_strength or 0.0))
+    matched = min(max(s1, s2 / KEY_STRENGTH_RATIO), s2 * KEY_STRENGTH_RATIO)
+    a = np.asarray(key_vec, dtype=np.float64) * s1
+    b = np.asarray(target_vec, dtype=np.float64) * matched
     dx, dy = a - b
     return float(math.hypot(dx, _VERTICAL_WEIGHT * dy))
 
 
 def lighting_distance(
-    cct_k: float | None,
+    face_lab: Sequence[float] | None,
     key_vec: Sequence[float] | None,
     key_strength: float,
-    target_cct_k: float | None,
+    target_face_lab: Sequence[float] | None,
     target_vec: Sequence[float] | None,
     target_strength: float,
 ) -> float:
-    """How different two lightings are: below 1 the same light, above it clearly another.
+    """How different two lightings of one face are: below 1 the same light, above it another.
 
-    The larger of the colour temperature's difference in mireds / MIRED_UNIT (0 when either
-    temperature is unknown) and the key vectors' difference / KEY_UNIT (0 when either key is
+    The larger of the skin's hue difference / HUE_UNIT (the light's colour; 0 when either skin
+    colour is unknown or grey) and the key vectors' difference / KEY_UNIT (0 when either key is
     unknown).
     """
-    temperature = 0.0
-    if cct_k and target_cct_k:
-        temperature = mired_difference(cct_k, target_cct_k) / MIRED_UNIT
+    colour = 0.0
+    if face_lab is not None and target_face_lab is not None:
+        turned = hue_difference(face_lab, target_face_lab)
+        colour = 0.0 if turned is None else abs(turned) / HUE_UNIT
     key = 0.0
     if key_vec is not None and target_vec is not None:
         key = key_difference(key_vec, key_strength, target_vec, target_strength) / KEY_UNIT
-    return float(max(temperature, key))
+    return float(max(colour, key))

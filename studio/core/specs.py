@@ -67,6 +67,7 @@ class FootageSpec(JobSpec):
     every: int = 1  # keep every Nth frame
     max_frames: int = 1000  # at most this many frames per shot
     fps: float = 0.0  # the frame rate of image folders (0: unknown)
+    outfits: tuple[tuple[str, str], ...] = ()  # (persona id, the outfit the shots expect her in)
 
 
 @dataclass(frozen=True)

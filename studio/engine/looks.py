@@ -51,10 +51,11 @@ PALETTE_SIZE = 6  # colours kept of a garment
 MIN_PALETTE_WEIGHT = 0.01  # a colour with a smaller share is noise
 MIN_GARMENT_AREA = 0.4  # garment pixels, in face-box areas, below which there is no palette
 _GARMENT_SIDE = 64
-_GRABCUT_STEPS = 1
+_GRABCUT_STEPS = 3
 _FACE_SIDE = 48
 _SKIN_DE = 12.0  # garment pixels this close to the face's colour (L weighted a third) are skin
 _SKIN_CHROMA = 12.0  # face pixels further than this from the face's median chroma are not skin
+_CLIPPED = 250  # a pixel with a channel this bright is clipped
 _Y = np.array([0.2126729, 0.7151522, 0.0721750])  # linear sRGB to luminance
 
 
@@ -230,11 +231,19 @@ def _measure_garment(img: np.ndarray, box, face_lab):
     area = float(np.count_nonzero(garment) * patch.pixel_area / ((x1 - x0) * (y1 - y0)))
     if area < MIN_GARMENT_AREA:
         return None, round(area, 4)
-    return _palette(srgb_to_lab(patch.pixels[garment].reshape(-1, 3))), round(area, 4)
+    # The chest counts most: what the segmentation lets through at the torso's sides and far
+    # below the chin is more often background, an arm or a prop than the garment.
+    gx, gy = np.meshgrid(patch.xs, patch.ys)
+    u, v = (gx - (x0 + x1) / 2) / (x1 - x0), (gy - y1) / (y1 - y0)
+    weight = np.exp(-0.5 * u**2) * np.exp(-0.5 * (np.maximum(v - 0.5, 0) / 0.8) ** 2)
+    lab = srgb_to_lab(patch.pixels[garment].reshape(-1, 3))
+    return _palette(lab, weight[garment]), round(area, 4)
 
 
-def _palette(lab: np.ndarray) -> tuple[tuple[tuple[float, float, float], float], ...] | None:
-    """Up to PALETTE_SIZE colours with their shares (k-means++, a fixed seed: deterministic)."""
+def _palette(
+    lab: np.ndarray, weight: np.ndarray | None = None
+) -> tuple[tuple[tuple[float, float, float], float], ...] | None:
+    """Up to PALETTE_SIZE colours with their weighted shares (k-means++, a fixed seed)."""
     k = min(PALETTE_SIZE, len(lab))
     if k < 1:
         return None
@@ -243,7 +252,8 @@ def _palette(lab: np.ndarray) -> tuple[tuple[tuple[float, float, float], float],
     _, labels, centres = cv2.kmeans(
         lab.astype(np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS
     )
-    weights = np.bincount(labels.ravel(), minlength=k) / len(lab)
+    weights = np.bincount(labels.ravel(), weights=weight, minlength=k)
+    weights = weights / weights.sum()
     keep = weights >= MIN_PALETTE_WEIGHT
     kept = sorted(
         zip(centres[keep].astype(np.float64), weights[keep] / weights[keep].sum(), strict=True),
@@ -296,8 +306,14 @@ def _measure_face(img: np.ndarray, box, landmarks):
     linear = srgb_to_linear(pixels)
     luminance = linear @ _Y
     lo, hi = np.percentile(luminance, (5, 97))
-    skin = (np.hypot(lab[:, 1] - a_med, lab[:, 2] - b_med) < _SKIN_CHROMA) & (
-        (luminance >= lo) & (luminance <= hi)
+    # A channel at its ceiling has lost the light's colour: an overexposed cheek turns paler
+    # and yellower whatever the light.
+    unclipped = pixels.max(axis=1) < _CLIPPED
+    skin = (
+        (np.hypot(lab[:, 1] - a_med, lab[:, 2] - b_med) < _SKIN_CHROMA)
+        & (luminance >= lo)
+        & (luminance <= hi)
+        & unclipped
     )
     if np.count_nonzero(skin) < 8:
         skin = np.ones(len(pixels), bool)

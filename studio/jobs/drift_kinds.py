@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import StudioError
@@ -78,6 +79,29 @@ class FootageImport:
         return shot_service.footage_report(project, job_id).summary()
 
 
+def _measure_looks(pictures, found, engine_id: str) -> dict[str, dict]:
+    """Each picture's faces as results, with the look measured around each face."""
+    from studio.engine import looks
+    from studio.jobs.kinds import _face_result
+
+    return {
+        unit: {
+            "engine_id": engine_id,
+            "faces": [_face_result(f) for f in faces],
+            "looks": [looks.measure_look(rgb, f.box, f.landmarks).to_dict() for f in faces],
+        }
+        for (unit, rgb), faces in zip(pictures, found, strict=True)
+    }
+
+
+def _hand_on(batch: list[str], results: dict[str, dict], measuring):
+    """Yield a batch's results in order once its looks are measured."""
+    if measuring is not None:
+        results.update(measuring.result())
+    for unit in batch:
+        yield unit, results[unit]
+
+
 def _load_face_engine(name: str, thorough: bool = False) -> Any:
     from studio.jobs.kinds import _load_face_engine as load
 
@@ -103,66 +127,70 @@ class DriftAnalysis:
     def work(self, spec: DriftSpec, units: list[str], ctx: WorkContext):
         from studio.core.errors import BadImageError
         from studio.engine import images, looks
-        from studio.jobs.kinds import _face_result
 
         boxes = {f"ref:{sha}:{i}": (box, marks) for sha, i, box, marks in spec.ref_faces}
         sha_of = dict(spec.frames)
         scan = set(spec.scan)
         relook = {sha: faces for sha, faces in spec.relook}
         engine = None
-        for start in range(0, len(units), ANALYSIS_BATCH):
-            ctx.cancel.raise_if_cancelled()
-            batch = units[start : start + ANALYSIS_BATCH]
-            results: dict[str, dict] = {}
-            pictures: list[tuple[str, Any]] = []
-            for unit in batch:
-                if unit in boxes:
-                    sha = unit.split(":")[1]
-                    try:
-                        rgb = images.decode(ctx.read_blob(sha), sha[:12]).rgb
-                    except BadImageError as exc:
-                        results[unit] = {"error": exc.message}
-                        continue
-                    box, marks = boxes[unit]
-                    look = looks.measure_look(rgb, tuple(box), [tuple(p) for p in marks])
-                    results[unit] = {"look": look.to_dict()}
-                elif sha_of[unit] in scan:
-                    try:
-                        rgb = images.decode(ctx.read_blob(sha_of[unit]), unit[:12]).rgb
-                        pictures.append((unit, rgb))
-                    except BadImageError as exc:
-                        results[unit] = {"error": exc.message}
-                elif sha_of[unit] in relook:
-                    # The faces are known: only the looks around them are measured again.
-                    try:
-                        rgb = images.decode(ctx.read_blob(sha_of[unit]), unit[:12]).rgb
-                    except BadImageError as exc:
-                        results[unit] = {"error": exc.message}
-                        continue
-                    results[unit] = {
-                        "looks": [
-                            looks.measure_look(rgb, tuple(box), [tuple(p) for p in marks]).to_dict()
-                            for box, marks in relook[sha_of[unit]]
-                        ]
-                    }
+        looker = ThreadPoolExecutor(1, thread_name_prefix="looks")
+        waiting = None  # the previous batch, its results and its looks being measured
+        try:
+            for start in range(0, len(units), ANALYSIS_BATCH):
+                ctx.cancel.raise_if_cancelled()
+                batch = units[start : start + ANALYSIS_BATCH]
+                results: dict[str, dict] = {}
+                pictures: list[tuple[str, Any]] = []
+                for unit in batch:
+                    if unit in boxes:
+                        sha = unit.split(":")[1]
+                        try:
+                            rgb = images.decode(ctx.read_blob(sha), sha[:12]).rgb
+                        except BadImageError as exc:
+                            results[unit] = {"error": exc.message}
+                            continue
+                        box, marks = boxes[unit]
+                        look = looks.measure_look(rgb, tuple(box), [tuple(p) for p in marks])
+                        results[unit] = {"look": look.to_dict()}
+                    elif sha_of[unit] in scan:
+                        try:
+                            rgb = images.decode(ctx.read_blob(sha_of[unit]), unit[:12]).rgb
+                            pictures.append((unit, rgb))
+                        except BadImageError as exc:
+                            results[unit] = {"error": exc.message}
+                    elif sha_of[unit] in relook:
+                        # The faces are known: only the looks around them are measured again.
+                        try:
+                            rgb = images.decode(ctx.read_blob(sha_of[unit]), unit[:12]).rgb
+                        except BadImageError as exc:
+                            results[unit] = {"error": exc.message}
+                            continue
+                        results[unit] = {
+                            "looks": [
+                                looks.measure_look(rgb, box, marks).to_dict()
+                                for box, marks in relook[sha_of[unit]]
+                            ]
+                        }
+                    else:
+                        results[unit] = {"cached": True}
+                if pictures:
+                    if engine is None:
+                        engine = _load_face_engine(spec.engine, spec.thorough)
+                    many = getattr(engine, "analyze_many", None)
+                    rgbs = [rgb for _, rgb in pictures]
+                    found = many(rgbs) if many else [engine.analyze(rgb) for rgb in rgbs]
+                    # The looks of this batch are measured on a thread while the engine's workers
+                    # find the faces of the next one; the batch is handed on when both are done.
+                    measuring = looker.submit(_measure_looks, pictures, found, engine.engine_id)
                 else:
-                    results[unit] = {"cached": True}
-            if pictures:
-                if engine is None:
-                    engine = _load_face_engine(spec.engine, spec.thorough)
-                many = getattr(engine, "analyze_many", None)
-                rgbs = [rgb for _, rgb in pictures]
-                found = many(rgbs) if many else [engine.analyze(rgb) for rgb in rgbs]
-                for (unit, rgb), faces in zip(pictures, found, strict=True):
-                    results[unit] = {
-                        "engine_id": engine.engine_id,
-                        "faces": [_face_result(f) for f in faces],
-                        "looks": [
-                            looks.measure_look(rgb, f.box, f.landmarks).to_dict() for f in faces
-                        ],
-                    }
-            for unit in batch:
-                yield unit, results[unit]
+                    measuring = None
+                if waiting is not None:
+                    yield from _hand_on(*waiting)
+                waiting = (batch, results, measuring)
+            if waiting is not None:
+                yield from _hand_on(*waiting)
+        finally:
+            looker.shutdown(wait=False, cancel_futures=True)
 
     def commit(self, project, job_id, spec: DriftSpec, unit, result: dict, done):
         from studio.jobs.kinds import _face_from_result

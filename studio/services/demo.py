@@ -105,13 +105,17 @@ def recolour_garment(image: Image.Image) -> Image.Image:
 
 
 def relight(image: Image.Image) -> Image.Image:
-    """Tungsten light from the image's right: a warm cast and the left side in shadow."""
+    """Tungsten light from the image's right: the scene's light moved from 5600 K to 3200 K
+    (in linear light) and the left side of the face in shadow."""
     import numpy as np
 
-    rgb = np.asarray(image, dtype=np.float32)
-    ramp = np.linspace(0.45, 1.15, rgb.shape[1], dtype=np.float32)[None, :, None]
-    warm = np.array([1.10, 0.86, 0.58], np.float32)
-    return Image.fromarray(np.clip(rgb * ramp * warm, 0, 255).astype(np.uint8))
+    from studio.core.looks import linear_to_srgb, relight_matrix, srgb_to_linear
+
+    rgb = np.asarray(image)
+    linear = srgb_to_linear(rgb) @ relight_matrix(5600, 3200).T
+    x = np.linspace(0.0, 1.0, rgb.shape[1])
+    key = np.interp(x, (0.3, 0.6), (0.35, 1.15))[None, :, None]  # dark left of the face
+    return Image.fromarray(linear_to_srgb(linear * key).round().astype(np.uint8))
 
 
 def write_demo_footage(folder: Path, frames: int = 16) -> list[Path]:

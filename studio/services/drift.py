@@ -289,7 +289,7 @@ def score_inputs(
     )  # fmt: skip
     lighting = _digest(
         [identity, LOOK_VERSION, model.target_key, [(i, {n: (k or {}).get(n) for n in
-         ("face_cct_k", "key_vec", "key_strength")}) for i, _, k in looks]]
+         ("face_lab", "key_vec", "key_strength")}) for i, _, k in looks]]
     )  # fmt: skip
     return {"identity": identity, "wardrobe": wardrobe, "lighting": lighting}
 

@@ -78,8 +78,13 @@ def plan_footage_import(
     every: int = 1,
     max_frames: int = 1000,
     fps: float | None = None,
+    outfits: Sequence[str] = (),
 ) -> FootageSpec:
-    """A job spec importing each video file or folder of images as a new shot."""
+    """A job spec importing each video file or folder of images as a new shot.
+
+    outfits: the outfit the shots expect, as "NAME" (every expected persona whose wardrobe has
+    an outfit of that name) or "PERSONA=NAME".
+    """
     if every < 1:
         raise StudioError("--every must be 1 or more.", hint="Use 1 to keep every frame.")
     if max_frames < 1:
@@ -95,7 +100,65 @@ def plan_footage_import(
         every=every,
         max_frames=max_frames,
         fps=float(fps or 0.0),
+        outfits=tuple(sorted(expected_outfits(project, personas, outfits).items())),
     )
+
+
+def outfit_names(project: Project, persona_id: str) -> list[str]:
+    """The names of the outfits in a persona's current record."""
+    record = persona_rows.get_version(project, persona_id).record
+    outfits = (record.get("wardrobe") or {}).get("outfits") or []
+    return [str(o["name"]) for o in outfits if isinstance(o, dict) and o.get("name")]
+
+
+def expected_outfits(project: Project, personas, wanted: Sequence[str]) -> dict[str, str]:
+    """Persona id -> outfit from "NAME" or "PERSONA=NAME" values; unknown names are errors."""
+    out: dict[str, str] = {}
+    for value in wanted:
+        who, _, name = value.rpartition("=")
+        name = name.strip()
+        chosen = personas
+        if who:
+            chosen = [persona_rows.get_persona(project, who.strip())]
+            if chosen[0].id not in {p.id for p in personas}:
+                raise StudioError(
+                    f"{chosen[0].name} is not expected in these shots.",
+                    hint="Name her with --persona too.",
+                )
+        matched = False
+        for persona in chosen:
+            names = outfit_names(project, persona.id)
+            exact = next((n for n in names if n.casefold() == name.casefold()), None)
+            if exact:
+                out[persona.id], matched = exact, True
+            elif who:
+                listed = ", ".join(f"'{n}'" for n in names) or "none yet"
+                raise StudioError(
+                    f"{persona.name} has no outfit '{name}' (her outfits: {listed}).",
+                    hint="Add it to her wardrobe in the Persona workspace, or name another.",
+                )
+        if not matched:
+            raise StudioError(
+                f"No expected persona has an outfit '{name}'.",
+                hint="Name an outfit of their wardrobe, or PERSONA=OUTFIT for one of them.",
+            )
+    return out
+
+
+def set_outfit(project: Project, shot_key: str, persona_key: str, outfit: str | None) -> str | None:
+    """Set the outfit a shot expects a persona in (None: any of hers); returns the old one."""
+    shot = rows.get_shot(project, shot_key)
+    persona = persona_rows.get_persona(project, persona_key)
+    if persona.id not in shot_personas(project, shot) or not shot.persona_ids:
+        raise StudioError(
+            f"{persona.name} is not expected in '{shot.name}'.",
+            hint="Outfits are set for the personas a shot expects.",
+        )
+    if outfit is not None:
+        outfit = expected_outfits(project, [persona], [outfit])[persona.id]
+    old = shot.outfit_for(persona.id)
+    rows.set_outfit(project, shot.id, persona.id, outfit)
+    return old
 
 
 def shot_name_for(source: str) -> str:
@@ -131,6 +194,7 @@ def store_footage(project: Project, job_id: str, spec: FootageSpec, source: str,
             source_kind=result.get("kind", ""),
             fps=result.get("fps"),
             every=spec.every,
+            outfits=dict(spec.outfits),
         )
         detail = {"shot": shot.id, "name": shot.name, "frames": len(frames), "skipped": skipped}
         if result.get("capped"):

@@ -180,29 +180,41 @@ def test_adapting_a_palette_undoes_a_change_of_light_seen_on_the_skin():
     assert adapt_palette(frame, green_skin, srgb_to_lab(skin)) == frame
 
 
-def test_lighting_distance_is_the_larger_of_temperature_and_key():
-    same = lighting_distance(5600, (-1, 0), 0.3, 5600, (-1, 0), 0.3)
+def _skin(hue_deg: float, chroma: float = 28.0, lightness: float = 65.0) -> tuple:
+    h = np.radians(hue_deg)
+    return (lightness, chroma * np.cos(h), chroma * np.sin(h))
+
+
+def test_hue_difference_ignores_chroma_and_greys():
+    assert looks.hue_difference(_skin(60), _skin(50)) == pytest.approx(10.0)
+    assert looks.hue_difference(_skin(50, 40.0), _skin(50, 20.0)) == pytest.approx(0.0, abs=1e-9)
+    assert looks.hue_difference(_skin(175), _skin(-175)) == pytest.approx(-10.0)
+    assert looks.hue_difference(_skin(50, 2.0), _skin(50)) is None  # a grey face has no hue
+
+
+def test_lighting_distance_is_the_larger_of_skin_hue_and_key():
+    skin = _skin(52)
+    same = lighting_distance(skin, (-1, 0), 0.3, skin, (-1, 0), 0.3)
     assert same == pytest.approx(0.0, abs=1e-9)
-    # Warmer and warmer against 5600 K: the distance only grows; MIRED_UNIT mireds count 1.
-    ks = [5600, 5000, 4200, 3400, 2700]
-    d = [lighting_distance(k, None, 0.0, 5600, None, 0.0) for k in ks]
+    # The skin's hue turning further and further: the distance only grows; HUE_UNIT counts 1.
+    d = [lighting_distance(_skin(52 + t), None, 0.0, skin, None, 0.0) for t in (0, 2, 5, 9, 20)]
     assert d == sorted(d) and d[0] == 0.0
-    assert lighting_distance(3200, None, 0, 5600, None, 0) == pytest.approx(
-        (1e6 / 3200 - 1e6 / 5600) / looks.MIRED_UNIT
-    )
+    assert lighting_distance(_skin(57), None, 0, skin, None, 0) == pytest.approx(5 / looks.HUE_UNIT)
+    # A grade scales the skin's chroma and keeps its hue: the same light.
+    assert lighting_distance(_skin(52, 40.0), None, 0, skin, None, 0) == pytest.approx(0, abs=1e-9)
     # The key turning from the left round to the right.
     turns = [(-1, 0), (-0.7, 0.7), (0, 1), (0.7, 0.7), (1, 0)]
-    d = [lighting_distance(5600, v, 0.3, 5600, (-1, 0), 0.3) for v in turns]
+    d = [lighting_distance(skin, v, 0.3, skin, (-1, 0), 0.3) for v in turns]
     assert all(a < b for a, b in zip(d, d[1:], strict=False))
     assert d[-1] >= 5  # opposite hard keys are clearly different lighting
     # Flat light against a side key: the key's vector is its strength.
-    assert lighting_distance(5600, (0, 0), 0.0, 5600, (1, 0), 0.2) == pytest.approx(2.5)
+    assert lighting_distance(skin, (0, 0), 0.0, skin, (1, 0), 0.2) == pytest.approx(2.5)
     assert key_difference((0, 1), 0.2, (0, 0), 0.0) == pytest.approx(0.1)  # vertical counts half
-    # Unknown temperatures drop out rather than count as different.
-    assert lighting_distance(None, (1, 0), 0.3, 5600, (1, 0), 0.3) == pytest.approx(0.0)
+    # Unknown skin colours drop out rather than count as different.
+    assert lighting_distance(None, (1, 0), 0.3, skin, (1, 0), 0.3) == pytest.approx(0.0)
     # Both terms: the larger counts.
-    both = lighting_distance(4000, (1, 0), 0.3, 5600, (1, 0), 0.2)
-    assert both == pytest.approx(max(mired_difference(4000, 5600) / looks.MIRED_UNIT, 0.1 / 0.08))
+    both = lighting_distance(_skin(60), (1, 0), 0.3, skin, (1, 0), 0.2)
+    assert both == pytest.approx(max(8 / looks.HUE_UNIT, 0.1 / 0.08))
 
 
 def test_module_imports_nothing_outside_stdlib_and_numpy():

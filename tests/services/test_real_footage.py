@@ -138,11 +138,57 @@ def test_the_persona_in_one_light_with_a_microphone_and_in_a_wide_shot(sdist_pho
                 wardrobe.append(palette_distance(adapted, ref.garment))
             lighting.append(
                 lighting_distance(
-                    look.face_cct_k, look.key_vec, look.key_strength,
-                    ref.face_cct_k, ref.key_vec, ref.key_strength,
+                    look.face_lab, look.key_vec, look.key_strength,
+                    ref.face_lab, ref.key_vec, ref.key_strength,
                 )
             )  # fmt: skip
         assert len(lighting) >= FRAMES - 1, name
         assert max(lighting) < DEFAULT_LIGHTING, (name, lighting)
         assert all(w < DEFAULT_WARDROBE_DE for w in wardrobe), (name, wardrobe)
         assert np.isfinite(lighting).all() and json.dumps(ref.to_dict())
+
+
+def test_a_shot_expects_an_outfit_and_is_compared_with_its_references(analysed, tmp_path):
+    """Tagged references are the outfit's; the shot's outfit is set at import or later."""
+    import shutil
+
+    from studio.services import personas
+
+    path = str(tmp_path / "outfits.pstudio")
+    shutil.copyfile(analysed.path, path)
+    with open_project(path) as project:
+        barack = personas.get_persona(project, "Barack")
+        record = personas.get_version(project, barack.id).record
+        record["wardrobe"] = {
+            "outfits": [
+                {"name": n, "garments": [{"item": "suit"}]} for n in ("dark suit", "green suit")
+            ]
+        }
+        personas.save_version(project, barack.id, record, "two outfits")
+    assert main(["shots", "outfit", path, "unchanged", "--persona", "Barack", "--outfit",
+                 "green suit"]) == 0  # fmt: skip
+    assert main(["shots", "outfit", path, "unchanged", "--persona", "Barack", "--outfit",
+                 "tuxedo"]) == 1  # fmt: skip
+    assert main(["analyze", path]) == 0
+    with open_project(path, read_only=True) as project:
+        row, measured = _verdicts(project, "unchanged")
+        # No reference is tagged with an outfit yet: every reference counts for every outfit.
+        assert all(flag_reasons(s, row.thresholds) == [] for s in measured)
+    refs = json.loads(_run_json(["refs", "list", path]))["personas"][0]["references"]
+    assert main(["refs", "set", path, refs[0]["id"], "--tag", "dark suit"]) == 0
+    assert main(["analyze", path]) == 0
+    with open_project(path, read_only=True) as project:
+        row, measured = _verdicts(project, "unchanged")
+        # Now the only reference shows the dark suit: the green suit has nothing to go by.
+        assert measured and all(s.wardrobe is None for s in measured)
+        assert all("in 'green suit'" in s.unchecked["wardrobe"] for s in measured)
+
+
+def _run_json(argv):
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([*argv, "--json"]) == 0
+    return out.getvalue()
