@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "FLAT_STRENGTH",
     "KEY_DIRECTIONS",
+    "HUE_SLACK",
     "HUE_UNIT",
     "KEY_UNIT",
     "LOOK_VERSION",
@@ -338,10 +339,12 @@ def palette_distance(
 # turns the skin's hue (1,500 K warmer or cooler turned it by 4 to 27 degrees on real photos)
 # while a grade (saturation, contrast, exposure) scales its chroma and leaves the hue within
 # about a degree; the skin's colour temperature moves with both, so it is shown, not compared.
-# A hue difference of HUE_UNIT degrees counts 1 in `lighting_distance`, and so does a key vector
-# difference of KEY_UNIT: the same light on a moving face stays within about 0.03; a key moved to
-# the other side changes it by 0.15 or more.
-HUE_UNIT = 2.5
+# In `lighting_distance` a hue difference counts (degrees - HUE_SLACK) / HUE_UNIT: HUE_SLACK is
+# what a grade or a GIF's palette turns a skin by (up to about 2.8 degrees, which counts 0.9),
+# so 3 degrees count 1. A key vector difference of KEY_UNIT counts 1: the same light on a moving
+# face stays within about 0.03; a key moved to the other side changes it by 0.15 or more.
+HUE_SLACK = 1.0
+HUE_UNIT = 2.0
 MIN_SKIN_CHROMA = 6.0  # below this the skin shows no hue (a greyscale or washed-out frame)
 KEY_UNIT = 0.08
 _VERTICAL_WEIGHT = 0.5  # brow and chin shade the face's halves unevenly whatever the light
@@ -386,14 +389,14 @@ def lighting_distance(
 ) -> float:
     """How different two lightings of one face are: below 1 the same light, above it another.
 
-    The larger of the skin's hue difference / HUE_UNIT (the light's colour; 0 when either skin
-    colour is unknown or grey) and the key vectors' difference / KEY_UNIT (0 when either key is
-    unknown).
+    The larger of the skin's hue difference less HUE_SLACK, / HUE_UNIT (the light's colour; 0
+    when either skin colour is unknown or grey) and the key vectors' difference / KEY_UNIT (0
+    when either key is unknown).
     """
     colour = 0.0
     if face_lab is not None and target_face_lab is not None:
         turned = hue_difference(face_lab, target_face_lab)
-        colour = 0.0 if turned is None else abs(turned) / HUE_UNIT
+        colour = 0.0 if turned is None else max(0.0, abs(turned) - HUE_SLACK) / HUE_UNIT
     key = 0.0
     if key_vec is not None and target_vec is not None:
         key = key_difference(key_vec, key_strength, target_vec, target_strength) / KEY_UNIT

@@ -308,16 +308,18 @@ def _measure_face(img: np.ndarray, box, landmarks):
     lo, hi = np.percentile(luminance, (5, 97))
     # A channel at its ceiling has lost the light's colour: an overexposed cheek turns paler
     # and yellower whatever the light.
-    unclipped = pixels.max(axis=1) < _CLIPPED
+    # Its brightness still tells where the key is.
     skin = (
         (np.hypot(lab[:, 1] - a_med, lab[:, 2] - b_med) < _SKIN_CHROMA)
         & (luminance >= lo)
         & (luminance <= hi)
-        & unclipped
     )
     if np.count_nonzero(skin) < 8:
         skin = np.ones(len(pixels), bool)
-    mean_linear = linear[skin].mean(axis=0)
+    coloured = skin & (pixels.max(axis=1) < _CLIPPED)
+    if np.count_nonzero(coloured) < 8:
+        coloured = skin
+    mean_linear = linear[coloured].mean(axis=0)
     face_lab = tuple(round(float(c), 3) for c in srgb_to_lab(linear_to_srgb(mean_linear)))
     cct = cct_from_linear(mean_linear)
     lum, u, v = luminance[skin], u[skin], v[skin]

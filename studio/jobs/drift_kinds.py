@@ -226,12 +226,12 @@ class DriftAnalysis:
 
     def finish(self, project, job_id, spec: DriftSpec) -> str:
         from studio.core.text import plural
-        from studio.services import drift
+        from studio.services import drift, review
 
         self._contexts.pop(job_id, None)
         self._shas.pop(job_id, None)
         bad = [b for b in job_service.get_job(project, job_id).error.split("\n") if b]
-        message = drift.summary(project)
+        message = review.summary_line(drift.drift_rows(project))
         if not spec.frames:
             message = "Every frame was already analysed. " + message
         if bad:

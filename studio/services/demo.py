@@ -105,16 +105,16 @@ def recolour_garment(image: Image.Image) -> Image.Image:
 
 
 def relight(image: Image.Image) -> Image.Image:
-    """Tungsten light from the image's right: the scene's light moved from 5600 K to 3200 K
-    (in linear light) and the left side of the face in shadow."""
+    """A low, warm sun from the image's left: the scene's light moved from 5600 K to 2700 K (in
+    linear light) and a hard key, the right side of the face in shadow."""
     import numpy as np
 
     from studio.core.looks import linear_to_srgb, relight_matrix, srgb_to_linear
 
     rgb = np.asarray(image)
-    linear = srgb_to_linear(rgb) @ relight_matrix(5600, 3200).T
+    linear = srgb_to_linear(rgb) @ relight_matrix(5600, 2700).T
     x = np.linspace(0.0, 1.0, rgb.shape[1])
-    key = np.interp(x, (0.3, 0.6), (0.35, 1.15))[None, :, None]  # dark left of the face
+    key = np.interp(x, (0.36, 0.5), (1.3, 0.2))[None, :, None]
     return Image.fromarray(linear_to_srgb(linear * key).round().astype(np.uint8))
 
 
@@ -124,7 +124,7 @@ def write_demo_footage(folder: Path, frames: int = 16) -> list[Path]:
     - "Hangar walk": Nova throughout (a slow push-in on her portrait);
     - "Set visit": Nova, then the camera operator steps in alone, then Nova again;
     - "Costume test": Nova, with the flight suit in the wrong colour in the middle;
-    - "Golden hour": Nova, relit warm and from the side for the second half;
+    - "Golden hour": Nova, in a low warm sun from the side for the second half;
     - "Cutaways": the flag and the shuttle without a face, then Nova.
     """
     portrait = Image.open(resource_path(PORTRAIT)).convert("RGB")

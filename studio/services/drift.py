@@ -25,7 +25,6 @@ from studio.core.records import Persona, Reference
 from studio.core.shots import REVIEW_STATES, Frame, FrameReview, Shot
 from studio.core.specs import DriftSpec
 from studio.core.text import plural
-from studio.core.timecode import format_timecode
 from studio.project import curation
 from studio.project import drift as drift_cache
 from studio.project import faces as face_cache
@@ -441,6 +440,35 @@ def set_thresholds(project: Project, persona_key: str, **values: Any) -> dict:
     return old
 
 
+def stale_scores(project: Project, persona_key: str) -> dict[str, int]:
+    """How many of a persona's frame scores are out of date, by dimension (after an edit)."""
+    persona = persona_rows.get_persona(project, persona_key)
+    counts = dict.fromkeys(core.DIMENSIONS, 0)
+    for row in drift_rows(project):
+        if row.persona_id == persona.id:
+            for score in row.scores:
+                for dimension in score.stale if score is not None else ():
+                    counts[dimension] += 1
+    return {d: n for d, n in counts.items() if n}
+
+
+def stale_message(counts: dict[str, int]) -> str:
+    """What an edit did to the drift review, in a sentence ("" when it kept every score)."""
+    if not counts:
+        return ""
+    most = max(counts.values())
+    what = " and ".join(counts)
+    return (
+        f"The {what} scores of {plural(most, 'frame')} are out of date: "
+        "Analyse in the Drift workspace updates them from the cached faces."
+    )
+
+
+def threshold_overrides(project: Project, persona_id: str) -> dict:
+    """The thresholds the artist set for a persona (the others are calibrated or defaults)."""
+    return dict((get_setting(project, THRESHOLDS_SETTING, {}) or {}).get(persona_id, {}))
+
+
 def restore_thresholds(project: Project, persona_id: str, overrides: dict) -> None:
     """Put back a persona's overrides as `set_thresholds` returned them."""
     all_saved = dict(get_setting(project, THRESHOLDS_SETTING, {}) or {})
@@ -513,13 +541,6 @@ class DriftRow:
         """Per frame: whether any of its scores' inputs changed since it was analysed."""
         return np.array([bool(s is not None and s.stale) for s in self.scores], bool)
 
-    def worst(self) -> int | None:
-        """The index of the frame with the lowest identity score (None if none measured)."""
-        ident = self.array("identity")
-        if np.all(np.isnan(ident)):
-            return None
-        return int(np.nanargmin(ident))
-
 
 def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list[DriftRow]:
     """Every shot (in timeline order) against each persona expected in it, with its scores.
@@ -553,6 +574,8 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
                     continue
                 score, inputs = found
                 stale = stale_dimensions(inputs, current)
+                if score.state != core.MEASURED and "identity" not in stale:
+                    stale = ()  # no face to measure: only a change of who she is matters
                 scores.append(dataclasses.replace(score, stale=stale) if stale else score)
             out.append(
                 DriftRow(
@@ -566,31 +589,6 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
                 )
             )
     return out
-
-
-def shot_summary(row: DriftRow) -> dict[str, Any]:
-    """A shot against one persona in a few figures: frames analysed, flagged, its worst frame."""
-    worst = row.worst()
-    counts = tally([row])
-    frame = row.frames[worst] if worst is not None else None
-    identity = row.scores[worst].identity if worst is not None else None
-    return {
-        "shot": row.shot.name,
-        "persona": row.persona_name,
-        "notes": row.shot.notes,
-        "source": row.shot.source_path,
-        "fps": row.shot.fps,
-        "frames": counts.frames,
-        "analysed": counts.analysed,
-        "flagged": counts.flagged,
-        "not_measurable": counts.unmeasurable,
-        "worst_frame": worst,
-        "worst_identity": None if identity is None else round(float(identity), 4),
-        "worst_timecode": None
-        if frame is None
-        else format_timecode(frame.time_s, row.shot.fps, frame.index),
-        "thresholds": row.thresholds.to_dict(),
-    }
 
 
 @dataclass(frozen=True)
@@ -812,6 +810,7 @@ class Tally:
     flagged: int
     unmeasurable: int
     faceless: int  # analysed frames where no face was found (what "look harder" searches)
+    stale: int = 0  # analysed frames with a score whose inputs changed since (Analyse updates)
 
 
 def tally(rows: Sequence[DriftRow], flags: Sequence[np.ndarray] | None = None) -> Tally:
@@ -825,13 +824,5 @@ def tally(rows: Sequence[DriftRow], flags: Sequence[np.ndarray] | None = None) -
         flagged=int(sum(int(f.sum()) for f in flagged)),
         unmeasurable=sum(1 for s in scores if s.state == core.UNMEASURABLE),
         faceless=sum(1 for s in scores if s.faces == 0),
-    )
-
-
-def summary(project: Project) -> str:
-    """One line on where the review stands: frames analysed, flagged, not measurable."""
-    n = tally(drift_rows(project))
-    return (
-        f"{n.analysed} of {plural(n.frames, 'frame')} analysed: {n.flagged} flagged, "
-        f"{n.unmeasurable} not measurable"
+        stale=sum(1 for s in scores if s.stale),
     )

@@ -22,7 +22,6 @@ from studio.core.shots import Frame
 from studio.core.specs import ReportSpec
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
-from studio.project.settings import get_setting
 from studio.project.store import Project
 from studio.services import audit, drift, library, personas
 from studio.services.drift import DriftRow
@@ -159,10 +158,11 @@ def shot_summary(row: DriftRow, t: Thresholds | None = None) -> dict[str, Any]:
 def summary_line(rows: Sequence[DriftRow]) -> str:
     """Where the review stands: frames analysed, flagged, not measurable."""
     n = drift.tally(rows)
-    return (
+    line = (
         f"{n.analysed} of {plural(n.frames, 'frame')} analysed: {n.flagged} flagged, "
         f"{n.unmeasurable} not measurable"
     )
+    return line + (f", {n.stale} out of date (Analyse updates them)" if n.stale else "")
 
 
 # -- reviews from the command line ------------------------------------------------------------
@@ -322,7 +322,7 @@ class ThresholdInfo:
 
 def _overrides(project: Project, persona_id: str) -> dict:
     # The overrides as services.drift stores them (it has no reader of its own for them yet).
-    return dict((get_setting(project, drift.THRESHOLDS_SETTING, {}) or {}).get(persona_id, {}))
+    return drift.threshold_overrides(project, persona_id)
 
 
 def threshold_info(project: Project, persona_key: str) -> ThresholdInfo:

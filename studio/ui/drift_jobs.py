@@ -80,7 +80,10 @@ class DriftJobs:
         if not self._writable("Importing footage"):
             return None
         cast = [(p.id, p.name) for p in personas.list_personas(self.project)]
-        dialog = FootageImportDialog([str(p) for p in paths], cast, self, self.persona_id())
+        outfits = {pid: shots.outfit_names(self.project, pid) for pid, _ in cast}
+        dialog = FootageImportDialog(
+            [str(p) for p in paths], cast, self, self.persona_id(), outfits
+        )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(
             lambda: self.import_footage(
@@ -89,6 +92,7 @@ class DriftJobs:
                 every=dialog.every.value(),
                 max_frames=dialog.cap.value(),
                 analyse=dialog.analyse.isChecked(),
+                outfit=dialog.outfit_name(),
             )
         )
         dialog.open()
@@ -102,13 +106,22 @@ class DriftJobs:
         every: int = 1,
         max_frames: int = 1000,
         analyse: bool = True,
+        outfit: str | None = None,
     ) -> str | None:
-        """Import clips or folders of images as new shots (a job); returns the job id."""
+        """Import clips or folders of images as new shots (a job); returns the job id.
+
+        outfit: the outfit the shots expect of every persona who has one of that name.
+        """
         if not self._writable("Importing footage"):
             return None
         try:
             spec = shots.plan_footage_import(
-                self.project, persona_ids, paths, every=every, max_frames=max_frames
+                self.project,
+                persona_ids,
+                paths,
+                every=every,
+                max_frames=max_frames,
+                outfits=[outfit] if outfit else (),
             )
         except StudioError as exc:
             dialogs.show_error(self, exc, "Cannot import footage")

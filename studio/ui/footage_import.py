@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -25,6 +26,8 @@ class FootageImportDialog(QDialog):
 
     cast: (persona id, name) in the cast's order; current: the persona checked at first (the
     one the workspace shows), else the first of the cast. At least one must stay checked.
+    outfits: persona id -> the names of her outfits; the one chosen is expected of every
+    checked persona who has it ("Any" leaves each free to wear any of hers).
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class FootageImportDialog(QDialog):
         cast: list[tuple[str, str]],
         parent=None,
         current: str | None = None,
+        outfits: dict[str, list[str]] | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("Import footage")
@@ -66,6 +70,15 @@ class FootageImportDialog(QDialog):
         )
         self.cast_hint.setObjectName("castHint")
         form.addRow(self.cast_hint)
+
+        self._outfits = outfits or {}
+        self.outfit = QComboBox()
+        self.outfit.setObjectName("outfitChoice")
+        self.outfit.setToolTip(
+            "The outfit the shots expect: her clothes are compared with her references tagged "
+            "with it and its colours. Any: with all of hers."
+        )
+        form.addRow("Outfit:", self.outfit)
 
         self.every = QSpinBox()
         self.every.setRange(1, 1000)
@@ -110,10 +123,26 @@ class FootageImportDialog(QDialog):
             if it.checkState() == Qt.CheckState.Checked
         ]
 
+    def outfit_name(self) -> str | None:
+        """The outfit chosen (None: any of theirs)."""
+        return self.outfit.currentData()
+
     def _update(self) -> None:
         ok = bool(self.persona_ids())
         self.import_button.setEnabled(ok)
         self.cast_hint.setVisible(not ok)
+        chosen = self.outfit.currentData()
+        names = list(
+            dict.fromkeys(n for pid in self.persona_ids() for n in self._outfits.get(pid, []))
+        )
+        self.outfit.blockSignals(True)
+        self.outfit.clear()
+        self.outfit.addItem("Any of theirs", None)
+        for name in names:
+            self.outfit.addItem(name, name)
+        self.outfit.setCurrentIndex(max(0, self.outfit.findData(chosen)) if chosen else 0)
+        self.outfit.blockSignals(False)
+        self.outfit.setEnabled(bool(names))
 
     def accept(self) -> None:
         if self.persona_ids():  # Enter with nobody checked does nothing

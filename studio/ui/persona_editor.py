@@ -42,6 +42,7 @@ from studio.core import persona as record_rules
 from studio.core.errors import StudioError
 from studio.core.persona import FieldChange
 from studio.core.text import plural
+from studio.services import drift
 from studio.ui import dialogs
 from studio.ui.persona_commands import (
     DELETE,
@@ -362,7 +363,9 @@ class PersonaEditor(Workspace):
             dialogs.show_error(self, exc)
             return None
         self._undo.setClean()
-        self.status_message.emit(f"Saved version {version.number} of {self.document.persona.name}")
+        saved = f"Saved version {version.number} of {self.document.persona.name}."
+        stale = drift.stale_message(drift.stale_scores(self.document.project, version.persona_id))
+        self.status_message.emit(f"{saved} {stale}".strip())
         return version.number
 
     def ask_save_version(self) -> None:

@@ -192,14 +192,19 @@ def test_hue_difference_ignores_chroma_and_greys():
     assert looks.hue_difference(_skin(50, 2.0), _skin(50)) is None  # a grey face has no hue
 
 
+def _hue_units(degrees: float) -> float:
+    return max(0.0, degrees - looks.HUE_SLACK) / looks.HUE_UNIT
+
+
 def test_lighting_distance_is_the_larger_of_skin_hue_and_key():
     skin = _skin(52)
     same = lighting_distance(skin, (-1, 0), 0.3, skin, (-1, 0), 0.3)
     assert same == pytest.approx(0.0, abs=1e-9)
-    # The skin's hue turning further and further: the distance only grows; HUE_UNIT counts 1.
+    # The skin's hue turning further and further: the distance only grows, past the slack.
     d = [lighting_distance(_skin(52 + t), None, 0.0, skin, None, 0.0) for t in (0, 2, 5, 9, 20)]
-    assert d == sorted(d) and d[0] == 0.0
-    assert lighting_distance(_skin(57), None, 0, skin, None, 0) == pytest.approx(5 / looks.HUE_UNIT)
+    assert d == sorted(d) and d[0] == 0.0 and d[2] > 1
+    assert lighting_distance(_skin(57), None, 0, skin, None, 0) == pytest.approx(_hue_units(5))
+    assert lighting_distance(_skin(52.8), None, 0, skin, None, 0) == 0.0  # within the slack
     # A grade scales the skin's chroma and keeps its hue: the same light.
     assert lighting_distance(_skin(52, 40.0), None, 0, skin, None, 0) == pytest.approx(0, abs=1e-9)
     # The key turning from the left round to the right.
@@ -207,14 +212,18 @@ def test_lighting_distance_is_the_larger_of_skin_hue_and_key():
     d = [lighting_distance(skin, v, 0.3, skin, (-1, 0), 0.3) for v in turns]
     assert all(a < b for a, b in zip(d, d[1:], strict=False))
     assert d[-1] >= 5  # opposite hard keys are clearly different lighting
-    # Flat light against a side key: the key's vector is its strength.
-    assert lighting_distance(skin, (0, 0), 0.0, skin, (1, 0), 0.2) == pytest.approx(2.5)
-    assert key_difference((0, 1), 0.2, (0, 0), 0.0) == pytest.approx(0.1)  # vertical counts half
+    # Flat light against a side key: the side key counts as weak as 1.5x allows.
+    flat = lighting_distance(skin, (0, 0), 0.0, skin, (1, 0), 0.2)
+    assert flat == pytest.approx(0.2 / looks.KEY_STRENGTH_RATIO / looks.KEY_UNIT)
+    assert flat > 1
+    # A grade's contrast makes a key stronger or weaker without moving it.
+    assert key_difference((1, 0), 0.28, (1, 0), 0.2) == pytest.approx(0.0)
+    assert key_difference((0, 1), 0.2, (0, 0), 0.0) == pytest.approx(0.1)  # vertical: half
     # Unknown skin colours drop out rather than count as different.
     assert lighting_distance(None, (1, 0), 0.3, skin, (1, 0), 0.3) == pytest.approx(0.0)
     # Both terms: the larger counts.
-    both = lighting_distance(_skin(60), (1, 0), 0.3, skin, (1, 0), 0.2)
-    assert both == pytest.approx(max(8 / looks.HUE_UNIT, 0.1 / 0.08))
+    both = lighting_distance(_skin(60), (-1, 0), 0.3, skin, (1, 0), 0.3)
+    assert both == pytest.approx(max(_hue_units(8), 0.6 / looks.KEY_UNIT))
 
 
 def test_module_imports_nothing_outside_stdlib_and_numpy():

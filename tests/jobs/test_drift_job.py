@@ -144,6 +144,7 @@ def test_a_new_version_keeps_every_score_whose_inputs_it_does_not_change(
         personas.save_version(project, nova.id, record, "green eyes, a painting")
         assert _scores(project) == before
         assert not any(s.stale for s in before.values() if s)
+        assert drift.stale_scores(project, nova.id) == {} and drift.stale_message({}) == ""
         assert drift.plan_analysis(project).frames == ()
 
 
@@ -167,6 +168,9 @@ def test_an_outfit_colour_marks_only_wardrobe_scores_stale_and_analyse_updates_t
         assert all(after[k].identity == before[k].identity for k in measured)
         assert all(after[k].value("lighting") == before[k].lighting for k in measured)
         assert all(after[k].value("wardrobe") is None for k in measured)
+        counts = drift.stale_scores(project, "Nova Hale")
+        assert counts == {"wardrobe": len(measured)}
+        assert drift.stale_message(counts).startswith(f"The wardrobe scores of {len(measured)} fr")
         row = _row(project, "Hangar walk")
         assert drift.verdict(row, 0).state == "stale"
         assert "wardrobe out of date" in drift.verdict(row, 0).why

@@ -356,6 +356,10 @@ def test_import_dialog_takes_several_cast_members(qtbot, ws, window, tmp_path):
         qtbot.keyClick(dialog.cast, Qt.Key.Key_Space)
     assert sorted(dialog.persona_names()) == ["Ada", "Nova Hale"]
     assert dialog.import_button.isEnabled()
+    # Nova's outfits are offered (Ada has none yet); the shot expects her in the one chosen.
+    offered = [dialog.outfit.itemText(i) for i in range(dialog.outfit.count())]
+    assert offered == ["Any of theirs", "flight suit", "off duty"]
+    dialog.outfit.setCurrentIndex(offered.index("off duty"))
     dialog.analyse.setChecked(False)
     before = len(shot_service.list_shots(window.project))
     qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
@@ -363,6 +367,8 @@ def test_import_dialog_takes_several_cast_members(qtbot, ws, window, tmp_path):
     shot = shot_service.list_shots(window.project)[-1]  # the new shot, last in the timeline
     names = {personas.get_persona(window.project, pid).name for pid in shot.persona_ids}
     assert names == {"Ada", "Nova Hale"}
+    nova_id = personas.get_persona(window.project, "Nova Hale").id
+    assert dict(shot.outfits) == {nova_id: "off duty"}
     assert {r.persona_name for r in ws.rows if r.shot.id == shot.id} == {"Ada", "Nova Hale"}
 
 

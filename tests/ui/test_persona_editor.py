@@ -685,3 +685,20 @@ def test_a_new_outfit_names_nothing_nobody_chose(qtbot, new_editor):
     assert ed.form.widget("wardrobe.default_outfit").currentText() == "(not set)"
     ed.undo_stack.undo()
     assert "wardrobe" not in ed.document.record
+
+
+def test_saving_says_which_drift_scores_it_made_stale(qtbot, demo_project):
+    """A new outfit colour leaves the wardrobe scores out of date, and the save says so."""
+    editor = PersonaEditor()
+    qtbot.addWidget(editor)
+    editor.set_project(demo_project)
+    messages: list[str] = []
+    editor.status_message.connect(messages.append)
+    assert editor.document.apply_field("face.eye_colour", "green")
+    editor.save_version("green eyes")
+    assert messages[-1] == "Saved version 3 of Nova Hale."  # every score is kept
+    assert editor.document.apply_field("wardrobe.outfits[1].garments[0].colour", "#6b1f2a")
+    editor.save_version("a burgundy bomber")
+    assert messages[-1].startswith("Saved version 4 of Nova Hale. The wardrobe scores of ")
+    assert "Analyse in the Drift workspace" in messages[-1]
+    editor.set_project(None)
