@@ -12,7 +12,7 @@ from studio.services import jobs as job_service
 from studio.services import shots as shot_service
 
 if TYPE_CHECKING:
-    from studio.jobs.kinds import WorkContext
+    from studio.jobs.base import WorkContext
 
 ANALYSIS_BATCH = 8  # frames per call of an engine's analyze_many; a cancel waits for one batch
 
@@ -82,7 +82,7 @@ class FootageImport:
 def _measure_looks(pictures, found, engine_id: str) -> dict[str, dict]:
     """Each picture's faces as results, with the look measured around each face."""
     from studio.engine import looks
-    from studio.jobs.kinds import _face_result
+    from studio.jobs.base import face_result as _face_result
 
     return {
         unit: {
@@ -103,7 +103,7 @@ def _hand_on(batch: list[str], results: dict[str, dict], measuring):
 
 
 def _load_face_engine(name: str, thorough: bool = False) -> Any:
-    from studio.jobs.kinds import _load_face_engine as load
+    from studio.jobs.base import load_face_engine as load
 
     # The first pass over footage reports frames where the fast detector finds no face "not
     # measurable: no face found"; the user's "look harder" pass searches just those again.
@@ -193,7 +193,7 @@ class DriftAnalysis:
             looker.shutdown(wait=False, cancel_futures=True)
 
     def commit(self, project, job_id, spec: DriftSpec, unit, result: dict, done):
-        from studio.jobs.kinds import _face_from_result
+        from studio.jobs.base import face_from_result as _face_from_result
         from studio.services import drift
 
         engine_id = result.get("engine_id") or spec.engine_id

@@ -3,44 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from studio.core.errors import JobError
-from studio.core.jobs import CancelToken, JobSpec, Progress
+from studio.core.jobs import JobSpec
 from studio.core.specs import AuditSpec, ImportSpec, ModelDownloadSpec, ThumbnailSpec, VerifySpec
 from studio.core.text import plural
-from studio.project.store import Project
+from studio.jobs.base import JobKind, WorkContext, load_face_engine
+from studio.jobs.base import face_from_result as _face_from_result
+from studio.jobs.base import face_result as _face_result
 from studio.services import imports, library
 from studio.services import jobs as job_service
-
-
-@dataclass
-class WorkContext:
-    """What a job's work may read: stored blobs and asset files. Never the database itself."""
-
-    read_blob: Callable[[str], bytes]
-    asset_path: Callable[[str], Path]
-    cancel: CancelToken
-    # Progress inside one long unit (a download); reported, never committed.
-    progress: Callable[[Progress], None] = lambda p: None
-
-
-class JobKind(Protocol):
-    kind: str
-    in_subprocess: bool
-
-    def units(self, spec: Any) -> list[str]: ...
-
-    def work(self, spec: Any, units: list[str], ctx: WorkContext) -> Iterator[tuple[str, Any]]: ...
-
-    def commit(
-        self, project: Project, job_id: str, spec: Any, unit: str, result: Any, done: int
-    ) -> None: ...
-
-    def finish(self, project: Project, job_id: str, spec: Any) -> str: ...
 
 
 class Thumbnails:
@@ -146,28 +119,8 @@ AUDIT_BATCH = 8  # images per call of an engine's analyze_many; a cancel waits f
 
 
 def _load_face_engine(name: str, thorough: bool = True) -> Any:
-    """Load the named face engine (its models load now, in the job; tests replace this)."""
-    from studio.engine.faces import load_engine
-
-    return load_engine(name, thorough=thorough)
-
-
-def _face_result(face: Any) -> dict:
-    """A face as JSON-able data (it may cross the subprocess pipe)."""
-    row = face.to_row()
-    if face.embedding is not None:
-        row["embedding"] = face.embedding.astype("float32").tolist()
-    return row
-
-
-def _face_from_result(row: dict) -> Any:
-    import numpy as np
-
-    from studio.core.faces import Face
-
-    emb = row.get("embedding")
-    data = dict(row, embedding=None if emb is None else np.asarray(emb, np.float32).tobytes())
-    return Face.from_row(data)
+    """Load the named face engine for an audit (tests replace this)."""
+    return load_face_engine(name, thorough)
 
 
 class Audit:

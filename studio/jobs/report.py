@@ -35,7 +35,7 @@ from studio.services import drift, library, review
 from studio.services import jobs as job_service
 
 if TYPE_CHECKING:
-    from studio.jobs.kinds import WorkContext
+    from studio.jobs.base import WorkContext
 
 FIELDS = (
     "shot",

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from PySide6.QtGui import QUndoCommand
 
 from studio.services import drift
 
-if TYPE_CHECKING:
-    from studio.ui.drift_workspace import DriftWorkspace
+
+class DriftView(Protocol):
+    """What a command needs of the view it edits: the project, and where to say what changed."""
+
+    project: Any
+
+    def reviews_changed(self) -> None: ...
+
+    def thresholds_changed(self) -> None: ...
 
 
 class ReviewCommand(QUndoCommand):
     """Flag frames for a reshoot, approve them, clear them or note them: one undo step."""
 
-    def __init__(self, workspace: DriftWorkspace, text: str, frame_ids, state, note):
+    def __init__(self, workspace: DriftView, text: str, frame_ids, state, note):
         super().__init__(text)
         self.workspace, self.frame_ids, self.state, self.note = workspace, frame_ids, state, note
         self.changes: dict | None = None
@@ -39,7 +46,7 @@ class ReviewCommand(QUndoCommand):
 class ThresholdCommand(QUndoCommand):
     """Change a persona's drift thresholds (None puts back the calibrated one)."""
 
-    def __init__(self, workspace: DriftWorkspace, text: str, persona_id: str, values: dict):
+    def __init__(self, workspace: DriftView, text: str, persona_id: str, values: dict):
         super().__init__(text)
         self.workspace, self.persona_id, self.values = workspace, persona_id, values
         self.old: dict = {}
