@@ -30,6 +30,8 @@ def _row_line(d: dict) -> str:
         f"{d['frames']} frames, {d['analysed']} analysed, {d['flagged']} flagged, "
         f"{d['not_measurable']} not measurable"
     )
+    if d.get("stale"):
+        text += f", {d['stale']} out of date (analyze updates them)"
     if d["worst_frame"] is not None:
         worst = describe_value(d["worst_on"], d["worst_value"])
         text += f"; worst {worst} at {d['worst_timecode']} (frame {d['worst_frame']})"
@@ -100,7 +102,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
             shot = shots.get_shot(project, args.shot)
             persona = personas.get_persona(project, args.persona)
             now = shot.outfit_for(persona.id)
-        said = f"'{now}'" if now else "any of her outfits"
+        said = f"'{now}'" if now else "any of the persona's outfits"
         emit(
             args,
             {"shot": shot.name, "persona": persona.name, "outfit": now},
@@ -286,13 +288,13 @@ def register(verb, group) -> None:
         "--outfit",
         action="append",
         metavar="NAME|PERSONA=NAME",
-        help="the outfit the shots expect (default: any of hers); the wardrobe is checked "
-        "against her references tagged with it and its colours",
+        help="the outfit the shots expect (default: any); the wardrobe is checked "
+        "against the references tagged with it and its colours",
     )
     a = shots_action("outfit", "set the outfit a shot expects a persona in")
     a.add_argument("shot", metavar="SHOT")
     a.add_argument("--persona", required=True, metavar="NAME")
-    a.add_argument("--outfit", metavar="NAME", help="the outfit (leave out: any of hers)")
+    a.add_argument("--outfit", metavar="NAME", help="the outfit (leave out: any of the persona's)")
     shots_action(
         "list",
         "every shot with the personas expected in it, frames analysed and flagged, and its "

@@ -42,6 +42,8 @@ RECORD_KEY_UNIT = 0.2  # a named key direction is vague: its key difference coun
 # Frame states.
 MEASURED = "measured"
 UNMEASURABLE = "unmeasurable"
+# The way frames are scored; scores made another way are stale and scored again from the cache.
+SCORE_VERSION = 2
 
 # Why a frame has no value on a dimension: four different things to the artist.
 MISSING_UNMEASURABLE, MISSING_UNANALYSED, MISSING_STALE, MISSING_UNCHECKED = 1, 2, 3, 4
@@ -179,6 +181,7 @@ class FrameScore:
     wardrobe_reference_id: str | None = None  # the reference the clothes were closest to
     lighting_reference_id: str | None = None  # the reference the light was closest to
     unchecked: dict[str, str] = field(default_factory=dict)  # dimension -> why not checked
+    details: dict[str, str] = field(default_factory=dict)  # dimension -> what differs, in words
     stale: tuple[str, ...] = ()  # dimensions whose inputs changed since (set when read)
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,6 +202,7 @@ class FrameScore:
             "wardrobe_reference_id": self.wardrobe_reference_id,
             "lighting_reference_id": self.lighting_reference_id,
             "unchecked": dict(self.unchecked),
+            "details": dict(self.details),
         }
 
     @classmethod
@@ -220,6 +224,7 @@ class FrameScore:
             wardrobe_reference_id=d.get("wardrobe_reference_id"),
             lighting_reference_id=d.get("lighting_reference_id"),
             unchecked=dict(d.get("unchecked") or {}),
+            details=dict(d.get("details") or {}),
         )
 
     def value(self, dimension: str) -> float | None:
@@ -335,6 +340,11 @@ def score_frame(
         wardrobe_reference_id=wardrobe.reference_id,
         lighting_reference_id=lighting.reference_id,
         unchecked=unchecked,
+        details={
+            dimension: check.detail
+            for dimension, check in (("wardrobe", wardrobe), ("lighting", lighting))
+            if check.detail
+        },
         **base,
     )
 
@@ -346,6 +356,7 @@ class Check:
     value: float | None
     reference_id: str | None = None  # the reference it came closest to (None: the record)
     reason: str = ""  # why there is no value
+    detail: str = ""  # what differs most from the closest, in words
 
 
 def _palette(look: Mapping[str, Any] | None):
@@ -399,9 +410,9 @@ def wardrobe_check(
         return Check(None, reason=basis)
     frame = _palette(look)
     if frame is None:
-        return Check(None, reason="too little of her clothes in frame")
+        return Check(None, reason="too little of the clothes in frame")
     face_lab = look.get("face_lab")
-    best: tuple[float, str | None] | None = None
+    best: tuple[float, str | None, list, list] | None = None
     for ref in outfit_references(persona, outfit):
         target = _palette(ref.look)
         if not target:
@@ -409,19 +420,34 @@ def wardrobe_check(
         adapted = looks.adapt_palette(frame, face_lab, ref.look.get("face_lab"))
         d = looks.palette_distance(adapted, target)
         if d is not None and (best is None or d < best[0]):
-            best = (d, ref.reference_id)
+            best = (d, ref.reference_id, adapted, target)
     colours = (
         persona.outfits.get(outfit, [])
         if outfit
         else [c for cs in persona.outfits.values() for c in cs]
     )
     if colours:
-        d = looks.palette_distance(frame, [(c, 1.0) for c in colours])
+        target = [(c, 1.0) for c in colours]
+        d = looks.palette_distance(frame, target)
         if d is not None and (best is None or d < best[0]):
-            best = (d, None)
+            best = (d, None, frame, target)
     if best is None:
-        return Check(None, reason="too little of her clothes in frame")
-    return Check(round(best[0], 4), best[1])
+        return Check(None, reason="too little of the clothes in frame")
+    return Check(round(best[0], 4), best[1], detail=_odd_colour(best[2], best[3]))
+
+
+def _odd_colour(frame, target) -> str:
+    """The frame's clothes colour that the outfit explains least, weighed by its share."""
+    from studio.core import looks
+
+    targets = np.array([c for c, _ in target], np.float64).reshape(-1, 3)
+    worst = max(frame, key=lambda cw: cw[1] * float(np.min(looks.delta_e2000(cw[0], targets))))
+    d = float(np.min(looks.delta_e2000(worst[0], targets)))
+    if d < 5:
+        return ""
+    rgb = looks.linear_to_srgb(looks.lab_to_linear(worst[0])).round().astype(int)
+    colour = "#" + "".join(f"{int(v):02x}" for v in rgb)
+    return f"{worst[1]:.0%} of them are {colour}, {d:.0f} from the outfit's nearest colour"
 
 
 def _light_refs(persona: PersonaModel) -> list[RefFace]:
@@ -439,7 +465,7 @@ def lighting_basis(persona: PersonaModel) -> str:
     if persona.target_key:
         return (
             f"{persona.name}'s key light is set as '{persona.target_key}', which a face does "
-            "not show, and no reference shows her light"
+            "not show, and no reference shows the light"
         )
     return f"no reference shows {persona.name}'s face and no key light is set"
 
@@ -459,7 +485,7 @@ def lighting_check(
     if basis:
         return Check(None, reason=basis)
     if not look or look.get("face_lab") is None:
-        return Check(None, reason="the light on her face could not be measured")
+        return Check(None, reason="the light on the face could not be measured")
     key, strength = tuple(look["key_vec"]), float(look["key_strength"])
     refs = _light_refs(persona)
     if refs:
@@ -476,14 +502,36 @@ def lighting_check(
                     tuple(r.look["key_vec"]),
                     float(r.look["key_strength"]),
                 ),
-                r.reference_id,
+                i,
             )
-            for r in refs
+            for i, r in enumerate(refs)
         )
-        return Check(round(best[0], 4), best[1])
+        ref = refs[best[1]]
+        return Check(round(best[0], 4), ref.reference_id, detail=_light_change(look, ref.look))
     target = looks.KEY_DIRECTIONS.get(persona.target_key or "front") or (0.0, 0.0)
     d = looks.key_difference(key, strength, target, looks.TYPICAL_KEY if any(target) else 0.0)
     return Check(round(d / RECORD_KEY_UNIT, 4), None)
+
+
+def _light_change(look: Mapping[str, Any], ref: Mapping[str, Any]) -> str:
+    """How the light on the face differs from a reference's, in words ("" when alike)."""
+    from studio.core import looks
+
+    parts = []
+    turned = looks.hue_difference(look["face_lab"], ref["face_lab"])
+    if turned is not None and abs(turned) > looks.HUE_SLACK + looks.HUE_UNIT / 2:
+        warmer = "yellower (a warmer light)" if turned > 0 else "pinker or bluer (a cooler light)"
+        parts.append(f"the skin is {abs(turned):.0f}° {warmer}")
+    s1, s2 = float(look["key_strength"]), float(ref["key_strength"])
+    v1 = np.asarray(look["key_vec"], np.float64) * s1
+    v2 = np.asarray(ref["key_vec"], np.float64) * s2
+    if min(s1, s2) >= looks.FLAT_STRENGTH and float(v1 @ v2) < 0:
+        parts.append("the key light is on the other side")
+    elif s1 > s2 * looks.KEY_STRENGTH_RATIO and s1 >= looks.FLAT_STRENGTH:
+        parts.append("the key light is harder")
+    elif s2 > s1 * looks.KEY_STRENGTH_RATIO and s2 >= looks.FLAT_STRENGTH:
+        parts.append("the key light is softer")
+    return "; ".join(parts)
 
 
 def wardrobe_score(

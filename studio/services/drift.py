@@ -265,6 +265,7 @@ def score_inputs(
     model = models[persona_id]
     identity = _digest(
         [
+            core.SCORE_VERSION,
             model.engine_id,
             sorted(
                 (
@@ -402,13 +403,15 @@ def _calibrated(
     if dimension == "identity":
         calibration = face_cache.get_calibration(project, persona.id, eid) if eid else None
         if calibration and calibration.calibrated:
-            return float(calibration.threshold), "calibrated from her references"
-        return core.uncalibrated_identity(eid or "dlib"), "default (her references are too few)"
+            return float(calibration.threshold), "calibrated from the persona's references"
+        return core.uncalibrated_identity(
+            eid or "dlib"
+        ), "default (too few references to calibrate)"
     default = core.DEFAULT_WARDROBE_DE if dimension == "wardrobe" else core.DEFAULT_LIGHTING
     spreads = core.reference_spreads(model, dimension) if model else []
     value = core.calibrate_look(spreads, default)
     if value is None:
-        what = "her clothes" if dimension == "wardrobe" else "her face's light"
+        what = "the clothes" if dimension == "wardrobe" else "the light on the face"
         return default, (f"default (fewer than {core.MIN_CALIBRATION} references show {what})")
     return value, f"calibrated from {plural(len(spreads), 'reference')}"
 

@@ -145,6 +145,7 @@ def shot_summary(row: DriftRow, t: Thresholds | None = None) -> dict[str, Any]:
         "analysed": counts.analysed,
         "flagged": counts.flagged,
         "not_measurable": counts.unmeasurable,
+        "stale": counts.stale,
         "worst_frame": None if w is None else frame_number(row, w.index),
         "worst_on": None if w is None else w.dimension,
         "worst_value": None if w is None else round(w.value, 4),

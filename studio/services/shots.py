@@ -123,7 +123,7 @@ def expected_outfits(project: Project, personas, wanted: Sequence[str]) -> dict[
             if chosen[0].id not in {p.id for p in personas}:
                 raise StudioError(
                     f"{chosen[0].name} is not expected in these shots.",
-                    hint="Name her with --persona too.",
+                    hint="Name the persona with --persona too.",
                 )
         matched = False
         for persona in chosen:
@@ -134,8 +134,8 @@ def expected_outfits(project: Project, personas, wanted: Sequence[str]) -> dict[
             elif who:
                 listed = ", ".join(f"'{n}'" for n in names) or "none yet"
                 raise StudioError(
-                    f"{persona.name} has no outfit '{name}' (her outfits: {listed}).",
-                    hint="Add it to her wardrobe in the Persona workspace, or name another.",
+                    f"{persona.name} has no outfit '{name}' (outfits: {listed}).",
+                    hint="Add it to the wardrobe in the Persona workspace, or name another.",
                 )
         if not matched:
             raise StudioError(

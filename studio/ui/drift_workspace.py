@@ -58,7 +58,7 @@ from studio.ui.workspace import Workspace
 
 LAYER_LABELS = {
     "identity": "Identity (similarity to the references)",
-    "wardrobe": "Wardrobe (ΔE2000 to the garment colours)",
+    "wardrobe": "Wardrobe (colour distance to the outfit's references)",
     "lighting": "Lighting (distance to the persona's light)",
     "combined": "Combined (0 = at a threshold)",
 }
@@ -445,8 +445,12 @@ class DriftWorkspace(DriftJobs, Workspace):
             f"{plural(n.shots, 'shot')}, {plural(n.frames, 'frame')}: {n.analysed} analysed, "
             f"{n.flagged} flagged, {n.unmeasurable} not measurable"
         )
+        if n.stale:
+            text += f", {n.stale} out of date"
         if n.frames and n.analysed < n.frames:
             text += " — press Analyse to score the rest"
+        elif n.stale:
+            text += " — press Analyse to bring them up to date"
         self.summary_label.setText(text)
 
     def show_thresholds(self) -> None:
@@ -560,8 +564,13 @@ class DriftWorkspace(DriftJobs, Workspace):
     def _tooltip(self, row: int, frame: int) -> str:
         text = self.heatmap.tooltip_text(row, frame)
         v = drift.verdict(self.rows[row], frame, self._row_thresholds(row))
-        if v.state in ("flagged", "not measurable"):
+        if v.state in ("flagged", "not measurable", "stale"):
             text += f"\n{v.why}"
+        if v.state != "not measurable":
+            enabled = self._row_thresholds(row).enabled
+            for dimension, why in v.unchecked().items():
+                if dimension in enabled:
+                    text += f"\n{dimension.capitalize()} not checked: {why}"
         return text + "\nClick to inspect"
 
     def inspect(self, row: int, frame: int) -> None:

@@ -75,8 +75,8 @@ class FootageImportDialog(QDialog):
         self.outfit = QComboBox()
         self.outfit.setObjectName("outfitChoice")
         self.outfit.setToolTip(
-            "The outfit the shots expect: her clothes are compared with her references tagged "
-            "with it and its colours. Any: with all of hers."
+            "The outfit the shots expect: the clothes are compared with the references tagged "
+            "with it and its colours. Any: with all of the persona's outfits."
         )
         form.addRow("Outfit:", self.outfit)
 

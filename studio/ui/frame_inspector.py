@@ -55,10 +55,10 @@ DIMENSION_OF = {IDENTITY: "identity", WARDROBE: "wardrobe", LIGHTING: "lighting"
 SCORE_TIPS = {
     IDENTITY: "Similarity to the best of the references nearest in head pose (1 = the same face)",
     CENTROID: "Similarity to the average of all the persona's references",
-    WARDROBE: "How far the colours of the clothes she wears are from the closest reference of "
+    WARDROBE: "How far the colours of the clothes worn are from the closest reference of "
     "the outfit the shot expects (a weighted CIEDE2000 over the clothes' colours, seen under the "
     "reference's light; lower is closer)",
-    LIGHTING: "How far the light on her face is from the closest reference's in head pose: the "
+    LIGHTING: "How far the light on the face is from the closest reference's in head pose: the "
     "larger of the colour temperature's change and the key light's (lower is closer)",
 }
 
@@ -268,13 +268,15 @@ def explain(inspection: FrameInspection) -> list[str]:
         lines.append(f"{what} ({identity:.3f} < {t.identity:.3f})")
     if "wardrobe" in t.enabled and wardrobe is not None and wardrobe > t.wardrobe:
         lines.append(
-            f"her clothes are not the outfit's: their colours are {wardrobe:.1f} from the "
-            f"closest reference's (more than {t.wardrobe:.1f}){_versus(inspection, 'wardrobe')}"
+            f"the clothes are not the outfit's ({wardrobe:.1f} > {t.wardrobe:.1f})"
+            + _detail(s, "wardrobe")
+            + _versus(inspection, "wardrobe")
         )
     if "lighting" in t.enabled and lighting is not None and lighting > t.lighting:
         lines.append(
-            f"the light on her face differs from the references' "
-            f"({lighting:.2f} > {t.lighting:.2f}){_versus(inspection, 'lighting')}"
+            f"the light on the face is not the references' ({lighting:.2f} > {t.lighting:.2f})"
+            + _detail(s, "lighting")
+            + _versus(inspection, "lighting")
         )
     if not lines and v.flagged:
         lines = list(v.reasons)
@@ -293,9 +295,14 @@ def explain(inspection: FrameInspection) -> list[str]:
     return [_capital(line) for line in lines]
 
 
+def _detail(score, dimension: str) -> str:
+    what = score.details.get(dimension)
+    return f": {what}" if what else ""
+
+
 def _versus(inspection: FrameInspection, dimension: str) -> str:
     ref = inspection.look_references.get(dimension)
-    return f", closest: {ref.file_name}" if ref is not None else ""
+    return f" (closest reference: {ref.file_name})" if ref is not None else ""
 
 
 def _check(

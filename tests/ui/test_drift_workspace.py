@@ -435,3 +435,24 @@ def test_a_read_only_window_writes_the_report_off_the_gui_thread(qtbot, tmp_path
     assert len(json.loads(out.read_text())["frames"]) == 80
     assert not ws.progress.isVisibleTo(ws) and not ws._report_jobs
     w.close_project()
+
+
+def test_stale_scores_say_so_and_analyse_brings_them_up_to_date(qtbot, ws, window):
+    """After a new outfit colour the wardrobe scores are stale, and say so; Analyse updates them."""
+    from studio.services import personas
+
+    nova = personas.get_persona(window.project, "Nova Hale")
+    record = personas.get_version(window.project, nova.id).record
+    record["wardrobe"]["outfits"][0]["garments"][0]["colour"] = "#2b6be8"
+    personas.save_version(window.project, nova.id, record, "a blue flight suit")
+    ws.reload()
+    summary = ws.summary_label.text()
+    assert "out of date" in summary and "bring them up to date" in summary
+    row = _row(ws, "Hangar walk")
+    tip = ws._tooltip(row, 3)
+    assert "Wardrobe: out of date" in tip and "wardrobe out of date" in tip
+    assert ws.heatmap.rows()[row].absent["wardrobe"][3] == 3  # drawn as stale
+    ws.analyse()
+    qtbot.waitUntil(lambda: not ws._analysis_jobs, timeout=60000)
+    assert "out of date" not in ws.summary_label.text()
+    assert "Wardrobe: out of date" not in ws._tooltip(row, 3)

@@ -128,8 +128,9 @@ def test_costume_frame_fails_on_wardrobe_alone(inspector, demo_project):
     limit = drift.thresholds(demo_project, "Nova Hale").wardrobe
     assert f"needs ≤ {limit:.1f}" in rows["Wardrobe"][0]
     assert rows[IDENTITY][1] == PASS and rows["Lighting"][1] == PASS
-    assert inspector.why_text().startswith("Her clothes are not the outfit's")
-    assert "closest: " in inspector.why_text()
+    assert inspector.why_text().startswith("The clothes are not the outfit's")
+    why = inspector.why_text()
+    assert "% of them are #" in why and "(closest reference: nova-" in why
 
 
 def test_blank_cutaway_is_not_measurable_and_has_no_face_crop(inspector, demo_project):
