@@ -145,3 +145,29 @@ def first_usable_reference(project: Project, persona_id: str) -> Reference | Non
         (persona_id,),
     )
     return _reference(rows[0]) if rows else None
+
+
+def delete_references(project: Project, reference_ids: list[str]) -> list[dict[str, Any]]:
+    """Remove references; returns their whole rows (tags, status, hash, picked face) so that
+    `restore_references` can put them back. Their blobs stay until garbage collection."""
+    ids = list(dict.fromkeys(reference_ids))
+    removed: list[dict[str, Any]] = []
+    with project.atomic() as db:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            removed += project.query(f"select * from reference_images where id in ({marks})", chunk)
+            db.execute(f"delete from reference_images where id in ({marks})", chunk)
+    order = {rid: i for i, rid in enumerate(ids)}
+    return sorted((dict(r) for r in removed), key=lambda r: order[r["id"]])
+
+
+def restore_references(project: Project, removed: list[dict[str, Any]]) -> None:
+    """Put back rows that `delete_references` returned, exactly as they were."""
+    with project.atomic() as db:
+        for row in removed:
+            db.execute(
+                f"insert into reference_images ({', '.join(row)})"
+                f" values ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )

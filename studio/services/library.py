@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
+from studio.core import library as lib
+from studio.core.library import ReferenceAudit
 from studio.core.records import Reference
 from studio.core.specs import ThumbnailSpec, VerifySpec
 from studio.core.text import plural
@@ -76,9 +79,48 @@ def asset_path(project: Project, sha: str) -> Path:
     return blobs.asset_path(project, sha)
 
 
+# Which references may stand for a persona in the cast, best first; suspect and quarantined
+# ones only when nothing else is there.
+PORTRAIT_STATUS_RANK = {
+    lib.APPROVED: 0,
+    lib.OK: 1,
+    lib.PENDING: 2,
+    lib.SUSPECT: 3,
+    lib.QUARANTINED: 4,
+}
+
+
+def best_portrait(audits: list[ReferenceAudit]) -> Reference | None:
+    """The reference that best shows the persona: approved, then ok, then unchecked; suspect or
+    quarantined only when nothing else is there. Ties: highest agreement, then sharpest face,
+    then the earliest imported."""
+
+    def rank(item: tuple[int, ReferenceAudit]):
+        i, a = item
+        agreement = a.agreement if a.agreement is not None else -2.0
+        sharpness = a.face.sharpness if a.face is not None else -1.0
+        return (
+            PORTRAIT_STATUS_RANK.get(a.status, PORTRAIT_STATUS_RANK[lib.PENDING]),
+            -agreement,
+            -sharpness,
+            i,
+        )
+
+    if not audits:
+        return None
+    return min(enumerate(audits), key=rank)[1].reference
+
+
+def portrait_reference(project: Project, persona_id: str) -> Reference | None:
+    """The reference the cast shows for a persona (see `best_portrait`)."""
+    from studio.services import audit
+
+    return best_portrait(audit.audit_rows(project, persona_id))
+
+
 def portrait(project: Project, persona_id: str, size: int = THUMBNAIL_SIZE) -> bytes | None:
-    """The cached thumbnail of the persona's first usable reference, or None while none is made."""
-    ref = rows.first_usable_reference(project, persona_id)
+    """The cached thumbnail of the persona's best reference, or None while none is made."""
+    ref = portrait_reference(project, persona_id)
     return caches.get_thumbnail(project, ref.blob_sha, size) if ref else None
 
 
@@ -111,6 +153,41 @@ def _apply_move(project: Project, targets: dict[str, str]) -> None:
     # Both casts' agreement and calibration change with who is in them.
     for pid in set(before.values()) | set(targets.values()):
         audit.refresh_persona(project, pid)
+
+
+@dataclass(frozen=True)
+class DeletedReferences:
+    """What a delete removed: the references, and their rows as stored, for undo."""
+
+    references: tuple[Reference, ...]
+    rows: tuple[dict, ...]
+
+
+def delete_references(project: Project, reference_ids: list[str]) -> DeletedReferences:
+    """Remove references from their personas (the images stay stored until garbage collection).
+
+    Returns what `restore_references` needs to put them back with their tags, status and rating.
+    """
+    from studio.project import curation
+    from studio.services import audit
+
+    with project.atomic():
+        refs = curation.get_references(project, reference_ids)  # NotFoundError names a stranger
+        removed = rows.delete_references(project, [r.id for r in refs])
+        for pid in dict.fromkeys(r.persona_id for r in refs):
+            audit.refresh_persona(project, pid)  # agreement and calibration change without them
+    return DeletedReferences(references=tuple(refs), rows=tuple(removed))
+
+
+def restore_references(project: Project, deleted: DeletedReferences) -> list[Reference]:
+    """Put deleted references back exactly as they were (undo of `delete_references`)."""
+    from studio.services import audit
+
+    with project.atomic():
+        rows.restore_references(project, [dict(r) for r in deleted.rows])
+        for pid in dict.fromkeys(r.persona_id for r in deleted.references):
+            audit.refresh_persona(project, pid)
+    return list(deleted.references)
 
 
 def export_original(project: Project, reference: Reference, folder: Path) -> Path:

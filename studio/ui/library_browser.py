@@ -7,7 +7,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap, QUndoCommand
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+    QUndoCommand,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -109,6 +116,25 @@ class EngineCommand(QUndoCommand):
         audit.set_default_engine(self.browser.project, self.old)
         self.browser.show_engine()
         self.browser.reload_rows()
+
+
+class DeleteReferencesCommand(QUndoCommand):
+    """Delete references as one undo step; undo restores their rows (the blobs never left)."""
+
+    def __init__(self, browser: LibraryBrowser, ids: list[str]):
+        super().__init__(f"Delete {plural(len(ids), 'reference')}")
+        self.browser, self.ids = browser, ids
+        self.deleted: library.DeletedReferences | None = None
+
+    def redo(self) -> None:
+        self.deleted = library.delete_references(self.browser.project, self.ids)
+        self.browser.reload_rows()
+
+    def undo(self) -> None:
+        if self.deleted is not None:
+            library.restore_references(self.browser.project, self.deleted)
+        self.browser.reload_rows()
+        self.browser.select_references(self.ids)
 
 
 def _revert(project, field: str, changes: dict) -> None:
@@ -359,6 +385,12 @@ class LibraryBrowser(Workspace):
         for n in range(6):
             self.rating_combo.addItem("☆ unrated" if n == 0 else "★" * n, n)
         self.rating_combo.activated.connect(self._rating_chosen)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Remove the selected references from the persona (Delete)")
+        self.delete_button.clicked.connect(self.delete_selection)
+        self.delete_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.grid)
+        self.delete_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.delete_shortcut.activated.connect(self.delete_selection)
         self.untag_button = QPushButton("Remove tag")
         self.untag_button.clicked.connect(lambda: self.tag_selection(self.tag_edit.text(), False))
         for w in (
@@ -368,6 +400,7 @@ class LibraryBrowser(Workspace):
             self.rating_combo,
             self.tag_edit,
             self.untag_button,
+            self.delete_button,
         ):
             actions.addWidget(w)
         v.addLayout(actions)
@@ -600,6 +633,17 @@ class LibraryBrowser(Workspace):
                 self.side.setCurrentIndex(0)
                 return
 
+    def select_references(self, ids: list[str]) -> None:
+        """Select these references (those shown), e.g. after undoing their delete."""
+        wanted = set(ids)
+        sel = self.grid.selectionModel()
+        sel.clearSelection()
+        for r in range(self.proxy.rowCount()):
+            index = self.proxy.index(r, 0)
+            if index.data(ROW_ROLE).id in wanted:
+                sel.select(index, sel.SelectionFlag.Select)
+        self._selection_changed()
+
     def _selection_changed(self, *_) -> None:
         rows = self.selected_rows()
         self._update_actions()
@@ -693,6 +737,16 @@ class LibraryBrowser(Workspace):
             text = f"{'Tag' if add else 'Untag'} {plural(len(ids), 'reference')} '{tag}'"
             self._push(text, "tags", lambda: audit.set_tags(self.project, ids, **kw))
             self.tag_edit.clear()
+
+    def delete_selection(self) -> None:
+        """Delete the selected references (undoable)."""
+        ids = [r.id for r in self.selected_rows()]
+        if not ids or self.project is None or self.project.read_only:
+            return
+        try:
+            self._undo.push(DeleteReferencesCommand(self, ids))
+        except StudioError as exc:
+            dialogs.show_error(self, exc)
 
     def move_to_persona(self, persona_id: str, ids: list[str]) -> None:
         if self.project is None or not ids or persona_id == self.persona_id:
@@ -917,6 +971,7 @@ class LibraryBrowser(Workspace):
             self.untag_button,
             self.tag_edit,
             self.rating_combo,
+            self.delete_button,
         ):
             w.setEnabled(has_sel and writable)
         self.import_button.setEnabled(writable and self.runner is not None)

@@ -305,3 +305,33 @@ def test_rate_a_selection_with_undo(window):
         )
         == 0
     )
+
+
+def test_delete_key_removes_a_reference_with_undo_and_redo(qtbot, window):
+    lib = window.library_browser
+    lib.grid.setFocus()
+    _select(lib, "set-photo-0412.jpg")
+    assert lib.delete_button.isEnabled()
+    qtbot.keyClick(lib.grid, Qt.Key.Key_Delete)
+
+    stored = lambda: [a.reference.file_name for a in audit.audit_rows(window.project, "Nova Hale")]  # noqa: E731
+    assert "set-photo-0412.jpg" not in _names(lib) and "set-photo-0412.jpg" not in stored()
+    assert len(_names(lib)) == 5
+    assert lib.undo_stack.undoText() == "Delete 1 reference"
+
+    lib.undo_stack.undo()
+    assert "set-photo-0412.jpg" in _names(lib) and len(stored()) == 6
+    assert _status(lib, "set-photo-0412.jpg") == "suspect"  # its verdict came back with it
+    assert [r.reference.file_name for r in lib.selected_rows()] == ["set-photo-0412.jpg"]
+    lib.undo_stack.redo()
+    assert "set-photo-0412.jpg" not in stored()
+
+
+def test_delete_button_removes_the_selection(qtbot, window):
+    lib = window.library_browser
+    _select(lib, "nova-closeup.jpg", "nova-portrait.jpg")
+    qtbot.mouseClick(lib.delete_button, Qt.MouseButton.LeftButton)
+    assert not {"nova-closeup.jpg", "nova-portrait.jpg"} & set(_names(lib))
+    assert lib.undo_stack.undoText() == "Delete 2 references"
+    lib.undo_stack.undo()
+    assert {"nova-closeup.jpg", "nova-portrait.jpg"} <= set(_names(lib))
