@@ -6,13 +6,14 @@ One module per verb group (`project`, `persona`, `refs`, `drift`); `common` hold
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 from studio import __version__
 from studio.cli import drift, persona, project, refs
 from studio.cli.common import UsageError
-from studio.core.errors import StudioError
+from studio.core.errors import ProjectLockedError, StudioError
 
 VERBS = (
     "new", "demo", "persona", "refs", "shots", "analyze", "review", "thresholds", "reshoots",
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"persona-studio {args.verb}: error: {exc}\n")
         return 2
     except StudioError as exc:
+        if isinstance(exc, ProjectLockedError):
+            # A verb that can read a locked project already opens it read-only; the others write.
+            exc.hint = "Close it there, then run this command again."
+        if getattr(args, "json", False):
+            sys.stdout.write(json.dumps({"error": exc.message, "hint": exc.hint or ""}) + "\n")
         sys.stderr.write(f"persona-studio: {exc}\n")
         return 1
     except KeyboardInterrupt:

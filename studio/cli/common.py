@@ -28,6 +28,17 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def check_output_file(path: str, example: str) -> None:
+    """Refuse an output path that names a folder, saying to give a file name."""
+    import os
+
+    if os.path.isdir(path):
+        raise StudioError(
+            f"{path} is a folder, not a file.",
+            hint=f"Give a file name, for example {os.path.join(path, example)}",
+        )
+
+
 @contextmanager
 def open_project(path: str, *, read_only: bool = False) -> Iterator[Any]:
     from studio.services.projects import open_project as open_

@@ -7,9 +7,18 @@ them (a frame with no time reads "frame N" in place of its timecode).
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
-from studio.cli.common import UsageError, emit, open_project, progress_printer, run_job, with_cancel
+from studio.cli.common import (
+    UsageError,
+    check_output_file,
+    emit,
+    open_project,
+    progress_printer,
+    run_job,
+    with_cancel,
+)
 from studio.core.errors import StudioError
 from studio.core.text import plural
 
@@ -76,6 +85,17 @@ def _shot_lines(entries: list[dict]) -> list[str]:
     return lines
 
 
+def _footage_lines(report: Any) -> list[str]:
+    """The import report's lines, each refused file named once (its reason may repeat the name)."""
+    lines = report.lines()
+    for source, reason in report.rejected:
+        name = os.path.basename(source)
+        if reason.startswith(name + ": "):
+            said = f"  {source}: {reason}"
+            lines = [f"  {source}: {reason[len(name) + 2 :]}" if ln == said else ln for ln in lines]
+    return lines
+
+
 def cmd_shots(args: argparse.Namespace) -> int:
     from studio.services import shots
 
@@ -92,7 +112,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
             )
             job = run_job(project, spec, "Importing footage")
             report = shots.footage_report(project, job.id)
-        emit(args, report.to_dict(), "\n".join(report.lines()))
+        emit(args, report.to_dict(), "\n".join(_footage_lines(report)))
         return 1 if report.rejected else 0
     if args.shots_action == "outfit":
         from studio.services import personas
@@ -237,6 +257,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from studio.services import review
     from studio.services.projects import open_project as open_
 
+    check_output_file(args.output, f"report.{args.format or 'html'}")
     fmt = review.report_format(args.output, args.format)
     cancelled = "Cancelled: the report was not written."
     try:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from studio.cli.common import emit, open_project
+from studio.cli.common import check_output_file, emit, open_project
+from studio.core.text import plural
 
 
 def _version_dict(v: Any) -> dict:
@@ -40,7 +41,9 @@ def cmd_persona(args: argparse.Namespace) -> int:
                         "updated_at": p.updated_at,
                     }
                 )
-            text = "\n".join(f"{r['name']}  (v{r['head']}, {r['versions']} versions)" for r in rows)
+            text = "\n".join(
+                f"{r['name']}  (v{r['head']}, {plural(r['versions'], 'version')})" for r in rows
+            )
             emit(args, {"personas": rows}, text or "No personas yet.")
         elif action == "add":
             v = personas.add_persona(project, args.name)
@@ -63,6 +66,7 @@ def cmd_persona(args: argparse.Namespace) -> int:
         elif action == "export":
             text = personas.export_persona(project, args.name, args.version)
             if args.output:
+                check_output_file(args.output, "persona.json")
                 Path(args.output).write_text(text, encoding="utf-8")
                 emit(args, {"file": args.output}, f"Wrote {args.output}")
             elif args.json:

@@ -1,0 +1,74 @@
+"""The CLI's messages: each says what happened once, in words that fit the verb."""
+
+import json
+
+from studio.__main__ import main
+from studio.services.projects import open_project
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_one_version_is_singular(capsys, tmp_path):
+    p = tmp_path / "cast.pstudio"
+    run(capsys, "new", p, "--persona", "Ada")
+    code, out, _ = run(capsys, "persona", "list", p)
+    assert code == 0 and "(v1, 1 version)" in out
+
+
+def test_output_to_a_folder_says_it_is_a_folder(capsys, tmp_path):
+    p = tmp_path / "cast.pstudio"
+    run(capsys, "new", p, "--persona", "Ada")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for args in (("persona", "export", p, "Ada", "-o", folder), ("report", p, "-o", folder)):
+        code, _, err = run(capsys, *args)
+        assert code == 1, args
+        assert "is a folder" in err and "Give a file name" in err, err
+        assert "free space" not in err and "Traceback" not in err
+        assert err.count("\n") == 1
+
+
+def test_a_missing_clip_is_named_once_and_exits_1(capsys, tmp_path):
+    p = tmp_path / "cast.pstudio"
+    run(capsys, "new", p, "--persona", "Ada")
+    code, out, _ = run(capsys, "shots", "import", p, "--persona", "Ada", tmp_path / "nothere.mp4")
+    assert code == 1
+    line = next(ln for ln in out.splitlines() if "no such file" in ln)
+    assert line.count("nothere.mp4") == 1, line
+
+
+def test_an_import_that_refuses_every_file_exits_1(capsys, tmp_path):
+    p = tmp_path / "cast.pstudio"
+    run(capsys, "new", p, "--persona", "Ada")
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a picture")
+    code, out, _ = run(capsys, "refs", "import", p, "--persona", "Ada", bad, "--no-audit")
+    assert code == 1 and "0 imported, 1 rejected" in out
+    code, out, _ = run(capsys, "shots", "import", p, "--persona", "Ada", bad)
+    assert code == 1 and "1 file rejected" in out
+
+
+def test_json_errors_print_a_document_on_stdout(capsys, tmp_path):
+    p = tmp_path / "cast.pstudio"
+    run(capsys, "new", p, "--persona", "Ada")
+    code, out, err = run(capsys, "persona", "show", p, "Zed", "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert "no persona 'Zed'" in doc["error"] and "hint" in doc
+    assert err.startswith("persona-studio: ") and err.count("\n") == 1
+
+
+def test_locked_project_suggests_only_what_the_verb_can_do(capsys, tmp_path):
+    p = tmp_path / "cast.pstudio"
+    run(capsys, "new", p, "--persona", "Ada")
+    holder = open_project(p)
+    try:
+        code, _, err = run(capsys, "persona", "add", p, "Bea")
+    finally:
+        holder.close()
+    assert code == 1 and "open for writing" in err
+    assert "read-only" not in err and "run this command again" in err
