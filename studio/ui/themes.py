@@ -43,22 +43,46 @@ _LIGHT = {
 }
 
 
+# Colours of disabled widgets. `QPalette.setColor(role, colour)` sets every colour group, the
+# disabled one included, so each theme must say how its disabled text and buttons look or a
+# disabled button looks exactly like an enabled one.
+_DISABLED = {
+    "light": {
+        QPalette.ColorRole.WindowText: "#a3a3a8",
+        QPalette.ColorRole.Text: "#a3a3a8",
+        QPalette.ColorRole.ButtonText: "#a3a3a8",
+        QPalette.ColorRole.Button: "#f0efeb",
+        QPalette.ColorRole.Base: "#f5f4f1",
+        QPalette.ColorRole.Highlight: "#c9c7c2",
+        QPalette.ColorRole.HighlightedText: "#f3f2ef",
+    },
+    "dark": {
+        QPalette.ColorRole.WindowText: "#6c6d73",
+        QPalette.ColorRole.Text: "#6c6d73",
+        QPalette.ColorRole.ButtonText: "#6c6d73",
+        QPalette.ColorRole.Button: "#2a2b2f",
+        QPalette.ColorRole.Base: "#222326",
+        QPalette.ColorRole.Highlight: "#45464c",
+        QPalette.ColorRole.HighlightedText: "#8b8c93",
+    },
+}
+
+
+def theme_palette(app: QApplication, name: str) -> QPalette:
+    """The named theme's palette on top of the style's standard one (name must be a theme)."""
+    palette = app.style().standardPalette()
+    for role, colour in (_DARK if name == "dark" else _LIGHT).items():
+        palette.setColor(role, QColor(colour))
+    for role, colour in _DISABLED[name].items():
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(colour))
+    return palette
+
+
 def apply_theme(app: QApplication, name: str) -> str:
     """Apply the named theme (light or dark) to the whole application; returns the name used."""
     name = name if name in THEMES else "light"
     app.setStyle("Fusion")
-    palette = app.style().standardPalette()
-    for role, colour in (_DARK if name == "dark" else _LIGHT).items():
-        palette.setColor(role, QColor(colour))
-    if name == "dark":
-        disabled = QPalette.ColorGroup.Disabled
-        for role in (
-            QPalette.ColorRole.Text,
-            QPalette.ColorRole.ButtonText,
-            QPalette.ColorRole.WindowText,
-        ):
-            palette.setColor(disabled, role, QColor("#6c6d73"))
-    app.setPalette(palette)
+    app.setPalette(theme_palette(app, name))
     app.setStyleSheet(resource_path("styles/studio.qss").read_text(encoding="utf-8"))
     app.setProperty("studioTheme", name)
     return name

@@ -283,3 +283,23 @@ def test_a_damaged_version_row_gives_a_message_not_a_crash(qtbot, window, tmp_pa
     assert window.open_project(path)
     assert any("is damaged" in e.message for e in errors)
     assert window.project is not None and window.isEnabled()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_disabled_buttons_look_disabled_in_both_themes(window, demo_path, theme):
+    from PySide6.QtGui import QPalette
+
+    assert window.open_project(demo_path)
+    window.set_theme(theme)
+    saving = window.persona_editor.save_button  # nothing to save: disabled
+    adding = window.persona_editor.add_persona_button
+    assert not saving.isEnabled() and adding.isEnabled()
+
+    def text(button):
+        group = QPalette.ColorGroup.Active if button.isEnabled() else QPalette.ColorGroup.Disabled
+        return button.palette().color(group, QPalette.ColorRole.ButtonText)
+
+    assert text(saving) != text(adding)
+    # Rendered, the disabled label is drawn paler (light) or darker (dark) than the enabled one.
+    enabled, disabled = text(adding).lightness(), text(saving).lightness()
+    assert abs(enabled - disabled) > 40
