@@ -75,6 +75,11 @@ class DriftJobs:
         if files:
             self.ask_import(files)
 
+    def import_sequence_dialog(self) -> FootageImportDialog | None:
+        """Pick a folder of numbered images (one shot) and import it like a clip."""
+        folder = QFileDialog.getExistingDirectory(self, "Import image sequence (a folder)")
+        return self.ask_import([folder]) if folder else None
+
     def ask_import(self, paths: list[str]) -> FootageImportDialog | None:
         """Ask how to import these clips or folders, then import them (non-blocking)."""
         if not self._writable("Importing footage"):

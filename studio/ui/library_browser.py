@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -315,8 +316,15 @@ class LibraryBrowser(Workspace):
             lambda i: self.proxy.set_filter(statuses=STATUS_FILTERS[i][1]) or self._counts()
         )
         bar.addStretch(1)
-        self.import_button = QPushButton("Import…")
+        self.import_button = QToolButton()
+        self.import_button.setText("Import…")
+        self.import_button.setToolTip("Import image files; the arrow offers a whole folder")
+        self.import_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.import_button.clicked.connect(self.import_dialog)
+        import_menu = QMenu(self.import_button)
+        import_menu.addAction("Images…", self.import_dialog)
+        import_menu.addAction("A folder…", self.import_folder_dialog)
+        self.import_button.setMenu(import_menu)
         bar.addWidget(self.import_button)
         v.addLayout(bar)
         bar = QHBoxLayout()
@@ -781,6 +789,12 @@ class LibraryBrowser(Workspace):
         )
         if files:
             self.import_files(files)
+
+    def import_folder_dialog(self) -> None:
+        """Import every image in a folder (and its subfolders) into the current persona."""
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of references")
+        if folder:
+            self.import_files([folder])
 
     def import_files(self, files: list[str], persona_id: str | None = None) -> None:
         """Import dropped or chosen files and folders as a job, then audit them."""

@@ -124,6 +124,19 @@ class MainWindow(QMainWindow):
             "Ctrl+Shift+I",
             "Import video clips or folders of numbered images as shots",
         )
+        self.sequence_action = self._action(
+            file,
+            "Import Image &Sequence…",
+            self.import_sequence,
+            tip="Import a folder of numbered images as one shot",
+        )
+        self.references_action = self._action(
+            file,
+            "Import &References…",
+            self.import_references,
+            "Ctrl+Shift+R",
+            "Import reference images into the Library's current persona",
+        )
         self.report_action = self._action(
             file,
             "&Export Drift Report…",
@@ -297,6 +310,14 @@ class MainWindow(QMainWindow):
         self.show_workspace(self.drift_workspace.name)
         self.drift_workspace.import_dialog()
 
+    def import_sequence(self) -> None:
+        self.show_workspace(self.drift_workspace.name)
+        self.drift_workspace.import_sequence_dialog()
+
+    def import_references(self) -> None:
+        self.show_workspace(self.library_browser.name)
+        self.library_browser.import_dialog()
+
     def export_report(self) -> None:
         self.show_workspace(self.drift_workspace.name)
         self.drift_workspace.export_dialog()
@@ -425,7 +446,8 @@ class MainWindow(QMainWindow):
         has = self.project is not None
         for a in (self.copy_action, self.close_action, self.report_action):
             a.setEnabled(has)
-        self.footage_action.setEnabled(has and self.runner is not None)
+        for a in (self.footage_action, self.sequence_action, self.references_action):
+            a.setEnabled(has and self.runner is not None)
         self.verify_action.setEnabled(has and self.runner is not None)
 
     def _about(self) -> None:

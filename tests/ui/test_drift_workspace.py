@@ -456,3 +456,28 @@ def test_stale_scores_say_so_and_analyse_brings_them_up_to_date(qtbot, ws, windo
     qtbot.waitUntil(lambda: not ws._analysis_jobs, timeout=60000)
     assert "out of date" not in ws.summary_label.text()
     assert "Wardrobe: out of date" not in ws._tooltip(row, 3)
+
+
+def test_import_image_sequence_picks_a_folder_of_numbered_frames(
+    qtbot, window, monkeypatch, tmp_path
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    window.show_workspace("persona")
+    folder = write_demo_footage(tmp_path / "frames", frames=2)[0]
+    assert folder.is_dir()
+    asked = []
+    monkeypatch.setattr(
+        QFileDialog,
+        "getExistingDirectory",
+        staticmethod(lambda *a, **k: asked.append(a) or str(folder)),
+    )
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: pytest.fail("a file dialog"))
+    )
+    assert "Sequence" in window.sequence_action.text() and window.sequence_action.isEnabled()
+    window.sequence_action.trigger()
+    assert asked and window.workspaces.currentWidget() is window.drift_workspace
+    dialog = window.drift_workspace.findChild(FootageImportDialog)
+    assert dialog is not None and dialog.sources == [str(folder)]
+    dialog.reject()

@@ -335,3 +335,38 @@ def test_delete_button_removes_the_selection(qtbot, window):
     assert lib.undo_stack.undoText() == "Delete 2 references"
     lib.undo_stack.undo()
     assert {"nova-closeup.jpg", "nova-portrait.jpg"} <= set(_names(lib))
+
+
+def test_import_references_from_the_file_menu_imports_into_the_current_persona(
+    qtbot, window, monkeypatch, tmp_path
+):
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QFileDialog
+
+    window.show_workspace("persona")
+    photo = tmp_path / "menu-pick.jpg"
+    shutil.copy(resource_path("demo/nova-portrait.jpg"), photo)
+    (tmp_path / "loose").mkdir()
+    loose = tmp_path / "loose" / "from-a-folder.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(loose)
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: ([str(photo)], ""))
+    )
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(loose.parent))
+    )
+    action = window.references_action
+    assert action.shortcut() == QKeySequence("Ctrl+Shift+R") and action.isEnabled()
+    action.trigger()
+    lib = window.library_browser
+    assert window.workspaces.currentWidget() is lib
+    assert lib._import_jobs
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: "menu-pick.jpg" in _names(lib), timeout=30000)
+    lib.import_button.menu().actions()[1].trigger()  # the Library's own "A folder…"
+    wait_idle(qtbot, window)
+    qtbot.waitUntil(lambda: "from-a-folder.png" in _names(lib), timeout=30000)
+    names = [a.reference.file_name for a in audit.audit_rows(window.project, "Nova Hale")]
+    assert {"menu-pick.jpg", "from-a-folder.png"} <= set(names)
