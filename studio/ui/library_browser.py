@@ -48,6 +48,7 @@ from studio.ui.library_model import (
     LibraryRow,
     ReferenceFilterModel,
     ReferenceListModel,
+    near_text,
 )
 from studio.ui.library_widgets import PoseChart, ReferenceTileDelegate, annotate
 from studio.ui.workspace import Workspace
@@ -254,6 +255,8 @@ class LibraryBrowser(Workspace):
         self.persona_id: str | None = None
         self._export_dir = tempfile.TemporaryDirectory(prefix="persona-studio-drag-")
         self._import_jobs: set[str] = set()
+        self._groups_key: tuple | None = None
+        self._groups: dict[str, tuple[int, tuple[str, ...]]] = {}
         self._audit_jobs: set[str] = set()
         self._download_jobs: dict[str, bool] = {}  # job id -> check references when done
 
@@ -438,6 +441,7 @@ class LibraryBrowser(Workspace):
             "Sharpness",
             "Exposure",
             "Flags",
+            "Near-duplicate",
             "Tags",
             "Rating",
             "Imported",
@@ -535,6 +539,7 @@ class LibraryBrowser(Workspace):
         """Show a project's library (None clears it)."""
         self.project = project
         self._undo.clear()
+        self._groups_key = None
         self.cast.blockSignals(True)
         self.cast.clear()
         if project is not None:
@@ -549,6 +554,28 @@ class LibraryBrowser(Workspace):
             self.cast.setCurrentRow(0)
         else:
             self.model.set_rows(project, [])
+        self._update_actions()
+
+    def refresh_cast(self) -> None:
+        """Another workspace added, renamed or removed a persona: the cast list follows, and
+        the chosen persona stays chosen while she is in it."""
+        if self.project is None:
+            return
+        chosen = self.persona_id
+        self.cast.blockSignals(True)
+        self.cast.clear()
+        for p in personas.list_personas(self.project):
+            item = QListWidgetItem(p.name)
+            item.setData(Qt.ItemDataRole.UserRole, p.id)
+            self.cast.addItem(item)
+            if p.id == chosen:
+                self.cast.setCurrentItem(item)
+        self.cast.blockSignals(False)
+        if self.cast.currentItem() is None:  # she was removed: show the first persona
+            if self.cast.count():
+                self.cast.setCurrentRow(0)
+            else:
+                self._cast_selected(None)
         self._update_actions()
 
     def _cast_selected(self, item, _previous=None) -> None:
@@ -578,8 +605,7 @@ class LibraryBrowser(Workspace):
             self.model.set_rows(self.project, rows)
         else:
             self.model.update_rows(rows)
-        if self.proxy.near_duplicates_only:
-            self._apply_groups()
+        self._apply_groups()
         self.proxy.invalidate()
         if not reset:
             self._reselect(selected)
@@ -613,13 +639,26 @@ class LibraryBrowser(Workspace):
         self._counts()
 
     def _apply_groups(self) -> None:
-        """Mark resized or re-encoded copies of one picture with a shared group number."""
-        group_of = {
-            ref.id: i
-            for i, group in enumerate(imports.near_duplicate_groups(self.project, self.persona_id))
-            for ref in group
-        }
-        self.model.update_rows([replace(r, group=group_of.get(r.id)) for r in self.model.rows()])
+        """Mark resized or re-encoded copies of one picture: a shared group number for the
+        badge, and the others' file names for the tooltip and the inspector."""
+        rows = self.model.rows()
+        # Curation edits do not change which pictures look alike: regroup only when the
+        # persona's references do (an import, a delete, a move).
+        key = (self.persona_id, tuple(r.id for r in rows))
+        if key != self._groups_key:
+            groups = imports.near_duplicate_groups(self.project, self.persona_id)
+            self._groups = {
+                ref.id: (i, tuple(o.file_name for o in group if o.id != ref.id))
+                for i, group in enumerate(groups)
+                for ref in group
+            }
+            self._groups_key = key
+        changed = []
+        for r in rows:
+            group, near_of = self._groups.get(r.id, (None, ()))
+            if (group, near_of) != (r.group, r.near_of):
+                changed.append(replace(r, group=group, near_of=near_of))
+        self.model.update_rows(changed)
 
     def _sort_changed(self) -> None:
         key = self.sort_combo.currentData()
@@ -695,6 +734,7 @@ class LibraryBrowser(Workspace):
             "Sharpness": "—" if f is None else f"{f.sharpness:.2f}",
             "Exposure": "—" if f is None else f"{f.exposure:.2f}",
             "Flags": ", ".join(FLAG_LABELS.get(x, x) for x in row.flags) or "none",
+            "Near-duplicate": f"of {near_text(row.near_of)}" if row.near_of else "none",
             "Tags": ", ".join(ref.tags) or "none",
             "Rating": "★" * ref.rating if ref.rating else "unrated",
             "Imported": ref.imported_at[:16].replace("T", " "),

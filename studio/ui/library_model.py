@@ -36,11 +36,20 @@ class LibraryRow:
     flags: tuple[str, ...] = ()
     face: Any = None  # studio.core.faces.Face of the persona, when found
     quality: float | None = None  # 0..1, for sorting
-    group: int | None = None  # near-duplicate group, once asked for
+    group: int | None = None  # near-duplicate group (resized or re-encoded copies of one picture)
+    near_of: tuple[str, ...] = ()  # the file names of the others in its near-duplicate group
 
     @property
     def id(self) -> str:
         return self.reference.id
+
+
+def near_text(names: tuple[str, ...], most: int = 3) -> str:
+    """'a.jpg', 'a.jpg and b.jpg' or 'a.jpg, b.jpg, c.jpg and 2 more'."""
+    shown = list(names[:most])
+    if len(names) > most:
+        return f"{', '.join(shown)} and {len(names) - most} more"
+    return " and ".join(shown) if len(shown) < 3 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
 class _ThumbnailSignals(QObject):
@@ -205,7 +214,10 @@ class ReferenceListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             ref = row.reference
             tags = ", ".join(ref.tags) or "no tags"
-            return f"{ref.file_name}\n{ref.width}×{ref.height} · {row.status} · {tags}"
+            text = f"{ref.file_name}\n{ref.width}×{ref.height} · {row.status} · {tags}"
+            if row.near_of:
+                text += f"\nnear-duplicate of {near_text(row.near_of)}"
+            return text
         return None
 
     def flags(self, index) -> Qt.ItemFlag:

@@ -370,3 +370,34 @@ def test_import_references_from_the_file_menu_imports_into_the_current_persona(
     qtbot.waitUntil(lambda: "from-a-folder.png" in _names(lib), timeout=30000)
     names = [a.reference.file_name for a in audit.audit_rows(window.project, "Nova Hale")]
     assert {"menu-pick.jpg", "from-a-folder.png"} <= set(names)
+
+
+def test_a_near_duplicate_says_so_on_its_tile_and_in_the_inspector(window):
+    lib = window.library_browser
+    groups = [r for r in lib.model.rows() if r.group is not None]  # without asking for them
+    assert len(groups) >= 2
+    row = next(r for r in groups if r.reference.file_name == "nova-portrait.jpg")
+    others = {r.reference.file_name for r in groups if r.group == row.group} - {"nova-portrait.jpg"}
+    assert set(row.near_of) == others
+    index = next(
+        lib.proxy.index(i, 0)
+        for i in range(lib.proxy.rowCount())
+        if lib.proxy.index(i, 0).data(ROW_ROLE).id == row.id
+    )
+    tip = index.data(Qt.ItemDataRole.ToolTipRole)
+    assert "near-duplicate of" in tip and all(name in tip for name in others)
+    _select(lib, "nova-portrait.jpg")
+    line = lib._fact_labels["Near-duplicate"].text()
+    assert line.startswith("of ") and all(name in line for name in others)
+    _select(lib, "set-photo-0412.jpg")
+    assert lib._fact_labels["Near-duplicate"].text() == "none"
+    assert "near-duplicate" not in lib.model.data(
+        lib.model.index(
+            next(
+                i
+                for i, r in enumerate(lib.model.rows())
+                if r.reference.file_name == "set-photo-0412.jpg"
+            )
+        ),
+        Qt.ItemDataRole.ToolTipRole,
+    )
