@@ -12,10 +12,6 @@ from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import (
-    QAction,
-    QKeySequence,
-)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -206,7 +202,7 @@ class DriftWorkspace(DriftJobs, Workspace):
         h.addSpacing(12)
         self.persona_combo = QComboBox()
         self.persona_combo.setToolTip("Whose thresholds the slider sets")
-        self.persona_combo.currentIndexChanged.connect(lambda _i: self.show_thresholds())
+        self.persona_combo.currentIndexChanged.connect(lambda _i: self._persona_switched())
         self.persona_combo.hide()  # shown when the cast has several personas
         h.addWidget(self.persona_combo)
         self.threshold_label = QLabel("Identity threshold")
@@ -294,18 +290,13 @@ class DriftWorkspace(DriftJobs, Workspace):
         return self.side
 
     def _build_actions(self) -> None:
-        def add(text: str, key: str, slot) -> QAction:
-            a = QAction(text, self)
-            a.setShortcut(QKeySequence(key))
-            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            a.triggered.connect(slot)
-            self.heatmap.addAction(a)
-            return a
-
-        add("Flag for reshoot", "R", lambda: self.review_selection("reshoot"))
-        add("Approve", "A", lambda: self.review_selection("approved"))
-        add("Clear review", "Backspace", lambda: self.review_selection(None))
-        add("Note", "N", self.note_edit.setFocus)
+        # Listed in the window's Drift menu; the keys work wherever the focus is in the
+        # workspace (a text field keeps its typing).
+        add = self.workspace_action
+        add("Flag for &Reshoot", "R", lambda: self.review_selection("reshoot"))
+        add("&Approve", "A", lambda: self.review_selection("approved"))
+        add("&Clear Review", "Backspace", lambda: self.review_selection(None))
+        add("&Note…", "N", self.note_edit.setFocus, "Write a note on the selected frames")
 
     # -- project --------------------------------------------------------------------------------
 
@@ -319,18 +310,40 @@ class DriftWorkspace(DriftJobs, Workspace):
         if self._pair_dialog is not None:
             self._pair_dialog.close()
             self._pair_dialog = None
-        self.persona_combo.blockSignals(True)
-        self.persona_combo.clear()
-        if project is not None:
-            for p in personas.list_personas(project):
-                self.persona_combo.addItem(p.name, p.id)
-        self.persona_combo.blockSignals(False)
-        self.persona_combo.setVisible(self.persona_combo.count() > 1)
+        self._fill_personas()
         self.reload()
         worst = self.worst_frame()
         if worst is not None:  # open on the problem: the most drifted frame, inspected
             self.heatmap.select(*worst)
             self.inspect(*worst)
+
+    def _fill_personas(self) -> None:
+        """The cast in the persona selector; keeps the chosen persona while she is in it."""
+        chosen = self.persona_combo.currentData()
+        self.persona_combo.blockSignals(True)
+        self.persona_combo.clear()
+        if self.project is not None:
+            for p in personas.list_personas(self.project):
+                self.persona_combo.addItem(p.name, p.id)
+        index = self.persona_combo.findData(chosen) if chosen is not None else -1
+        self.persona_combo.setCurrentIndex(max(index, 0) if self.persona_combo.count() else -1)
+        self.persona_combo.blockSignals(False)
+        self.persona_combo.setVisible(self.persona_combo.count() > 1)
+
+    def refresh_cast(self) -> None:
+        """Another workspace added, renamed or removed a persona: the selector and the shot
+        labels follow."""
+        if self.project is None:
+            return
+        self._fill_personas()
+        self.reload()
+
+    def _persona_switched(self) -> None:
+        """Another persona's thresholds: the slider, the legend and the trend all show hers."""
+        self.show_thresholds()
+        self.heatmap.set_scales(self._scales())
+        self._show_trend()
+        self._show_summary()
 
     def worst_frame(self) -> tuple[int, int] | None:
         """(row, frame) of the most drifted flagged frame, or None when nothing is flagged."""

@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         for w in self._workspace_widgets:
             self.workspaces.addTab(w, w.title)
             w.status_message.connect(self.show_message)
+            w.cast_changed.connect(lambda w=w: self._cast_changed(w))
+            w.activation_requested.connect(lambda w=w: self.show_workspace(w.name))
         self.setCentralWidget(self.workspaces)
 
         self.undo_group = QUndoGroup(self)
@@ -187,6 +189,14 @@ class MainWindow(QMainWindow):
             self.theme_group.addAction(a)
             theme_menu.addAction(a)
 
+        # Each workspace's own actions, in a menu named after it (Persona: Save Version…).
+        self.workspace_menus = {}
+        for w in self._workspace_widgets:
+            if w.menu_actions():
+                menu = bar.addMenu(f"&{w.title}")
+                menu.addActions(w.menu_actions())
+                self.workspace_menus[w.name] = menu
+
         tools = bar.addMenu("&Tools")
         self.verify_action = self._action(
             tools,
@@ -195,6 +205,21 @@ class MainWindow(QMainWindow):
             tip="Re-hash every stored image and model file (runs as a job)",
         )
         help_menu = bar.addMenu("&Help")
+        self.shortcuts_action = self._action(
+            help_menu,
+            "&Keyboard Shortcuts",
+            self.show_shortcuts,
+            "Ctrl+/",
+            "Every keyboard shortcut and the menu that lists it",
+        )
+        self._action(
+            help_menu,
+            "&How the Studio Works",
+            self.show_how_it_works,
+            QKeySequence.StandardKey.HelpContents,
+            "Persona record, references, drift review and reshoots in a page",
+        )
+        help_menu.addSeparator()
         self._action(help_menu, "&About Persona Studio", self._about)
         self._update_actions()
 
@@ -421,6 +446,26 @@ class MainWindow(QMainWindow):
     def _workspace_changed(self, index: int) -> None:
         if 0 <= index < len(self._workspace_widgets):
             self.undo_group.setActiveStack(self._workspace_widgets[index].undo_stack)
+            for i, w in enumerate(self._workspace_widgets):
+                w.set_active(i == index)
+
+    def _cast_changed(self, source) -> None:
+        """A workspace added, renamed or removed a persona: every other cast list follows."""
+        if self.project is None:
+            return
+        for w in self._workspace_widgets:
+            if w is not source:
+                w.refresh_cast()
+
+    def show_shortcuts(self) -> None:
+        from studio.ui.help_dialogs import KeyboardShortcutsDialog
+
+        KeyboardShortcutsDialog(self.menuBar(), self).exec()
+
+    def show_how_it_works(self) -> None:
+        from studio.ui.help_dialogs import HowItWorksDialog
+
+        HowItWorksDialog(self).exec()
 
     def _on_job_event(self, event) -> None:
         if event.event in ("done", "failed"):

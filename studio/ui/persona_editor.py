@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPixmap
+from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -138,12 +138,15 @@ class PersonaEditor(Workspace):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
 
-        self.save_action = QAction("Save Version…", self)
-        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
-        self.save_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.save_action.setStatusTip("Save the working record as a new version of the persona")
-        self.save_action.triggered.connect(self.ask_save_version)
-        self.addAction(self.save_action)
+        self.save_action = self.workspace_action(
+            "&Save Version…",
+            QKeySequence.StandardKey.Save,
+            self.ask_save_version,
+            "Save the working record as a new version of the persona",
+        )
+        self.add_persona_action = self.workspace_action(
+            "&Add Persona…", None, self.ask_add_persona, "Add a persona to the cast"
+        )
 
     def _build_cast(self) -> QWidget:
         panel = QWidget()
@@ -338,6 +341,8 @@ class PersonaEditor(Workspace):
         doc.persona_changed.connect(self._on_persona_changed)
         doc.history_changed.connect(self._fill_history)
         doc.cast_changed.connect(self._fill_cast)
+        # The other workspaces' cast lists follow (not when the project closes).
+        doc.cast_changed.connect(lambda: doc.project is not None and self.cast_changed.emit())
         doc.draft_restored.connect(self._on_draft_restored)
         doc.edit_failed.connect(self._on_edit_failed)
         self.form.edited.connect(self._on_edited)
@@ -587,6 +592,10 @@ class PersonaEditor(Workspace):
         self.refresh_portraits()
         self._select_in_cast(self.document.persona.id if self.document.persona else None)
         self._mark_draft_in_cast()
+
+    def refresh_cast(self) -> None:
+        """Another workspace changed the cast."""
+        self._fill_cast()
 
     def refresh_portraits(self) -> None:
         """Show each persona's first reference beside its name (once its thumbnail exists)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QUndoStack
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QWidget
 
 
@@ -13,12 +15,15 @@ class Workspace(QWidget):
     name = ""  # for --workspace and the saved state
     title = ""  # the tab's text
     status_message = Signal(str)
+    cast_changed = Signal()  # this workspace added, renamed or removed personas
+    activation_requested = Signal()  # one of its actions was chosen: the window shows it
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.project = None
         self.runner = None
         self._undo = QUndoStack(self)
+        self._menu_actions: list[QAction] = []
 
     @property
     def undo_stack(self) -> QUndoStack:
@@ -32,5 +37,47 @@ class Workspace(QWidget):
         self.runner = runner
         self._update_actions()
 
+    def refresh_cast(self) -> None:
+        """Another workspace changed the cast: show who is in it now. Workspaces with a cast
+        list override it."""
+
     def _update_actions(self) -> None:
         """Enable what can be done now; workspaces with actions override it."""
+
+    # -- actions and their shortcuts ------------------------------------------------------------
+
+    def workspace_action(
+        self, text: str, shortcut, slot: Callable[[], object], tip: str = ""
+    ) -> QAction:
+        """An action of this workspace, listed in its menu of the window; its shortcut works
+        wherever in the window the focus is while the workspace is shown (see `set_active`)."""
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+        def triggered(_checked: bool = False) -> None:
+            self.activation_requested.emit()  # chosen from the menu while another tab is shown
+            slot()
+
+        action.triggered.connect(triggered)
+        self.addAction(action)
+        self._menu_actions.append(action)
+        return action
+
+    def menu_actions(self) -> list[QAction]:
+        """The workspace's own actions, in the order its menu lists them."""
+        return list(self._menu_actions)
+
+    def set_active(self, active: bool) -> None:
+        """The window shows this workspace (True) or another. While shown, its shortcuts work
+        wherever the focus is (a menu just closed, the tab bar); while hidden, never."""
+        context = (
+            Qt.ShortcutContext.WindowShortcut
+            if active
+            else Qt.ShortcutContext.WidgetWithChildrenShortcut
+        )
+        for action in self._menu_actions:
+            action.setShortcutContext(context)

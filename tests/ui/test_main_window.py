@@ -303,3 +303,103 @@ def test_disabled_buttons_look_disabled_in_both_themes(window, demo_path, theme)
     # Rendered, the disabled label is drawn paler (light) or darker (dark) than the enabled one.
     enabled, disabled = text(adding).lightness(), text(saving).lightness()
     assert abs(enabled - disabled) > 40
+
+
+def _demo_window(qtbot, window, demo_path):
+    assert window.open_project(demo_path)
+    window.show()
+    qtbot.waitExposed(window)
+    _wait_jobs_idle(qtbot, window)
+
+
+def test_a_persona_added_in_the_persona_workspace_joins_every_cast_list(
+    qtbot, window, demo_path, monkeypatch
+):
+    from PySide6.QtWidgets import QInputDialog
+
+    _demo_window(qtbot, window, demo_path)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Ada", True))
+    qtbot.mouseClick(window.persona_editor.add_persona_button, Qt.MouseButton.LeftButton)
+
+    library_cast = window.library_browser.cast
+    names = [library_cast.item(i).text() for i in range(library_cast.count())]
+    assert names == ["Ada", "Nova Hale"]
+    drift_combo = window.drift_workspace.persona_combo
+    assert [drift_combo.itemText(i) for i in range(drift_combo.count())] == ["Ada", "Nova Hale"]
+    assert drift_combo.currentText() == "Nova Hale"  # the chosen persona stays chosen
+    window.show_workspace("drift")
+    assert drift_combo.isVisible()  # several personas: the selector shows
+
+    # A rename (saved as a version) follows too.
+    editor = window.persona_editor
+    assert editor.document.apply_field("identity.name", "Ada Lovelace")
+    assert editor.save_version("renamed") is not None
+    assert "Ada Lovelace" in [library_cast.item(i).text() for i in range(library_cast.count())]
+    assert "Ada Lovelace" in [drift_combo.itemText(i) for i in range(drift_combo.count())]
+
+
+def test_ctrl_s_saves_after_the_edit_menu_and_escape(qtbot, window, demo_path, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    _demo_window(qtbot, window, demo_path)
+    window.show_workspace("persona")
+    editor = window.persona_editor
+    name = editor.document.value("identity.name")
+    assert editor.document.apply_field("identity.name", name + " Jr")
+    editor._show_state()
+    assert editor.save_action.isEnabled()
+    asked = []
+    monkeypatch.setattr(
+        QInputDialog, "getText", lambda *a, **k: asked.append(a) or ("a new name", True)
+    )
+    window.activateWindow()
+    edit_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Edit")
+    edit_menu.popup(window.mapToGlobal(window.rect().center()))
+    qtbot.waitUntil(edit_menu.isVisible)
+    qtbot.keyClick(edit_menu, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not edit_menu.isVisible())
+    window.workspaces.tabBar().setFocus()  # nothing inside the workspace has the focus
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.workspaces.tabBar())
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert len(asked) == 1
+    assert editor.document.base.number == len(editor.document.versions())
+    assert not editor.document.is_modified()
+
+    # Listed in the Persona menu; while another workspace is shown, Ctrl+S is not hers.
+    assert editor.save_action in window.workspace_menus["persona"].actions()
+    assert editor.document.apply_field("identity.name", name)
+    editor._show_state()
+    window.show_workspace("library")
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert len(asked) == 1
+
+
+def test_keyboard_shortcuts_page_is_read_from_the_menus(qtbot, window):
+    from studio.ui.help_dialogs import KeyboardShortcutsDialog, shortcut_rows
+
+    rows = shortcut_rows(window.menuBar())
+    actions = {text: (keys, menu) for keys, text, menu in rows}
+    assert actions["Save Version"] == ("Ctrl+S", "Persona")
+    assert actions["Flag for Reshoot"] == ("R", "Drift")
+    assert actions["Keyboard Shortcuts"][1] == "Help"
+    for key in ("Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+J", "Ctrl+Shift+I", "Ctrl+Shift+E", "A", "N"):
+        assert key in [keys for keys, _, _ in rows], key
+    dialog = KeyboardShortcutsDialog(window.menuBar(), window)
+    qtbot.addWidget(dialog)
+    assert {"Ctrl+S", "R"} <= set(dialog.shortcuts())
+
+
+def test_how_the_studio_works_links_the_readme(qtbot, window, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from studio.ui.help_dialogs import HowItWorksDialog
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    dialog = HowItWorksDialog(window)
+    qtbot.addWidget(dialog)
+    text = dialog.browser.toPlainText()
+    assert "Persona record" in text and "Reshoots" in text
+    assert dialog.readme is not None and dialog.readme.name == "README.md"
+    dialog.browser.anchorClicked.emit(QUrl.fromLocalFile(str(dialog.readme)))
+    assert opened and opened[0].toLocalFile() == str(dialog.readme)
