@@ -578,28 +578,6 @@ class LibraryBrowser(Workspace):
                 self._cast_selected(None)
         self._update_actions()
 
-    def refresh_cast(self) -> None:
-        """Another workspace added, renamed or removed a persona: the cast list follows, and
-        the chosen persona stays chosen while she is in it."""
-        if self.project is None:
-            return
-        chosen = self.persona_id
-        self.cast.blockSignals(True)
-        self.cast.clear()
-        for p in personas.list_personas(self.project):
-            item = QListWidgetItem(p.name)
-            item.setData(Qt.ItemDataRole.UserRole, p.id)
-            self.cast.addItem(item)
-            if p.id == chosen:
-                self.cast.setCurrentItem(item)
-        self.cast.blockSignals(False)
-        if self.cast.currentItem() is None:  # she was removed: show the first persona
-            if self.cast.count():
-                self.cast.setCurrentRow(0)
-            else:
-                self._cast_selected(None)
-        self._update_actions()
-
     def _cast_selected(self, item, _previous=None) -> None:
         self.persona_id = item.data(Qt.ItemDataRole.UserRole) if item else None
         self.reload_rows(reset=True)
