@@ -71,6 +71,11 @@ class IdentityTrend(QWidget):
     def total(self) -> int:
         return int(self._offsets[-1])
 
+    @property
+    def threshold(self) -> float | None:
+        """The identity threshold drawn dashed across the plot (None: none drawn)."""
+        return self._threshold
+
     # -- geometry -----------------------------------------------------------------------------
 
     def _plot(self) -> QRectF:

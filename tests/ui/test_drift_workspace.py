@@ -481,3 +481,26 @@ def test_import_image_sequence_picks_a_folder_of_numbered_frames(
     dialog = window.drift_workspace.findChild(FootageImportDialog)
     assert dialog is not None and dialog.sources == [str(folder)]
     dialog.reject()
+
+
+def test_switching_persona_moves_slider_legend_and_trend_together(qtbot, ws, window):
+    from studio.services import personas
+
+    nova = personas.get_persona(window.project, "Nova Hale").id
+    ada = personas.add_persona(window.project, "Ada").persona_id
+    drift.set_thresholds(window.project, nova, identity=0.91)
+    drift.set_thresholds(window.project, ada, identity=0.93)
+    ws.refresh_cast()  # what the window does when the Persona workspace adds her
+    ws.thresholds_changed()
+    combo = ws.persona_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Ada", "Nova Hale"]
+
+    def shown() -> tuple[str, str, float | None]:
+        legend = ws.heatmap._legend_parts()[3]  # the hint after the gradient
+        return ws.threshold_value.text(), legend, ws.trend.threshold
+
+    for name, value in (("Nova Hale", 0.91), ("Ada", 0.93), ("Nova Hale", 0.91)):
+        combo.setCurrentIndex(combo.findText(name))
+        slider, legend, trend = shown()
+        assert slider == f"{value:.2f}" and f"threshold {value:.2f}" in legend, (name, shown())
+        assert trend == pytest.approx(value), name
