@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListView,
@@ -43,6 +44,7 @@ from studio.core.errors import StudioError
 from studio.core.text import plural
 from studio.services import audit, imports, library, models, personas
 from studio.ui import dialogs
+from studio.ui.image_viewer import FullSizeView
 from studio.ui.library_model import (
     ROW_ROLE,
     LibraryRow,
@@ -373,6 +375,11 @@ class LibraryBrowser(Workspace):
         self.grid.setModel(self.proxy)
         self.grid.setItemDelegate(ReferenceTileDelegate(self.grid))
         self.grid.files_dropped.connect(self.import_files)
+        self.grid.doubleClicked.connect(lambda index: self.show_full_size(index.data(ROW_ROLE)))
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.grid.customContextMenuRequested.connect(
+            lambda pos: self.context_menu(pos).exec(self.grid.viewport().mapToGlobal(pos))
+        )
         self.grid.selectionModel().selectionChanged.connect(self._selection_changed)
         v.addWidget(self.grid, 1)
 
@@ -785,6 +792,55 @@ class LibraryBrowser(Workspace):
             text = f"{'Tag' if add else 'Untag'} {plural(len(ids), 'reference')} '{tag}'"
             self._push(text, "tags", lambda: audit.set_tags(self.project, ids, **kw))
             self.tag_edit.clear()
+
+    def show_full_size(self, row: LibraryRow | None = None) -> FullSizeView | None:
+        """Open a reference's image at full size (the selected one when none is given)."""
+        if row is None:
+            rows = self.selected_rows()
+            row = rows[0] if rows else None
+        if row is None or self.project is None:
+            return None
+        pixmap = QPixmap()
+        try:
+            pixmap.loadFromData(library.read_blob(self.project, row.reference.blob_sha))
+        except StudioError as exc:
+            dialogs.show_error(self, exc)
+            return None
+        view = FullSizeView(pixmap, row.reference.file_name, self)
+        view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        view.open()
+        return view
+
+    def context_menu(self, pos) -> QMenu:
+        """The grid's right-click menu: the edits of the buttons, for the tile under the mouse."""
+        index = self.grid.indexAt(pos)
+        sel = self.grid.selectionModel()
+        if index.isValid() and not sel.isSelected(index):
+            self.grid.setCurrentIndex(index)  # right-click on an unselected tile selects it
+        menu = QMenu(self)
+        has = bool(self.selected_rows())
+        writable = has and self.project is not None and not self.project.read_only
+        for text, slot, enabled in (
+            ("Show Full Size", lambda: self.show_full_size(), has),
+            (None, None, None),
+            ("Approve", lambda: self.set_status("approved"), writable),
+            ("Quarantine", lambda: self.set_status("quarantined"), writable),
+            ("Reset to the Check's Verdict", lambda: self.set_status("pending"), writable),
+            ("Tag…", self.ask_tag, writable),
+            (None, None, None),
+            ("Delete", self.delete_selection, writable),
+        ):
+            if text is None:
+                menu.addSeparator()
+                continue
+            action = menu.addAction(text, slot)
+            action.setEnabled(bool(enabled))
+        return menu
+
+    def ask_tag(self) -> None:
+        tag, ok = QInputDialog.getText(self, "Tag references", "Tag")
+        if ok and tag.strip():
+            self.tag_selection(tag, True)
 
     def delete_selection(self) -> None:
         """Delete the selected references (undoable)."""

@@ -401,3 +401,78 @@ def test_a_near_duplicate_says_so_on_its_tile_and_in_the_inspector(window):
         ),
         Qt.ItemDataRole.ToolTipRole,
     )
+
+
+def _index_of(lib, name: str):
+    return next(
+        lib.proxy.index(i, 0)
+        for i in range(lib.proxy.rowCount())
+        if lib.proxy.index(i, 0).data(ROW_ROLE).reference.file_name == name
+    )
+
+
+def test_double_click_opens_the_full_size_view_and_escape_closes_it(qtbot, window):
+    from studio.ui.image_viewer import FullSizeView
+
+    lib = window.library_browser
+    index = _index_of(lib, "nova-closeup.jpg")
+    lib.grid.scrollTo(index)
+    centre = lib.grid.visualRect(index).center()
+    # A real double-click is a press, a release, then the double-click on the same tile.
+    qtbot.mouseClick(lib.grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(lib.grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    view = lib.findChild(FullSizeView)
+    assert view is not None and view.isVisible()
+    ref = index.data(ROW_ROLE).reference
+    assert (view.source().width(), view.source().height()) == (ref.width, ref.height)
+    shown = view.picture.pixmap()
+    assert shown.width() <= view.picture.width() and shown.height() <= view.picture.height()
+    assert abs(shown.width() / shown.height() - ref.width / ref.height) < 0.02
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.isVisible()
+
+
+def test_grid_context_menu_offers_the_edits_with_undo(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    from studio.ui.image_viewer import FullSizeView
+
+    lib = window.library_browser
+    _select(lib, "nova-portrait.jpg")
+    index = _index_of(lib, "set-photo-0412.jpg")
+    menu = lib.context_menu(lib.grid.visualRect(index).center())
+    # a right-click on an unselected tile acts on that tile
+    assert [r.reference.file_name for r in lib.selected_rows()] == ["set-photo-0412.jpg"]
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert {"Show Full Size", "Approve", "Quarantine", "Tag…", "Delete"} <= set(actions)
+    actions["Quarantine"].trigger()
+    assert _status(lib, "set-photo-0412.jpg") == "quarantined"
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("extra", True)))
+    actions = {
+        a.text(): a
+        for a in lib.context_menu(
+            lib.grid.visualRect(_index_of(lib, "set-photo-0412.jpg")).center()
+        ).actions()
+    }
+    actions["Tag…"].trigger()
+    tags = {
+        a.reference.file_name: a.reference.tags
+        for a in audit.audit_rows(window.project, "Nova Hale")
+    }
+    assert "extra" in tags["set-photo-0412.jpg"]
+    actions["Show Full Size"].trigger()
+    assert lib.findChild(FullSizeView) is not None
+    lib.findChild(FullSizeView).close()
+    actions["Delete"].trigger()
+    assert "set-photo-0412.jpg" not in _names(lib)
+    lib.undo_stack.undo()
+    assert "set-photo-0412.jpg" in _names(lib)
+    assert (
+        "extra"
+        in next(
+            r for r in lib.model.rows() if r.reference.file_name == "set-photo-0412.jpg"
+        ).reference.tags
+    )
+    lib.undo_stack.undo()
+    lib.undo_stack.undo()
+    assert _status(lib, "set-photo-0412.jpg") == "suspect" and len(_names(lib)) == 6
