@@ -121,8 +121,16 @@ class DriftAnalysis:
         self._shas: dict[str, dict[str, str]] = {}  # job id -> frame id -> image sha
 
     def units(self, spec: DriftSpec) -> list[str]:
-        refs = [f"ref:{sha}:{index}" for sha, index, *_ in spec.ref_faces]
-        return refs + [frame_id for frame_id, _ in spec.frames]
+        return self.extra_units(spec) + [frame_id for frame_id, _ in spec.frames]
+
+    def extra_units(self, spec: DriftSpec) -> list[str]:
+        """The references' looks, measured first; the counter runs over the frames only."""
+        return [f"ref:{sha}:{index}" for sha, index, *_ in spec.ref_faces]
+
+    def describe_extra(self, left: int) -> str:
+        from studio.core.text import plural
+
+        return f"Measuring {plural(left, 'reference')} first"
 
     def work(self, spec: DriftSpec, units: list[str], ctx: WorkContext):
         from studio.core.errors import BadImageError
@@ -221,8 +229,13 @@ class DriftAnalysis:
                 ctx = self._contexts[job_id] = drift.analysis_context(project, spec, engine_id)
             drift.score_and_store(project, ctx, unit, sha)
 
-        total = len(spec.frames) + len(spec.ref_faces)
-        job_service.commit_unit(project, job_id, unit, done, f"{done} of {total} analysed", store)
+        total = len(spec.frames)  # the reference looks are extra work, not counted
+        message = (
+            "Measuring the references first"
+            if unit.startswith("ref:")
+            else f"{done} of {total} frames analysed"
+        )
+        job_service.commit_unit(project, job_id, unit, done, message, store)
 
     def finish(self, project, job_id, spec: DriftSpec) -> str:
         from studio.core.text import plural

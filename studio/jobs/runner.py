@@ -25,6 +25,7 @@ from studio.core.states import (
     DONE,
     FAILED,
     INTERRUPTED,
+    PROBLEMS,
     QUEUED,
     RESUMABLE_STATES,
     RUNNING,
@@ -46,6 +47,8 @@ class JobEvent:
     title: str
     progress: Progress
     message: str = ""
+    # The state the job is left in; a "done" event may leave it "problems" (work refused).
+    state: str = ""
 
 
 Listener = Callable[[JobEvent], None]
@@ -88,7 +91,7 @@ class JobRunner:
     def submit(self, spec: JobSpec) -> JobRecord:
         """Persist a spec as a job and queue it."""
         kind = kind_of(spec)
-        job = job_service.enqueue(self._project, spec, len(kind.units(spec)))
+        job = job_service.enqueue(self._project, spec, _counted_total(kind, spec))
         self._enqueue(job)
         return job
 
@@ -140,7 +143,7 @@ class JobRunner:
                 )
         else:
             kind = kind_of(job_or_spec)
-            job = job_service.enqueue(self._project, job_or_spec, len(kind.units(job_or_spec)))
+            job = job_service.enqueue(self._project, job_or_spec, _counted_total(kind, job_or_spec))
 
         def forward(event: JobEvent) -> None:
             if progress and event.job_id == job.id:
@@ -207,9 +210,15 @@ class JobRunner:
                     self._lock.notify_all()
 
     def _emit(
-        self, job_id: str, event: str, title: str, progress: Progress, message: str = ""
+        self,
+        job_id: str,
+        event: str,
+        title: str,
+        progress: Progress,
+        message: str = "",
+        state: str = "",
     ) -> None:
-        ev = JobEvent(job_id, event, title, progress, message or progress.message)
+        ev = JobEvent(job_id, event, title, progress, message or progress.message, state)
         for listener in list(self._listeners):
             try:
                 listener(ev)
@@ -224,20 +233,30 @@ class JobRunner:
         units = kind.units(spec)
         finished = job_service.done_units(project, job_id)
         todo = [u for u in units if u not in finished]
-        done = len(units) - len(todo)
-        total = len(units)
+        # Extra units (an analysis's reference looks) are work the title does not count: the
+        # counter runs over what the user asked for and the message says what else is done.
+        extra = set(_extra_units(kind, spec)) & set(units)
+        extra_left = sum(1 for u in todo if u in extra)
+        total = len(units) - len(extra)
+        done = total - sum(1 for u in todo if u not in extra)
         eta = EtaEstimator(total, start_done=done)
-        job_service.set_state(project, job_id, RUNNING, done=done, total=total, message="Starting")
-        self._emit(job_id, "started", job.title, Progress(done, total, "Starting"))
+        first = kind.describe_extra(extra_left) if extra_left else "Starting"
+        job_service.set_state(project, job_id, RUNNING, done=done, total=total, message=first)
+        self._emit(job_id, "started", job.title, Progress(done, total, first))
         try:
             for unit, result in self._work(job_id, kind, spec, todo, token):
-                done += 1
+                if unit in extra:
+                    extra_left -= 1
+                    text = kind.describe_extra(extra_left) if extra_left else f"{done} of {total}"
+                else:
+                    done += 1
+                    text = f"{done} of {total}"
                 kind.commit(project, job_id, spec, unit, result, done)
                 self._emit(
                     job_id,
                     "progress",
                     job.title,
-                    Progress(done, total, f"{done} of {total}", eta.eta(done)),
+                    Progress(done, total, text, None if unit in extra else eta.eta(done)),
                 )
                 if token.cancelled:
                     raise Cancelled()
@@ -259,8 +278,11 @@ class JobRunner:
             job_service.set_state(project, job_id, FAILED, message=text, error=text)
             self._emit(job_id, "failed", job.title, Progress(done, total, text), text)
             return
-        job_service.set_state(project, job_id, DONE, message=message)
-        self._emit(job_id, "done", job.title, Progress(total, total, message))
+        # Work refused along the way (files rejected, pictures unreadable) leaves the job
+        # finished with problems rather than done; listeners still hear "done" (it ended).
+        state = PROBLEMS if job_service.problems(project, job_id) else DONE
+        job_service.set_state(project, job_id, state, message=message)
+        self._emit(job_id, "done", job.title, Progress(total, total, message), state=state)
 
     def _work(
         self, job_id: str, kind: JobKind, spec: JobSpec, todo: list[str], token: CancelToken
@@ -277,6 +299,18 @@ class JobRunner:
             progress=lambda p: self._emit(job_id, "progress", job.title, p),
         )
         return kind.work(spec, todo, ctx)
+
+
+def _extra_units(kind: JobKind, spec: JobSpec) -> list[str]:
+    """Units a kind does besides those its title counts (none for most kinds)."""
+    extra = getattr(kind, "extra_units", None)
+    return list(extra(spec)) if extra else []
+
+
+def _counted_total(kind: JobKind, spec: JobSpec) -> int:
+    """How many units the progress counter runs over: the kind's units less its extra ones."""
+    units = kind.units(spec)
+    return len(units) - len(set(_extra_units(kind, spec)) & set(units))
 
 
 def _work_in_subprocess(

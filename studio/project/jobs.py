@@ -110,3 +110,11 @@ def interrupt_active(project: Project) -> int:
                 r["id"], {"state": INTERRUPTED, "message": "Interrupted", "updated_at": now_iso()}
             )
     return len(rows)
+
+
+def delete_jobs(project: Project, states: tuple[str, ...]) -> int:
+    """Remove the jobs in these states with their units and unit results; how many went."""
+    marks = ",".join("?" for _ in states)
+    with project.atomic() as db:
+        cursor = db.execute(f"delete from jobs where state in ({marks})", states)
+    return cursor.rowcount

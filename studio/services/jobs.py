@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from studio.core.ids import now_iso
 from studio.core.jobs import JobSpec
 from studio.core.records import JobRecord
 from studio.core.specs import spec_from_dict
+from studio.core.states import FINISHED_STATES, STOPPED_STATES
+from studio.project import job_results
 from studio.project import jobs as rows
 from studio.project.store import Project
 
@@ -42,7 +45,7 @@ def set_state(project: Project, job_id: str, state: str, **fields) -> None:
         fields.setdefault("started_at", now_iso())
         fields.setdefault("finished_at", None)
         fields.setdefault("error", "")
-    elif state in ("done", "failed", "cancelled", "interrupted"):
+    elif state in STOPPED_STATES:
         fields.setdefault("finished_at", now_iso())
     rows.update_job(project, job_id, state=state, **fields)
 
@@ -52,3 +55,22 @@ def add_problem(project: Project, job_id: str, problem: str) -> None:
     job = rows.get_job(project, job_id)
     lines = [line for line in job.error.split("\n") if line] + [problem]
     rows.update_job(project, job_id, error="\n".join(lines))
+
+
+def problems(project: Project, job_id: str) -> list[str]:
+    """Why parts of a job were refused or failed, a line each: its problems, then refused units."""
+    job = rows.get_job(project, job_id)
+    lines = [line for line in job.error.split("\n") if line]
+    for unit, (outcome, detail) in job_results.unit_results(project, job.id).items():
+        if outcome == "rejected":
+            name = os.path.basename(unit)
+            reason = detail.get("reason", "") or "refused"
+            if reason.startswith(name + ": "):  # some readers name the file themselves
+                reason = reason[len(name) + 2 :]
+            lines.append(f"{name}: {reason}")
+    return lines
+
+
+def clear_finished(project: Project) -> int:
+    """Remove finished, failed and cancelled jobs from the queue; interrupted ones stay."""
+    return rows.delete_jobs(project, FINISHED_STATES)

@@ -100,7 +100,7 @@ def test_an_unreadable_image_is_reported_and_the_rest_audited(project, monkeypat
     )  # fmt: skip
     FakeEngine(_faces(range(1, 5))).install(monkeypatch)
     job = JobRunner(project).run(audit.plan_audit(project, "Ada"))
-    assert job.state == "done" and "1 image could not be read" in job.message
+    assert job.state == "problems" and "1 image could not be read" in job.message
     assert bad.blob_sha[:12] in job.error
     rows = {a.reference.id: a for a in audit.audit_rows(project, "Ada")}
     assert rows[bad.id].status == "pending"

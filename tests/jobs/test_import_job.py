@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,12 @@ def test_cancel_then_resume_imports_every_file_once(project, tmp_path, monkeypat
     assert "7 not yet imported" in partial.summary()
 
     resumed = runner.wait(runner.resume(job.id).id, timeout=60)
-    assert resumed.state == "done" and resumed.done == 10
+    # Some imported, one refused: finished, with its problem one click away.
+    assert resumed.state == "problems" and resumed.done == 10
     assert resumed.message == "9 imported, 1 rejected"
+    assert job_service.problems(project, job.id) == [
+        f"{os.path.basename(files[9])}: a text file named .png, not an image"
+    ]
     report = imports.import_report(project, job.id)
     assert [p for p, _, _ in report.imported] == files[:9] and report.complete
     assert report.rejected == ((files[9], "a text file named .png, not an image"),)
@@ -113,7 +118,7 @@ def test_report_is_rebuilt_after_reopening_the_project(tmp_path):
     with open_project(path) as project:
         assert imports.import_report(project, report.job_id) == report
         job = job_service.get_job(project, report.job_id)
-        assert job.state == "done" and job.message == report.summary()
+        assert job.state == "problems" and job.message == report.summary()  # zz-bad.png
 
 
 def test_an_import_interrupted_by_a_crash_resumes_after_reopening(tmp_path, monkeypatch):
