@@ -13,7 +13,7 @@ import pytest
 from studio.cli import main
 from studio.jobs.runner import JobRunner
 from studio.project import shots as shot_rows
-from studio.services import drift
+from studio.services import drift, library
 from studio.services.projects import open_project
 
 
@@ -71,20 +71,61 @@ def test_json_and_csv_reports_have_one_entry_per_frame(copy, tmp_path, capsys):
     flagged = [f for f in data["frames"] if f["flagged"]]
     assert flagged and all(f["reason"] for f in flagged)
     assert any(r["flagged"] == "True" and "identity" in r["reason"] for r in rows)
+    # Machine-readable as before, plus the best reference's file name beside its id.
+    with open_project(copy, read_only=True) as project:
+        names = {r.id: r.file_name for r in library.list_references(project)}
+    for entry in (*data["frames"], *rows):
+        if entry["best_reference"]:
+            assert entry["best_reference_file"] == names[entry["best_reference"]]
+    assert rows[0]["identity"] == str(data["frames"][0]["identity"])
     cut = [f for f in data["frames"] if f["state"] == "not measurable"]
     assert cut and all("no face" in f["reason"] or "not measurable" in f["reason"] for f in cut)
 
 
 class _Collect(HTMLParser):
+    """Every tag, what each picture, frame or style sheet loads, and each table's cells."""
+
     def __init__(self):
         super().__init__()
-        self.tags, self.srcs, self.stack = [], [], []
+        self.tags, self.srcs, self.scripts = [], [], []
+        self.tables: dict[str, dict] = {}
+        self._table = self._cell = None
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
         a = dict(attrs)
-        if tag in ("img", "script", "link", "iframe"):
+        if tag in ("img", "link", "iframe"):
             self.srcs.append(a.get("src") or a.get("href") or "")
+        elif tag == "script":
+            self.scripts.append(a.get("src"))
+        elif tag == "table":
+            self._table = self.tables.setdefault(a.get("class") or "", {"head": [], "rows": []})
+        elif tag == "tr" and self._table is not None:
+            self._table["rows"].append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = [tag, ""]
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            kind, text = self._cell
+            cells = self._table["head"] if kind == "th" else self._table["rows"][-1]
+            cells.append(text.strip())
+            self._cell = None
+        elif tag == "tr" and self._table is not None and not self._table["rows"][-1]:
+            self._table["rows"].pop()  # the header row
+        elif tag == "table":
+            self._table = None
+
+
+def _html_report(path, out) -> _Collect:
+    assert main(["report", str(path), "-o", str(out)]) == 0
+    parser = _Collect()
+    parser.feed(out.read_text())
+    return parser
 
 
 def test_html_report_is_one_self_contained_file(copy, tmp_path, capsys):
@@ -96,8 +137,97 @@ def test_html_report_is_one_self_contained_file(copy, tmp_path, capsys):
     parser.feed(text)
     assert text.startswith("<!doctype html>") and "</html>" in text
     assert parser.srcs and all(s.startswith("data:image/") for s in parser.srcs)
+    assert parser.scripts == [None]  # the sort script is inline: it works offline
     assert not re.search(r"(src|href)=['\"](https?:|file:|/)", text)
+    assert not re.search(r"@import|url\((?!data:)", text)
     assert "Heatmap" in text and "best reference" in text and "Set visit" in text
+
+
+FRAME_HEADERS = [
+    "Shot",
+    "Persona",
+    "Frame",
+    "Timecode",
+    "State",
+    "Identity",
+    "Wardrobe",
+    "Lighting",
+    "Why",
+    "Not checked",
+    "Closest reference",
+    "Review",
+    "Note",
+]
+
+
+def test_the_reports_every_frame_table_is_for_people(copy, tmp_path):
+    parser = _html_report(copy, tmp_path / "report.html")
+    table = parser.tables["frames sortable"]
+    assert table["head"] == FRAME_HEADERS
+    rows = table["rows"]
+    assert len(rows) == 80 and all(len(r) == len(FRAME_HEADERS) for r in rows)
+    col = {h: [r[i] for r in rows] for i, h in enumerate(FRAME_HEADERS)}
+    cells = [c for r in rows for c in r]
+    assert not {"True", "False", "None", "nan"} & set(cells)
+    assert not [c for c in cells if re.search(r"\d\.\d{4,}", c)]  # no 0.08333333333333333
+    assert all(re.fullmatch(r"(✗ )?\d\.\d{3}", c) for c in col["Identity"] if c != "—")
+    assert all(re.fullmatch(r"(✗ )?\d+\.\d", c) for c in col["Wardrobe"] if c != "—")
+    assert all(re.fullmatch(r"(✗ )?\d+\.\d{2}", c) for c in col["Lighting"] if c != "—")
+    assert col["Frame"][:3] == ["1", "2", "3"]  # from 1, as the caption says
+    assert "numbered from 1" in (tmp_path / "report.html").read_text()
+    # Flags are marks, and a value past its threshold is marked where it is.
+    states = set(col["State"])
+    assert {"✓ on-model", "✗ flagged", "– not measurable"} <= states
+    flagged = [r for r in rows if r[4] == "✗ flagged"]
+    assert len(flagged) == 20 and all(any(c.startswith("✗ ") for c in r[5:8]) for r in flagged)
+    # The closest reference by its file name, never its internal id.
+    with open_project(copy, read_only=True) as project:
+        refs = library.list_references(project)
+    names, ids = {r.file_name for r in refs}, {r.id for r in refs}
+    shown = {c for c in col["Closest reference"] if c}
+    assert shown and shown <= names and not shown & ids
+
+
+def test_html_report_prints_on_a4_landscape_and_sorts_offline(copy, tmp_path):
+    out = tmp_path / "report.html"
+    parser = _html_report(copy, out)
+    text = out.read_text()
+    assert re.search(r"@page\s*\{[^}]*size:\s*A4 landscape", text)
+    assert "table-layout:fixed" in text and "display:table-header-group" in text
+    assert "break-before:page" in text
+    script = text[text.index("<script>") : text.index("</script>")]
+    assert "addEventListener('click'" in script and ".sort(" in script
+    assert parser.tags.count("thead") == 2 and parser.tags.count("tbody") == 2
+    assert "caption" in parser.tags
+
+
+def test_each_shot_reports_its_worst_frame_on_the_layer_that_flagged_it(copy, tmp_path):
+    out = tmp_path / "report.html"
+    parser = _html_report(copy, out)
+    assert main(["report", str(copy), "-o", str(tmp_path / "r.json")]) == 0
+    shots = json.loads((tmp_path / "r.json").read_text())["shots"]
+    table = parser.tables["shots sortable"]
+    assert table["head"][:6] == ["Shot", "Persona", "Frames", "Flagged", "Not measurable",
+                                 "Worst frame"]  # fmt: skip
+    by_shot = {r[0]: r for r in table["rows"]}
+    costume = next(s for s in shots if s["shot"] == "Costume test")
+    assert costume["worst_on"] == "wardrobe"  # not "worst 0.999" identity
+    for s in shots:
+        worst = by_shot[s["shot"]][5]
+        assert worst.lstrip("✗ ").startswith(s["worst_on"])
+        assert f"at {s['worst_timecode']} (frame {s['worst_frame']})" in worst
+    assert "wardrobe ΔE 16.5 at" in by_shot["Costume test"][5]
+
+
+def test_reviews_and_notes_read_as_words_in_the_html_report(copy, tmp_path, capsys):
+    note = "Wrong actor in the chair: recast the insert and match the key light from the left"
+    args = ["review", str(copy), "--shot", "Set visit", "--frames", "6", "--reshoot"]
+    assert main([*args, "--note", note]) == 0
+    capsys.readouterr()
+    rows = _html_report(copy, tmp_path / "report.html").tables["frames sortable"]["rows"]
+    row = next(r for r in rows if r[0] == "Set visit" and r[2] == "6")
+    assert row[11] == "✗ reshoot" and row[12] == note
+    assert "identity" in row[8] and "below" in row[8]
 
 
 def test_report_refuses_an_unknown_format(copy, tmp_path, capsys):

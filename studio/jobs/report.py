@@ -27,6 +27,7 @@ from studio.core.drift import layer_range
 from studio.core.errors import Cancelled, StudioError
 from studio.core.ids import now_iso
 from studio.core.jobs import CancelToken, Progress
+from studio.core.records import Reference
 from studio.core.specs import ReportSpec
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
@@ -54,6 +55,7 @@ FIELDS = (
     "reason",
     "not_checked",
     "best_reference",
+    "best_reference_file",
     "faces",
     "review",
     "note",
@@ -61,11 +63,15 @@ FIELDS = (
 MAX_GALLERY = review.GALLERY_LIMIT
 
 
-def frame_records(rows: list[drift.DriftRow]) -> Iterator[dict[str, Any]]:
+def frame_records(
+    rows: list[drift.DriftRow], refs: Mapping[str, Reference] | None = None
+) -> Iterator[dict[str, Any]]:
     """One record per frame (and persona expected in its shot), in timeline order.
 
     "frame" counts from 1, as the heat map, the inspector and `review --frames` do.
+    refs: the best references by id (`review.best_references`), for their file names.
     """
+    refs = refs or {}
     for row in rows:
         severity = row.severity()
         for i, frame in enumerate(row.frames):
@@ -93,10 +99,16 @@ def frame_records(rows: list[drift.DriftRow]) -> Iterator[dict[str, Any]]:
                     if d in row.thresholds.enabled and v.state != "not measurable"
                 ),
                 "best_reference": s.best_reference_id if s else None,
+                "best_reference_file": _file_name(refs, s.best_reference_id if s else None),
                 "faces": s.faces if s else None,
                 "review": rv.state if rv else None,
                 "note": rv.note if rv else "",
             }
+
+
+def _file_name(refs: Mapping[str, Reference], ref_id: str | None) -> str | None:
+    ref = refs.get(ref_id) if ref_id else None
+    return ref.file_name if ref is not None else None
 
 
 def _num(value: float | None) -> float | None:
@@ -121,7 +133,8 @@ def write_report(
     made here.
     """
     rows = drift.drift_rows(project)
-    records = list(frame_records(rows))
+    refs = review.best_references(project, rows)
+    records = list(frame_records(rows, refs))
     if fmt == "json":
         data = _json(project, rows, records)
         text = json.dumps(data, indent=2, ensure_ascii=False)
@@ -134,7 +147,8 @@ def write_report(
         _write_atomic(output, buf.getvalue().encode("utf-8"))
     elif fmt == "html":
         picture = _pictures(project, thumbs or {}, size)
-        _write_atomic(output, _html(project, rows, records, picture).encode("utf-8"))
+        page = _html(project, rows, records, refs, picture)
+        _write_atomic(output, page.encode("utf-8"))
     else:
         raise ValueError(f"unknown report format {fmt!r}")
     flagged = sum(1 for r in records if r["flagged"])
@@ -265,24 +279,186 @@ _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .muted{color:#666} table{border-collapse:collapse;background:#fff}
-td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f0f0f0} .flag{color:#c62828;font-weight:600}
+td,th{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f0f0f0;font-weight:600} .flag{color:#c62828;font-weight:600}
 .heat{max-width:100%;image-rendering:pixelated;border:1px solid #ddd;background:#fff}
 .gallery{display:flex;flex-wrap:wrap;gap:14px}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;width:470px}
 .pair{display:flex;gap:8px} .pair figure{margin:0;text-align:center;font-size:12px}
 .pair img{width:220px;height:220px;object-fit:contain;background:#eee;border-radius:4px}
+.shots{min-width:60%}
+.frames{width:100%;table-layout:fixed;font-size:12.5px;line-height:1.35}
+.frames td{overflow-wrap:break-word}
+.frames .badge{white-space:normal;max-width:100%;box-sizing:border-box;padding:0 5px}
+.frames caption{caption-side:top;text-align:left;color:#555;padding:0 0 6px;font-size:13px}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.over{color:#c62828;font-weight:600}
+tr.flagged td{background:#fff3f2}
+.badge{display:inline-block;padding:0 6px;border-radius:9px;font-size:11.5px;white-space:nowrap;
+ border:1px solid transparent}
+.ok{background:#e6f4ea;color:#1e6b34} .bad{background:#fde7e7;color:#b3261e;font-weight:600}
+.warn{background:#fff1d6;color:#8a5300} .none{background:#eee;color:#555}
+.sortable th{cursor:pointer;user-select:none;position:relative;padding-right:15px}
+.sortable th:hover{background:#e4e4e4}
+.sortable th::after{content:"\\2195";color:#aaa;font-weight:400;font-size:10px;position:absolute;
+ right:3px;top:5px}
+.sortable th[aria-sort=ascending]::after{content:"\\25B2";color:#333}
+.sortable th[aria-sort=descending]::after{content:"\\25BC";color:#333}
+@page{size:A4 landscape;margin:10mm}
+@media print{
+ body{margin:0;background:#fff;font-size:10pt}
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ .newpage{break-before:page} h2{break-after:avoid}
+ thead{display:table-header-group} tr,.card,figure{break-inside:avoid}
+ .frames{font-size:7.5pt} .frames caption{font-size:8pt} .badge{font-size:7pt}
+ .sortable th::after{content:none} .sortable th{padding-right:6px} .screen{display:none}
+ .gallery{gap:8px} .card{width:calc(33.3% - 6px);box-sizing:border-box;padding:5px;font-size:8pt}
+ .pair{gap:5px} .pair figure{flex:1;min-width:0;font-size:7pt}
+ .pair img{width:100%;height:auto;aspect-ratio:1;max-height:48mm}
+}
 """
+
+# Click a header to sort by it (again to reverse); ties and the first click keep timeline
+# order. Cells sort by data-v when they have one (the exact value), else by their text; empty
+# cells go last either way.
+_SORT_JS = """
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  var heads = table.tHead.rows[0].cells, body = table.tBodies[0];
+  Array.prototype.forEach.call(body.rows, function (r, i) { r.dataset.i = i; });
+  Array.prototype.forEach.call(heads, function (th, col) {
+    th.tabIndex = 0;
+    th.title = th.title || 'Sort by ' + th.textContent;
+    function key(row) {
+      var td = row.cells[col], v = td.getAttribute('data-v');
+      return v === null ? td.textContent.trim() : v;
+    }
+    function sort() {
+      var up = th.getAttribute('aria-sort') !== 'ascending';
+      Array.prototype.forEach.call(heads, function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b), d;
+        if (x === '' || y === '') d = (x === '') - (y === '');
+        else {
+          d = (!isNaN(x) && !isNaN(y)) ? x - y
+            : x.localeCompare(y, undefined, {numeric: true, sensitivity: 'base'});
+          if (!up) d = -d;
+        }
+        return d || a.dataset.i - b.dataset.i;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    }
+    th.addEventListener('click', sort);
+    th.addEventListener('keydown', function (e) {
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sort(); }
+    });
+  });
+});
+"""
+
+# The "Every frame" table: record field, header, width (% of the page), tooltip.
+COLUMNS = (
+    ("shot", "Shot", 7.5, ""),
+    ("persona", "Persona", 5.5, ""),
+    ("frame", "Frame", 5, "Counted from 1, as in the heat map and the inspector"),
+    ("timecode", "Timecode", 7, "hours:minutes:seconds:frames"),
+    ("state", "State", 7.5, ""),
+    ("identity", "Identity", 5.5, "Likeness to the persona, 0 to 1: higher is closer"),
+    ("wardrobe", "Wardrobe", 6, "Colour difference of the clothes (ΔE): lower is closer"),
+    ("lighting", "Lighting", 5.5, "Difference of the light: lower is closer"),
+    ("reason", "Why", 12.5, ""),
+    ("not_checked", "Not checked", 9, "Checks that could not be made on this frame, and why"),
+    ("best_reference_file", "Closest reference", 12, "The persona's best-matching reference"),
+    ("review", "Review", 7.5, ""),
+    ("note", "Note", 9.5, ""),
+)
+# state -> (mark, words, badge class, sort order: most urgent first)
+_STATES = {
+    "flagged": ("✗", "flagged", "bad", 0),
+    "stale": ("↻", "out of date", "warn", 1),
+    "not measurable": ("–", "not measurable", "none", 2),
+    "not analysed": ("·", "not analysed", "none", 3),
+    "ok": ("✓", "on-model", "ok", 4),
+}
+_REVIEWS = {"reshoot": ("✗", "reshoot", "bad"), "approved": ("✓", "approved", "ok")}
 
 
 def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def _badge(mark: str, words: str, cls: str) -> str:
+    return f"<span class='badge {cls}'>{mark} {html.escape(words)}</span>"
+
+
+def _cell(text: str = "", cls: str = "", sort: Any = None, title: str = "") -> str:
+    attrs = f" class='{cls}'" if cls else ""
+    if sort is not None:
+        attrs += f" data-v='{html.escape(str(sort), quote=True)}'"
+    if title:
+        attrs += f" title='{html.escape(title, quote=True)}'"
+    return f"<td{attrs}>{text}</td>"
+
+
+def _frame_row(row: drift.DriftRow, i: int, r: dict[str, Any]) -> str:
+    """One frame as a row of the "Every frame" table: rounded values, marks, file names."""
+    esc = html.escape
+    past = review.past_threshold(row.scores[i], row.thresholds)
+    mark, words, cls, order = _STATES.get(r["state"], ("", r["state"], "none", 5))
+    cells = [
+        _cell(esc(r["shot"])),
+        _cell(esc(r["persona"])),
+        _cell(str(r["frame"]), "num", r["frame"]),
+        _cell(esc(r["timecode"]), "num", f"{r['time_s']:012.4f}"),
+        _cell(_badge(mark, words, cls), sort=order),
+    ]
+    for d in ("identity", "wardrobe", "lighting"):
+        value = r[d]
+        if value is None:
+            cells.append(_cell("<span class='muted'>—</span>", "num", ""))
+            continue
+        over = d in past
+        limit = getattr(row.thresholds, d)
+        side = "below" if d == "identity" else "above"
+        text = f"{value:.{review.DIGITS[d]}f}"
+        cells.append(
+            _cell(
+                ("✗ " if over else "") + text,
+                "num over" if over else "num",
+                value,
+                f"{side} the threshold {limit:.{review.DIGITS[d]}f}" if over else "",
+            )
+        )
+    why = r["reason"] or ("on-model" if r["state"] == "ok" else "")
+    cells.append(_cell(esc(why), "muted" if r["state"] == "ok" else ""))
+    cells.append(_cell(esc(r["not_checked"])))
+    cells.append(_cell(esc(r["best_reference_file"] or "")))
+    rv = _REVIEWS.get(r["review"] or "")
+    cells.append(_cell(_badge(*rv) if rv else esc(r["review"] or ""), sort=r["review"] or ""))
+    cells.append(_cell(esc(r["note"] or "")))
+    tr = " class='flagged'" if r["flagged"] else ""
+    return f"<tr{tr}>{''.join(cells)}</tr>"
+
+
+def _worst_html(s: dict[str, Any]) -> str:
+    """'wardrobe ΔE 16.5 at 00:00:00:08 (frame 9)', the layer that flagged the shot first."""
+    if s["worst_on"] is None:
+        return "<span class='muted'>—</span>"
+    d = s["worst_on"]
+    value = html.escape(review.describe_value(d, s["worst_value"]).removeprefix(d).strip())
+    text = (
+        f"<b>{html.escape(d)}</b> {value} at {html.escape(s['worst_timecode'])} "
+        f"(frame {s['worst_frame']})"
+    )
+    return f"<span class='flag'>✗ {text}</span>" if s["worst_flagged"] else text
+
+
 def _html(
     project: Project,
     rows: list[drift.DriftRow],
     records: list[dict],
+    refs: Mapping[str, Reference],
     picture: Callable[[str], str | None],
 ) -> str:
     from studio.engine.heatmap_image import heatmap_png, legend_png
@@ -298,6 +474,7 @@ def _html(
     legend = legend_png("drifted", "on-model")
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>Drift report — {esc(project.path.stem)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Drift report — {esc(project.path.stem)}</h1>",
@@ -310,36 +487,37 @@ def _html(
             f"<img class='heat' alt='Identity heatmap: shots as rows, frames as columns' "
             f"src='{_data_uri('image/png', heat)}'>"
             f"<p><img alt='colour scale' src='{_data_uri('image/png', legend)}'> "
-            "<span class='muted'>identity per frame; grey hatching: not measurable; "
-            "red marks: flagged</span></p>"
+            "<span class='muted'>identity per frame, frames from 1 at the left; grey "
+            "hatching: not measurable; red marks: flagged</span></p>"
         )
     else:
         parts.append("<p>No shots yet.</p>")
     parts.append(
-        "<h2>Shots</h2><table><tr><th>Shot</th><th>Persona</th><th>Frames</th>"
-        "<th>Flagged</th><th>Not measurable</th><th>Worst frame</th><th>Notes</th></tr>"
+        "<h2>Shots</h2><table class='shots sortable'><thead><tr><th>Shot</th><th>Persona</th>"
+        "<th>Frames</th><th>Flagged</th><th>Not measurable</th>"
+        "<th title='On the layer that is furthest past its threshold'>Worst frame</th>"
+        "<th>Notes</th></tr></thead><tbody>"
     )
     for row in rows:
         s = review.shot_summary(row)
-        worst = esc(review.describe_worst(row).removeprefix("worst ")) or "—"
-        cls = " class='flag'" if s["flagged"] else ""
+        flagged = _badge("✗", str(s["flagged"]), "bad") if s["flagged"] else _badge("✓", "0", "ok")
         parts.append(
-            f"<tr><td>{esc(s['shot'])}</td><td>{esc(s['persona'])}</td><td>{s['frames']}</td>"
-            f"<td{cls}>{s['flagged']}</td><td>{s['not_measurable']}</td><td>{worst}</td>"
+            f"<tr><td>{esc(s['shot'])}</td><td>{esc(s['persona'])}</td>"
+            f"<td class='num'>{s['frames']}</td>{_cell(flagged, sort=s['flagged'])}"
+            f"<td class='num'>{s['not_measurable']}</td><td>{_worst_html(s)}</td>"
             f"<td>{esc(s['notes'])}</td></tr>"
         )
-    parts.append("</table>")
+    parts.append("</tbody></table>")
 
     shown = review.gallery(rows, MAX_GALLERY)
     flagged = sum(int(row.flags().sum()) for row in rows)
-    parts.append(f"<h2>Flagged frames ({flagged})</h2>")
+    parts.append(f"<section class='newpage'><h2>Flagged frames ({flagged})</h2>")
     if flagged > len(shown):
         parts.append(
             f"<p class='muted'>The first {MAX_GALLERY} are shown; every frame is in the "
             "table below.</p>"
         )
     parts.append("<div class='gallery'>")
-    refs = {r.id: r for r in library.list_references(project)}
     for row, i in shown:
         v = drift.verdict(row, i)
         frame = v.frame
@@ -365,14 +543,23 @@ def _html(
             f"<div class='flag'>{esc(v.why)}</div><div class='muted'>{esc(row.persona_name)}"
             f"{state}</div>{note}</div>"
         )
-    parts.append("</div>")
+    parts.append("</div></section>")
 
-    parts.append("<h2>Every frame</h2><table><tr>")
-    parts += [f"<th>{esc(f)}</th>" for f in FIELDS]
-    parts.append("</tr>")
-    for r in records:
-        cls = " class='flag'" if r["flagged"] else ""
-        cells = "".join(f"<td>{esc('' if r[f] is None else str(r[f]))}</td>" for f in FIELDS)
-        parts.append(f"<tr{cls}>{cells}</tr>")
-    parts.append("</table></body></html>")
+    parts.append(
+        "<section class='newpage'><h2>Every frame</h2><table class='frames sortable'>"
+        "<caption>Frames are numbered from 1 in each shot, as in the heat map and the "
+        "inspector. Identity: higher is closer; wardrobe (ΔE) and lighting: lower is closer; "
+        "✗ marks a value past its threshold. "
+        "<span class='screen'>Click a column header to sort by it.</span></caption><colgroup>"
+    )
+    parts += [f"<col style='width:{w}%'>" for _, _, w, _ in COLUMNS]
+    parts.append("</colgroup><thead><tr>")
+    parts += [
+        f"<th title='{esc(tip, quote=True)}'>{esc(h)}</th>" if tip else f"<th>{esc(h)}</th>"
+        for _, h, _, tip in COLUMNS
+    ]
+    parts.append("</tr></thead><tbody>")
+    pairs = [(row, i) for row in rows for i in range(len(row.frames))]
+    parts += [_frame_row(row, i, r) for (row, i), r in zip(pairs, records, strict=True)]
+    parts.append(f"</tbody></table></section><script>{_SORT_JS}</script></body></html>")
     return "\n".join(parts)

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from studio.core import review as rules
-from studio.core.drift import DIMENSIONS, Thresholds
-from studio.core.errors import StudioError
+from studio.core.drift import DIMENSIONS, MEASURED, FrameScore, Thresholds
+from studio.core.errors import NotFoundError, StudioError
+from studio.core.records import Reference
 from studio.core.shots import Frame
 from studio.core.specs import ReportSpec
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
+from studio.project import curation
 from studio.project.store import Project
 from studio.services import audit, drift, library, personas
 from studio.services.drift import DriftRow
@@ -398,6 +400,36 @@ def change_thresholds(
 # -- the report -------------------------------------------------------------------------------
 
 
+def best_references(project: Project, rows: Sequence[DriftRow]) -> dict[str, Reference]:
+    """The references the rows' frames came closest to, by id.
+
+    A score can outlive its reference (deleted since the analysis): such ids are left out.
+    """
+    ids = {s.best_reference_id for row in rows for s in row.scores if s and s.best_reference_id}
+    if not ids:
+        return {}
+    try:
+        found = curation.get_references(project, sorted(ids))
+    except NotFoundError:
+        found = [r for r in library.list_references(project) if r.id in ids]
+    return {r.id: r for r in found}
+
+
+def past_threshold(score: FrameScore | None, t: Thresholds) -> tuple[str, ...]:
+    """The enabled dimensions on which a frame's score is past its threshold."""
+    if score is None or score.state != MEASURED:
+        return ()
+    out = []
+    for d in DIMENSIONS:
+        value = score.value(d)
+        if d not in t.enabled or value is None or np.isnan(value):
+            continue
+        limit = getattr(t, d)
+        if (value < limit) if d == "identity" else (value > limit):
+            out.append(d)
+    return tuple(out)
+
+
 def report_format(output: str | os.PathLike, fmt: str | None = None) -> str:
     """The report's format: the one asked for, else from the file's suffix."""
     fmt = (fmt or Path(output).suffix.lstrip(".") or "html").lower()
@@ -443,7 +475,7 @@ def plan_report(
     thumbs: list[str] = []
     if fmt == "html":
         rows = drift.drift_rows(project)
-        refs = {r.id: r for r in library.list_references(project)}
+        refs = best_references(project, rows)
         for row, i in gallery(rows):
             thumbs.append(row.frames[i].blob_sha)
             score = row.scores[i]
