@@ -311,7 +311,8 @@ tr.flagged td{background:#fff3f2}
  .newpage{break-before:page} h2{break-after:avoid}
  thead{display:table-header-group} tr,.card,figure{break-inside:avoid}
  .frames{font-size:7.5pt} .frames caption{font-size:8pt} .badge{font-size:7pt}
- .sortable th::after{content:none} .sortable th{padding-right:6px} .screen{display:none}
+ .frames td,.frames th{padding:3px 4px} .sortable th{padding-right:4px}
+ .sortable th::after{content:none} .screen{display:none}
  .gallery{gap:8px} .card{width:calc(33.3% - 6px);box-sizing:border-box;padding:5px;font-size:8pt}
  .pair{gap:5px} .pair figure{flex:1;min-width:0;font-size:7pt}
  .pair img{width:100%;height:auto;aspect-ratio:1;max-height:48mm}
@@ -360,7 +361,7 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 # The "Every frame" table: record field, header, width (% of the page), tooltip.
 COLUMNS = (
     ("shot", "Shot", 7.5, ""),
-    ("persona", "Persona", 5.5, ""),
+    ("persona", "Persona", 6.5, ""),
     ("frame", "Frame", 5, "Counted from 1, as in the heat map and the inspector"),
     ("timecode", "Timecode", 7, "hours:minutes:seconds:frames"),
     ("state", "State", 7.5, ""),
@@ -368,8 +369,8 @@ COLUMNS = (
     ("wardrobe", "Wardrobe", 6, "Colour difference of the clothes (ΔE): lower is closer"),
     ("lighting", "Lighting", 5.5, "Difference of the light: lower is closer"),
     ("reason", "Why", 12.5, ""),
-    ("not_checked", "Not checked", 9, "Checks that could not be made on this frame, and why"),
-    ("best_reference_file", "Closest reference", 12, "The persona's best-matching reference"),
+    ("not_checked", "Not checked", 8.5, "Checks that could not be made on this frame, and why"),
+    ("best_reference_file", "Closest reference", 11.5, "The persona's best-matching reference"),
     ("review", "Review", 7.5, ""),
     ("note", "Note", 9.5, ""),
 )
@@ -389,7 +390,9 @@ def _data_uri(mime: str, data: bytes) -> str:
 
 
 def _badge(mark: str, words: str, cls: str) -> str:
-    return f"<span class='badge {cls}'>{mark} {html.escape(words)}</span>"
+    # A narrow column may wrap "not measurable" at its space, never "on-model" at its hyphen.
+    words = html.escape(words).replace("-", "\u2011")
+    return f"<span class='badge {cls}'>{mark} {words}</span>"
 
 
 def _cell(text: str = "", cls: str = "", sort: Any = None, title: str = "") -> str:
