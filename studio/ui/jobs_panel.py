@@ -147,7 +147,9 @@ class JobsPanel(QWidget):
         )
         bar.setFormat(f"{done} / {total}" if total else "")
         bar.setStyleSheet(
-            f"QProgressBar::chunk {{ background: {STATE_COLOURS[state]}; }}"
+            "QProgressBar { text-align: center; border: 1px solid palette(mid);"
+            " border-radius: 3px; }"
+            f" QProgressBar::chunk {{ background: {STATE_COLOURS[state]}; }}"
             if state in STATE_COLOURS
             else ""
         )
