@@ -287,3 +287,23 @@ def test_shots_import_makes_a_shot_per_clip_and_reports_bad_files(project, tmp_p
         frames = shot_rows.frames_of(project, shots[0].id)
         assert [f.source_index for f in frames] == [0, 2, 4, 6, 8, 10]
         assert frames[1].time_s == pytest.approx(2 / 24, abs=1e-4)
+
+
+def test_html_report_of_an_image_sequence_not_analysed_yet(project, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    for i in (1, 2):
+        Image.new("RGB", (32, 24), (i * 60, 0, 0)).save(folder / f"f{i}.png")
+    path = project.path
+    project.close()
+    assert main(["shots", "import", str(path), "--persona", "Ada", str(folder)]) == 0
+    out = tmp_path / "report.html"
+    parser = _html_report(path, out)
+    rows = parser.tables["frames sortable"]["rows"]
+    assert [(r[0], r[2], r[4]) for r in rows] == [
+        ("renders", "1", "· not analysed"),
+        ("renders", "2", "· not analysed"),
+    ]
+    assert all(r[5:8] == ["—", "—", "—"] and r[10] == "" for r in rows)

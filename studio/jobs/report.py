@@ -413,7 +413,7 @@ def _frame_row(row: drift.DriftRow, i: int, r: dict[str, Any]) -> str:
         _cell(esc(r["shot"])),
         _cell(esc(r["persona"])),
         _cell(str(r["frame"]), "num", r["frame"]),
-        _cell(esc(r["timecode"]), "num", f"{r['time_s']:012.4f}"),
+        _cell(esc(r["timecode"]), "num", r["frame"]),  # an image sequence has no time
         _cell(_badge(mark, words, cls), sort=order),
     ]
     for d in ("identity", "wardrobe", "lighting"):
