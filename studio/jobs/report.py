@@ -3,8 +3,10 @@
 The report is a job (`ReportSpec`, planned by `services.review.plan_report`): the HTML report's
 pictures are thumbnailed one unit each (kept in the thumbnail cache, so the next report reuses
 them), then `finish` writes the file whole or not at all. The HTML report is one self-contained
-file (images inlined as data URIs): the heatmap, the shots' summaries, and every flagged frame
-beside the persona's best-matching reference.
+file (images inlined as data URIs, an inline sort script): the heatmap, the shots' summaries,
+every flagged frame beside the persona's best-matching reference, and a table of every frame
+for people (rounded values, marks, reference file names) that prints on A4 landscape. CSV and
+JSON keep the machine-readable fields.
 """
 
 from __future__ import annotations
