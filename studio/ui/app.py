@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes.util
+import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSettings, QStandardPaths
@@ -15,6 +18,43 @@ from studio.jobs.demo import build_demo
 from studio.ui.main_window import MainWindow
 
 APP_NAME = "Persona Studio"
+
+# Qt 6's X11 plugin (xcb) loads these at start; a fresh Debian/Ubuntu desktop may lack them,
+# and Qt then stops with a long message that does not say what to install.
+XCB_LIBRARIES = (
+    ("xcb-cursor", "libxcb-cursor0"),
+    ("xcb-icccm", "libxcb-icccm4"),
+    ("xcb-keysyms", "libxcb-keysyms1"),
+)
+
+
+def _uses_xcb(environ: Mapping[str, str]) -> bool:
+    """Whether Qt will try its X11 plugin: asked for by name, or an X session without Wayland."""
+    if not sys.platform.startswith("linux"):
+        return False
+    platform = environ.get("QT_QPA_PLATFORM", "").split(";")[0].strip()
+    if platform:
+        return platform.startswith("xcb")
+    return bool(environ.get("DISPLAY")) and not environ.get("WAYLAND_DISPLAY")
+
+
+def missing_xcb_packages(
+    environ: Mapping[str, str] | None = None,
+    find_library: Callable[[str], str | None] | None = None,
+) -> list[str]:
+    """The Debian packages of the X11 libraries Qt needs and cannot find (none off X11)."""
+    if not _uses_xcb(os.environ if environ is None else environ):
+        return []
+    find = find_library or ctypes.util.find_library
+    return [package for name, package in XCB_LIBRARIES if find(name) is None]
+
+
+def xcb_message(packages: list[str]) -> str:
+    """One line saying what to install so the window can start."""
+    return (
+        "persona-studio: the window cannot start: Qt's X11 support needs libraries that are "
+        f"missing. Install them with: sudo apt install {' '.join(packages)}"
+    )
 
 
 def demo_path() -> Path:
@@ -54,6 +94,11 @@ def _settle(app: QApplication, window: MainWindow, timeout_ms: int = 20000) -> N
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if QApplication.instance() is None:
+        missing = missing_xcb_packages()
+        if missing:
+            sys.stderr.write(xcb_message(missing) + "\n")
+            return 1
     QCoreApplication.setOrganizationName(APP_NAME)
     QCoreApplication.setApplicationName(APP_NAME)
     QCoreApplication.setApplicationVersion(__version__)
