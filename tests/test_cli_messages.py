@@ -72,3 +72,21 @@ def test_locked_project_suggests_only_what_the_verb_can_do(capsys, tmp_path):
         holder.close()
     assert code == 1 and "open for writing" in err
     assert "read-only" not in err and "run this command again" in err
+
+
+def test_jobs_list_a_refused_import_with_its_reasons_and_clear_finished(capsys, tmp_path):
+    p = tmp_path / "cast.pstudio"
+    run(capsys, "new", p, "--persona", "Ada")
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a picture")
+    run(capsys, "refs", "import", p, "--persona", "Ada", bad, "--no-audit")
+    code, out, _ = run(capsys, "jobs", p)
+    assert code == 0 and "problems" in out
+    assert "    bad.png: a text file named .png, not an image" in out.splitlines()
+    code, out, _ = run(capsys, "jobs", p, "--json")
+    assert json.loads(out)["jobs"][0]["problems"] == [
+        "bad.png: a text file named .png, not an image"
+    ]
+    code, out, _ = run(capsys, "jobs", p, "--clear-finished")
+    assert code == 0 and out.strip() == "Cleared 1 finished job."
+    assert run(capsys, "jobs", p)[1].strip() == "No jobs."

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from studio.cli.common import emit, open_project, run_job
+from studio.core.states import PROBLEMS
+from studio.core.text import plural
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -62,8 +64,14 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 f"{job.title}: {job.message}",
             )
         return 0
+    if args.clear_finished:
+        with open_project(args.project) as project:
+            n = job_service.clear_finished(project)
+        emit(args, {"cleared": n}, f"Cleared {plural(n, 'finished job')}.")
+        return 0
     with open_project(args.project, read_only=True) as project:
         jobs = job_service.list_jobs(project)
+        problems = {j.id: job_service.problems(project, j.id) for j in jobs if j.state == PROBLEMS}
     rows = [
         {
             "id": j.id,
@@ -74,15 +82,19 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             "total": j.total,
             "message": j.message,
             "error": j.error,
+            "problems": problems.get(j.id, []),
             "created_at": j.created_at,
             "updated_at": j.updated_at,
         }
         for j in jobs
     ]
-    text = "\n".join(
-        f"{j.id[:10]}  {j.state:<11} {j.done:>5}/{j.total:<5} {j.title}  {j.message}".rstrip()
-        for j in jobs
-    )
+    lines = []
+    for j in jobs:
+        lines.append(
+            f"{j.id[:10]}  {j.state:<11} {j.done:>5}/{j.total:<5} {j.title}  {j.message}".rstrip()
+        )
+        lines += [f"    {line}" for line in problems.get(j.id, [])]
+    text = "\n".join(lines)
     emit(args, {"jobs": rows}, text or "No jobs.")
     return 0
 
@@ -134,6 +146,11 @@ def register_upkeep(verb, group) -> None:
     p = verb("jobs", "the job queue")
     p.add_argument("project")
     p.add_argument("--resume", metavar="ID", help="resume an interrupted job here, with progress")
+    p.add_argument(
+        "--clear-finished",
+        action="store_true",
+        help="remove finished, failed and cancelled jobs (interrupted ones stay)",
+    )
     p.set_defaults(func=cmd_jobs)
 
     p = verb("copy", "save a consistent copy of a project")
