@@ -90,3 +90,17 @@ def test_jobs_list_a_refused_import_with_its_reasons_and_clear_finished(capsys, 
     code, out, _ = run(capsys, "jobs", p, "--clear-finished")
     assert code == 0 and out.strip() == "Cleared 1 finished job."
     assert run(capsys, "jobs", p)[1].strip() == "No jobs."
+
+
+def test_the_progress_line_says_the_extra_work_before_the_first_frame(capsys):
+    from studio.cli.common import progress_printer
+    from studio.core.jobs import Progress
+
+    show = progress_printer("Analysing")
+    show(Progress(0, 80, "Measuring 6 references first"))
+    show(Progress(0, 80, "Measuring 5 references first"))
+    show(Progress(1, 80, "1 of 80"))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "Analysing: Measuring 6 references first"  # once when piped
+    assert not any("5 references" in line for line in err)
+    assert all("/80" in line for line in err[1:]) and not any("/86" in line for line in err)

@@ -58,6 +58,14 @@ def progress_printer(label: str):
     state = {"last": -1, "seen": (-1, -1)}
 
     def show(p) -> None:
+        if not p.done and p.total and p.message and p.message not in ("Starting", "Waiting"):
+            # Work before the first counted unit (an analysis measuring its references) is
+            # said in words, once when piped, so the counter is not seen stuck at 0.
+            if tty or not state.get("said"):
+                state["said"] = p.message
+                start, end = ("\r", "   ") if tty else ("", "\n")
+                sys.stderr.write(f"{start}{label}: {p.message}{end}")
+                sys.stderr.flush()
         if not p.total or (p.done, p.total) == state["seen"]:
             return  # nothing counted yet, or the job's last word repeats its last unit
         state["seen"] = (p.done, p.total)
