@@ -403,3 +403,22 @@ def test_how_the_studio_works_links_the_readme(qtbot, window, monkeypatch):
     assert dialog.readme is not None and dialog.readme.name == "README.md"
     dialog.browser.anchorClicked.emit(QUrl.fromLocalFile(str(dialog.readme)))
     assert opened and opened[0].toLocalFile() == str(dialog.readme)
+
+
+def test_a_refused_import_reads_finished_with_problems_in_the_window(qtbot, window, tmp_path):
+    from studio.services import imports
+    from studio.services.projects import new_project
+
+    path = tmp_path / "cast.pstudio"
+    new_project(path, "Ada").close()
+    window.open_project(path)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a picture")
+    job = window.runner.submit(imports.plan_import(window.project, "Ada", [str(bad)]))
+    panel = window.jobs_panel
+    qtbot.waitUntil(
+        lambda: job.id in panel._items and panel._items[job.id].text(1) == "Finished with problems",
+        timeout=30000,
+    )
+    assert job_service.get_job(window.project, job.id).state == "problems"
+    assert panel.clear_button.isEnabled()
