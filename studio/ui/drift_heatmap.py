@@ -164,6 +164,7 @@ class DriftHeatmap(QWidget):
     frame_clicked = Signal(int, int)  # row, frame: a click or an arrow key moved to it
     range_selected = Signal(int, int, int)  # row, first, last: the user changed the selection
     zoom_changed = Signal(float)  # pixels per frame
+    context_menu_requested = Signal(int, int, QPoint)  # row, frame, global position
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -692,6 +693,15 @@ class DriftHeatmap(QWidget):
             self.vbar.setValue(y + ROW_H - vp.height())
 
     # ----- mouse and keys ---------------------------------------------------------------------
+
+    def contextMenuEvent(self, event) -> None:
+        """A right-click on a frame: the workspace shows its menu (the selection stays when the
+        frame is in it, so a range can be flagged at once)."""
+        hit = self.cell_at(event.pos())
+        if hit is None:
+            return super().contextMenuEvent(event)
+        self.context_menu_requested.emit(hit[0], hit[1], event.globalPos())
+        event.accept()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton:

@@ -47,6 +47,7 @@ from studio.ui.drift_heatmap import (
     LayerScale,
 )
 from studio.ui.drift_jobs import DriftJobs
+from studio.ui.drift_menus import show_frame_menu, show_reshoot_menu
 from studio.ui.drift_trend import IdentityTrend, TrendSegment
 from studio.ui.frame_inspector import FrameInspector
 from studio.ui.frame_pair import TwoRandomFrames
@@ -97,6 +98,9 @@ class DriftWorkspace(DriftJobs, Workspace):
         self.heatmap.tooltip_provider = self._tooltip
         self.heatmap.frame_clicked.connect(self.inspect)
         self.heatmap.range_selected.connect(self._range_selected)
+        self.heatmap.context_menu_requested.connect(
+            lambda row, frame, at: show_frame_menu(self, row, frame, at)
+        )
         self.trend = IdentityTrend()
         self.trend.frame_clicked.connect(self._trend_clicked)
         centre = QSplitter(Qt.Orientation.Vertical)
@@ -279,6 +283,10 @@ class DriftWorkspace(DriftJobs, Workspace):
         self.reshoot_list.setWordWrap(True)
         self.reshoot_list.itemActivated.connect(self._reshoot_activated)
         self.reshoot_list.itemClicked.connect(self._reshoot_activated)
+        self.reshoot_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.reshoot_list.customContextMenuRequested.connect(
+            lambda pos: show_reshoot_menu(self, pos)
+        )
         rv.addWidget(self.reshoot_list, 1)
         self.flag_all_button = self._button(
             "Flag every drifted frame for reshoot",

@@ -504,3 +504,68 @@ def test_switching_persona_moves_slider_legend_and_trend_together(qtbot, ws, win
         slider, legend, trend = shown()
         assert slider == f"{value:.2f}" and f"threshold {value:.2f}" in legend, (name, shown())
         assert trend == pytest.approx(value), name
+
+
+def _menus(monkeypatch) -> list:
+    """Capture menus instead of showing them (exec would block the test)."""
+    from studio.ui import drift_menus
+
+    shown = []
+    monkeypatch.setattr(drift_menus, "popup", lambda menu, at: shown.append(menu))
+    return shown
+
+
+def _act(menu, starts: str):
+    return next(a for a in menu.actions() if a.text().startswith(starts))
+
+
+def test_heat_map_context_menu_flags_approves_notes_and_undoes(qtbot, ws, window, monkeypatch):
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QInputDialog
+
+    shown = _menus(monkeypatch)
+    visit = _row(ws, "Set visit")
+    flagged = [int(i) for i in np.flatnonzero(ws._flags()[visit])]
+    _drag(qtbot, ws, visit, flagged[0], flagged[-1])
+    at = ws.heatmap.frame_rect(visit, flagged[1]).center()
+    event = QContextMenuEvent(
+        QContextMenuEvent.Reason.Mouse, at, ws.heatmap.mapToGlobal(at), Qt.KeyboardModifier(0)
+    )
+    QApplication.sendEvent(ws.heatmap, event)
+    assert shown, "no menu for a right-click on a frame"
+    menu = shown[-1]
+    assert ws.heatmap.selection() == (visit, flagged[0], flagged[-1])  # the range stays
+    _act(menu, "Flag 5 Frames for Reshoot").trigger()
+    assert [it.frame.index for it in drift.reshoot_list(window.project)] == flagged
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("too wide", True)))
+    _act(menu, "Note").trigger()
+    assert drift.reshoot_list(window.project)[0].note == "too wide"
+
+    # a right-click outside the selection acts on that frame alone
+    ws.heatmap.context_menu_requested.emit(visit, 0, at)
+    assert ws.heatmap.selection() == (visit, 0, 0) and ws._current == (visit, 0)
+    _act(shown[-1], "Approve Frame").trigger()
+    assert drift.drift_rows(window.project)[visit].reviews[ws.rows[visit].frames[0].id].state == (
+        "approved"
+    )
+    for _ in range(3):
+        window.undo_group.undo()
+    assert drift.reshoot_list(window.project) == [] and ws.reshoot_list.count() == 0
+
+
+def test_reshoot_list_context_menu_inspects_and_clears(qtbot, ws, window, monkeypatch):
+    shown = _menus(monkeypatch)
+    ws.side.setCurrentIndex(1)
+    ws.flag_all_button.click()
+    assert ws.reshoot_list.count() == 20
+    item = ws.reshoot_list.item(3)
+    row, frame = item.data(Qt.ItemDataRole.UserRole)
+    pos = ws.reshoot_list.visualItemRect(item).center()
+    ws.reshoot_list.customContextMenuRequested.emit(pos)
+    assert shown and ws.heatmap.selection() == (row, frame, frame)
+    _act(shown[-1], "Inspect").trigger()
+    assert ws._current == (row, frame)
+    _act(shown[-1], "Clear Review of Frame").trigger()
+    assert ws.reshoot_list.count() == 19
+    window.undo_group.undo()
+    assert ws.reshoot_list.count() == 20
