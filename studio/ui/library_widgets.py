@@ -78,7 +78,7 @@ class ReferenceTileDelegate(QStyledItemDelegate):
                     painter,
                     right,
                     pic.y() + 4,
-                    f"≈{row.group + 1}",
+                    f"≈ dup {row.group + 1}",
                     QColor("#6a5acd"),
                     align_right=True,
                 )
