@@ -1117,12 +1117,9 @@ class DriftHeatmap(QWidget):
             y += ROW_H
         painter.restore()
 
-    def _paint_ruler(self, painter: QPainter, vp: QRect) -> None:
-        pal = self.palette()
-        painter.save()
-        top = vp.top() - RULER_H
-        painter.setClipRect(QRect(vp.left(), top, vp.width(), RULER_H))
-        painter.setFont(self._small_font())
+    def ruler_marks(self, vp: QRect | None = None) -> list[tuple[int, int]]:
+        """The frame ruler's ticks as (x in the widget, frame number from 1), left to right."""
+        vp = vp or self.matrix_rect()
         ppf = self._zoom if self._zoom < 1 else float(int(self._zoom))
         step = 1
         for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
@@ -1134,12 +1131,25 @@ class DriftHeatmap(QWidget):
         longest = int(self._lengths.max()) if len(self._lengths) else 0
         f0 = int(self.hbar.value() / ppf) // step * step
         f1 = min(longest, int((self.hbar.value() + vp.width()) / ppf) + step)
+        # Frames are numbered from 1, as the tooltip, the inspector and the report number them:
+        # a tick marks the start of frame n.
+        numbers = ([1] if f0 <= 1 else []) + list(range(max(step, f0), f1 + 2, step))
+        return [
+            (vp.left() + int(round((n - 1) * ppf)) - self.hbar.value(), n)
+            for n in dict.fromkeys(numbers)
+        ]
+
+    def _paint_ruler(self, painter: QPainter, vp: QRect) -> None:
+        pal = self.palette()
+        painter.save()
+        top = vp.top() - RULER_H
+        painter.setClipRect(QRect(vp.left(), top, vp.width(), RULER_H))
+        painter.setFont(self._small_font())
         painter.setPen(pal.placeholderText().color())
-        for f in range(f0, f1 + 1, step):
-            x = vp.left() + int(round(f * ppf)) - self.hbar.value()
+        for x, n in self.ruler_marks(vp):
             painter.drawLine(x, top + RULER_H - 4, x, top + RULER_H - 1)
-            if x + 3 + painter.fontMetrics().horizontalAdvance(str(f)) <= vp.right():
-                painter.drawText(QPoint(x + 3, top + RULER_H - 4), str(f))  # whole labels only
+            if x + 3 + painter.fontMetrics().horizontalAdvance(str(n)) <= vp.right():
+                painter.drawText(QPoint(x + 3, top + RULER_H - 4), str(n))  # whole labels only
         painter.restore()
 
     def _legend_parts(self) -> tuple[str, str, str, str]:

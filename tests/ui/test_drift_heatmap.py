@@ -445,3 +445,11 @@ def test_missing_values_say_why_and_are_drawn_apart(qtbot):
                         np.zeros(3, bool), np.zeros(3, np.int8), None,
                         {"wardrobe": np.array([3, 3, 2], np.int8)})])  # fmt: skip
     assert w.worst_text(0) == "out of date"
+
+
+def test_the_ruler_numbers_frames_from_1_as_the_tooltip_does(heat):
+    marks = heat.ruler_marks()
+    assert marks[0] == (heat.frame_rect(0, 0).left(), 1)
+    number = marks[1][1]
+    assert marks[1][0] == heat.frame_rect(0, number - 1).left()
+    assert f"frame {number}" in heat.tooltip_text(0, number - 1)

@@ -289,7 +289,9 @@ def test_export_runs_as_a_job_off_the_gui_thread(qtbot, ws, window, tmp_path, er
     assert "Drift report" in text and "data:image/png;base64," in text
     assert "http://" not in text and "https://" not in text  # one self-contained file
     assert text.count("<img alt='frame'") == 20
-    assert "<b>wardrobe</b> ΔE" in text  # the costume shot's worst frame, on the check that flagged it
+    assert (
+        "<b>wardrobe</b> ΔE" in text
+    )  # the costume shot's worst frame, on the check that flagged it
     with qtbot.waitSignal(ws.status_message, timeout=60000):
         json_job = ws.export_report(tmp_path / "drift.json")  # the format from the suffix
     assert window.runner.wait(json_job, timeout=60).state == "done"
