@@ -12,7 +12,6 @@ from PySide6.QtGui import (
     QDropEvent,
     QKeySequence,
     QPixmap,
-    QShortcut,
     QUndoCommand,
 )
 from PySide6.QtWidgets import (
@@ -406,9 +405,14 @@ class LibraryBrowser(Workspace):
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Remove the selected references from the persona (Delete)")
         self.delete_button.clicked.connect(self.delete_selection)
-        self.delete_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.grid)
-        self.delete_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.delete_shortcut.activated.connect(self.delete_selection)
+        # In the window's Library menu; the key works wherever the focus is in the workspace (a
+        # text field keeps its own Delete).
+        self.delete_action = self.workspace_action(
+            "&Delete References",
+            QKeySequence.StandardKey.Delete,
+            self.delete_selection,
+            "Remove the selected references from the persona (undo brings them back)",
+        )
         self.untag_button = QPushButton("Remove tag")
         self.untag_button.clicked.connect(lambda: self.tag_selection(self.tag_edit.text(), False))
         for w in (

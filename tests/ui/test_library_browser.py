@@ -476,3 +476,14 @@ def test_grid_context_menu_offers_the_edits_with_undo(qtbot, window, monkeypatch
     lib.undo_stack.undo()
     lib.undo_stack.undo()
     assert _status(lib, "set-photo-0412.jpg") == "suspect" and len(_names(lib)) == 6
+
+
+def test_delete_in_the_tag_field_edits_the_text_not_the_references(qtbot, window):
+    lib = window.library_browser
+    _select(lib, "set-photo-0412.jpg")
+    lib.tag_edit.setFocus()
+    lib.tag_edit.setText("ab")
+    lib.tag_edit.setCursorPosition(0)
+    qtbot.keyClick(lib.tag_edit, Qt.Key.Key_Delete)
+    assert lib.tag_edit.text() == "b"
+    assert "set-photo-0412.jpg" in _names(lib) and lib.undo_stack.count() == 0

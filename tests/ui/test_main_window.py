@@ -381,6 +381,7 @@ def test_keyboard_shortcuts_page_is_read_from_the_menus(qtbot, window):
     actions = {text: (keys, menu) for keys, text, menu in rows}
     assert actions["Save Version"] == ("Ctrl+S", "Persona")
     assert actions["Flag for Reshoot"] == ("R", "Drift")
+    assert actions["Delete References"] == ("Del", "Library")
     assert actions["Keyboard Shortcuts"][1] == "Help"
     for key in ("Ctrl+1", "Ctrl+2", "Ctrl+3", "Ctrl+J", "Ctrl+Shift+I", "Ctrl+Shift+E", "A", "N"):
         assert key in [keys for keys, _, _ in rows], key
