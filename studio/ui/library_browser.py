@@ -96,11 +96,11 @@ class CurationCommand(QUndoCommand):
         else:
             inverse = {rid: (new, old) for rid, (old, new) in self.changes.items()}
             _revert(project, self.field, inverse)
-        self.browser.reload_rows()
+        self.browser.references_changed()
 
     def undo(self) -> None:
         _revert(self.browser.project, self.field, self.changes or {})
-        self.browser.reload_rows()
+        self.browser.references_changed()
 
 
 class EngineCommand(QUndoCommand):
@@ -131,12 +131,12 @@ class DeleteReferencesCommand(QUndoCommand):
 
     def redo(self) -> None:
         self.deleted = library.delete_references(self.browser.project, self.ids)
-        self.browser.reload_rows()
+        self.browser.references_changed()
 
     def undo(self) -> None:
         if self.deleted is not None:
             library.restore_references(self.browser.project, self.deleted)
-        self.browser.reload_rows()
+        self.browser.references_changed()
         self.browser.select_references(self.ids)
 
 
@@ -566,6 +566,12 @@ class LibraryBrowser(Workspace):
         else:
             self.model.set_rows(project, [])
         self._update_actions()
+
+    def references_changed(self) -> None:
+        """A curation edit or its undo: show it, and let the other workspaces follow (the
+        cast's portraits, the drift scores that depend on the references)."""
+        self.reload_rows()
+        self.cast_changed.emit()
 
     def refresh_cast(self) -> None:
         """Another workspace added, renamed or removed a persona: the cast list follows, and

@@ -15,7 +15,7 @@ class Workspace(QWidget):
     name = ""  # for --workspace and the saved state
     title = ""  # the tab's text
     status_message = Signal(str)
-    cast_changed = Signal()  # this workspace added, renamed or removed personas
+    cast_changed = Signal()  # this workspace changed the personas or their references
     activation_requested = Signal()  # one of its actions was chosen: the window shows it
 
     def __init__(self, parent: QWidget | None = None):

@@ -487,3 +487,16 @@ def test_delete_in_the_tag_field_edits_the_text_not_the_references(qtbot, window
     qtbot.keyClick(lib.tag_edit, Qt.Key.Key_Delete)
     assert lib.tag_edit.text() == "b"
     assert "set-photo-0412.jpg" in _names(lib) and lib.undo_stack.count() == 0
+
+
+def test_a_curation_edit_tells_the_other_workspaces(qtbot, window, monkeypatch):
+    """Approving or deleting changes the cast's portraits and the drift scores: they follow."""
+    lib = window.library_browser
+    followed: list[str] = []
+    for w in (window.persona_editor, window.drift_workspace):
+        monkeypatch.setattr(w, "refresh_cast", lambda w=w: followed.append(w.name))
+    _select(lib, "nova-closeup.jpg")
+    lib.approve_button.click()
+    assert sorted(followed) == ["drift", "persona"]
+    lib.undo_stack.undo()
+    assert len(followed) == 4
