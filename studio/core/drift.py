@@ -379,15 +379,17 @@ def outfit_references(persona: PersonaModel, outfit: str | None) -> list[RefFace
     return [r for r in persona.refs if outfit.casefold() in {t.casefold() for t in r.tags}]
 
 
+def _outfit_colours(persona: PersonaModel, outfit: str | None) -> list:
+    """The record's garment colours of an outfit (of every outfit when outfit is None)."""
+    if outfit:
+        return list(persona.outfits.get(outfit, []))
+    return [c for colours in persona.outfits.values() for c in colours]
+
+
 def wardrobe_basis(persona: PersonaModel, outfit: str | None = None) -> str:
     """Why a persona's wardrobe cannot be checked in an outfit, or "" when it can."""
     refs = [r for r in outfit_references(persona, outfit) if _palette(r.look)]
-    colours = (
-        persona.outfits.get(outfit, [])
-        if outfit
-        else [c for cs in persona.outfits.values() for c in cs]
-    )
-    if refs or colours:
+    if refs or _outfit_colours(persona, outfit):
         return ""
     if outfit:
         return f"no reference shows {persona.name} in '{outfit}' and it has no colours set"
@@ -421,11 +423,7 @@ def wardrobe_check(
         d = looks.palette_distance(adapted, target)
         if d is not None and (best is None or d < best[0]):
             best = (d, ref.reference_id, adapted, target)
-    colours = (
-        persona.outfits.get(outfit, [])
-        if outfit
-        else [c for cs in persona.outfits.values() for c in cs]
-    )
+    colours = _outfit_colours(persona, outfit)
     if colours:
         target = [(c, 1.0) for c in colours]
         d = looks.palette_distance(frame, target)
@@ -532,18 +530,6 @@ def _light_change(look: Mapping[str, Any], ref: Mapping[str, Any]) -> str:
     elif s2 > s1 * looks.KEY_STRENGTH_RATIO and s2 >= looks.FLAT_STRENGTH:
         parts.append("the key light is softer")
     return "; ".join(parts)
-
-
-def wardrobe_score(
-    look: Mapping[str, Any] | None, persona: PersonaModel, outfit: str | None = None
-) -> float | None:
-    """`wardrobe_check`'s value."""
-    return wardrobe_check(look, persona, outfit).value
-
-
-def lighting_score(look: Mapping[str, Any] | None, persona: PersonaModel) -> float | None:
-    """`lighting_check`'s value."""
-    return lighting_check(look, persona).value
 
 
 def calibrate_look(spreads: Sequence[float], default: float) -> float | None:

@@ -127,11 +127,7 @@ def _shots(project: Project, shot_keys: Sequence[str] | None) -> list[Shot]:
 
 def _current(looks_by_face: dict[int, dict] | None) -> bool:
     """Whether an image's looks were all measured the current way."""
-    from studio.core.looks import LOOK_VERSION
-
-    return bool(looks_by_face) and all(
-        (look or {}).get("version") == LOOK_VERSION for look in looks_by_face.values()
-    )
+    return bool(looks_by_face) and all(map(_current_look, looks_by_face.values()))
 
 
 def _faceless(project: Project, frames: Sequence[Frame], engine_id: str) -> set[str]:
@@ -141,15 +137,13 @@ def _faceless(project: Project, frames: Sequence[Frame], engine_id: str) -> set[
 
 
 def _reference_faces_without_looks(project: Project, engine_id: str) -> list[tuple]:
-    from studio.core.looks import LOOK_VERSION
-
     out = []
     for persona in persona_rows.list_personas(project):
         rows = [a for a in audit.audit_rows(project, persona.id, engine_id) if a.face is not None]
         measured = drift_cache.looks(project, [a.reference.blob_sha for a in rows], engine_id)
         for a in rows:
             look = measured.get(a.reference.blob_sha, {}).get(a.face_index)
-            if (look or {}).get("version") != LOOK_VERSION:
+            if _current_look(look) is None:
                 f = a.face
                 out.append(
                     (
@@ -371,16 +365,23 @@ def score_and_store(project: Project, ctx: AnalysisContext, frame_id: str, sha: 
 # -- thresholds -------------------------------------------------------------------------------
 
 
-def thresholds(project: Project, persona_key: str, engine_id: str | None = None) -> core.Thresholds:
+def thresholds(
+    project: Project,
+    persona_key: str,
+    engine_id: str | None = None,
+    model: core.PersonaModel | None = None,
+) -> core.Thresholds:
     """The persona's drift thresholds: her overrides, else calibrated, else measured defaults.
 
     Identity is calibrated by the reference audit; wardrobe and lighting from how far her
     references' clothes and light are from each other (`core.drift.calibrate_look`).
+    model: the persona as `persona_models` built it, when the caller has it already.
     """
     persona = persona_rows.get_persona(project, persona_key)
     eid = engine_id or _engine_id(project)
     saved = (get_setting(project, THRESHOLDS_SETTING, {}) or {}).get(persona.id, {})
-    model = _persona_model(project, persona, eid) if eid else None
+    if model is None and eid:
+        model = _persona_model(project, persona, eid)
     values, basis = {}, {}
     for dimension in core.DIMENSIONS:
         if saved.get(dimension) is not None:
@@ -540,10 +541,6 @@ class DriftRow:
         """Per frame, why a layer has no value (`core.drift.missing_code`; 0: it has one)."""
         return np.array([core.missing_code(s, layer) for s in self.scores], np.int8)
 
-    def stale(self) -> np.ndarray:
-        """Per frame: whether any of its scores' inputs changed since it was analysed."""
-        return np.array([bool(s is not None and s.stale) for s in self.scores], bool)
-
 
 def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list[DriftRow]:
     """Every shot (in timeline order) against each persona expected in it, with its scores.
@@ -558,6 +555,7 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
     models = persona_models(project, engine_id) if engine_id and shots else {}
     cached: dict[str, dict] = {}
     limits: dict[str, core.Thresholds] = {}
+    inputs: dict[tuple[str, str | None], dict[str, str]] = {}
     out = []
     for shot in shots:
         frames = shot_rows.frames_of(project, shot.id)
@@ -567,8 +565,11 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
                 continue
             if pid not in cached:
                 cached[pid] = drift_cache.scores(project, pid, engine_id) if engine_id else {}
-                limits[pid] = thresholds(project, pid, engine_id)
-            current = score_inputs(models, pid, shot.outfit_for(pid)) if pid in models else {}
+                limits[pid] = thresholds(project, pid, engine_id, models.get(pid))
+            key = (pid, shot.outfit_for(pid))
+            if key not in inputs:  # one digest per persona and outfit, not per shot
+                inputs[key] = score_inputs(models, *key) if pid in models else {}
+            current = inputs[key]
             scores = []
             for f in frames:
                 found = cached[pid].get(f.id)
