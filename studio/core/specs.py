@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from studio.core.jobs import JobSpec
+from studio.core.render import RenderSpec
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ SPEC_TYPES: dict[str, type[JobSpec]] = {
         FootageSpec,
         DriftSpec,
         ReportSpec,
+        RenderSpec,
     )
 }
 
@@ -119,5 +121,7 @@ SPEC_TYPES: dict[str, type[JobSpec]] = {
 def spec_from_dict(kind: str, data: dict) -> JobSpec:
     """Rebuild a spec persisted as JSON."""
     cls = SPEC_TYPES[kind]
+    if hasattr(cls, "from_dict"):
+        return cls.from_dict(data)
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return cls(**fields)

@@ -18,18 +18,62 @@ from studio.core.ids import now_iso
 from studio.project.store import Project, _asset_relpath
 
 _CHUNK = 1 << 20
+# Pictures larger than this, when the caller allows it (rendered frames), are kept as files in
+# the assets folder: a project of ten thousand 1024px renders stays quick to open and to back
+# up (bench/bench_project.py measures it), and the files, named by hash, never change.
+LARGE_BLOB = 128 * 1024
+BLOBS_FOLDER = "blobs"
 
 
-def put_blob(project: Project, data: bytes, mime: str) -> str:
-    """Store bytes once and return their sha256 hex digest."""
+def put_blob(project: Project, data: bytes, mime: str, *, large_outside: bool = False) -> str:
+    """Store bytes once and return their sha256 hex digest.
+
+    large_outside: keep bytes over LARGE_BLOB in the assets folder instead of the file.
+    """
     sha = hashlib.sha256(data).hexdigest()
+    outside = large_outside and len(data) > LARGE_BLOB
+    if outside and not has_blob(project, sha):
+        _write_blob_file(project, sha, data)
     with project.atomic() as db:
         db.execute(
-            "insert or ignore into blobs (sha256, size, mime, data, created_at)"
-            " values (?, ?, ?, ?, ?)",
-            (sha, len(data), mime, bytes(data), now_iso()),
-        )
+            "insert or ignore into blobs (sha256, size, mime, data, created_at, stored)"
+            " values (?, ?, ?, ?, ?, ?)",
+            (sha, len(data), mime, b"" if outside else bytes(data), now_iso(),
+             "file" if outside else "inline"),
+        )  # fmt: skip
     return sha
+
+
+def blob_file(project: Project, sha: str) -> Path:
+    """Where a blob kept outside the file lives."""
+    return project.path.with_name(project.path.name + ".assets") / BLOBS_FOLDER / sha[:2] / sha
+
+
+def _write_blob_file(project: Project, sha: str, data: bytes) -> None:
+    target = blob_file(project, sha)
+    if target.is_file() and target.stat().st_size == len(data):
+        return
+    if project.read_only:
+        raise ReadOnlyProjectError(
+            f"{project.path.name} is open read-only, so the picture cannot be stored.",
+            hint="Open the project for writing.",
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{uuid.uuid4().hex}.part")
+    try:
+        with open(tmp, "wb") as writer:
+            writer.write(data)
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(tmp, target)  # the file is whole under its hash name before its row exists
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        raise ProjectError(
+            f"Cannot write a picture into {target.parent} ({exc.strerror}).",
+            hint="Check the free disk space and that the project's folder is writable.",
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def has_blob(project: Project, sha: str) -> bool:
@@ -39,12 +83,21 @@ def has_blob(project: Project, sha: str) -> bool:
 
 def get_blob(project: Project, sha: str) -> bytes:
     """The bytes of a blob; NotFoundError if it is not stored."""
-    rows = project.query("select data from blobs where sha256 = ?", (sha,))
+    rows = project.query("select data, stored from blobs where sha256 = ?", (sha,))
     if not rows:
         raise NotFoundError(
             f"Image data {sha[:12]} is missing from {project.path.name}.",
             hint="Import the image again, or restore the project from a backup.",
         )
+    if rows[0]["stored"] == "file":
+        path = blob_file(project, sha)
+        try:
+            return path.read_bytes()
+        except OSError:
+            raise NotFoundError(
+                f"The picture {sha[:12]} is missing from {path.parent.parent.parent}.",
+                hint="Keep the project's .assets folder beside it, or restore it from a backup.",
+            ) from None
     return bytes(rows[0]["data"])
 
 

@@ -342,12 +342,104 @@ def _m005_score_inputs(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+_RENDER = [
+    # Models the artist registered, used in place (never copied), each with its sha256.
+    """
+    create table models (
+        id text primary key not null,
+        name text not null unique collate nocase,
+        kind text not null,
+        family text not null default '',
+        variant text not null default '',
+        format text not null,
+        path text not null,
+        sha256 text not null,
+        size integer not null default 0,
+        source text not null default '',
+        encoder_id text references models(id) on delete set null,
+        meta text not null default '{}',
+        added_at text
+    )
+    """,
+    "create index models_sha on models(sha256)",
+    "create index models_path on models(path)",
+    "create index models_encoder on models(encoder_id)",
+    # Regenerable: a file's sha256 as long as its size and mtime are unchanged.
+    """
+    create table cache_file_hashes (
+        path text primary key not null,
+        size integer not null,
+        mtime_ns integer not null,
+        sha256 text not null,
+        hashed_at text
+    )
+    """,
+    # A persona's own models: her DreamBooth base and her LoRAs, with their weights.
+    """
+    create table persona_models (
+        persona_id text not null references personas(id) on delete cascade,
+        model_id text not null references models(id) on delete cascade,
+        role text not null,
+        weight real not null default 1.0,
+        primary key (persona_id, model_id)
+    )
+    """,
+    "create index persona_models_model on persona_models(model_id)",
+    # How a shot is rendered (a shot made for rendering has a row; footage shots have none).
+    """
+    create table shot_render (
+        shot_id text primary key not null references shots(id) on delete cascade,
+        settings text not null,
+        model_id text references models(id) on delete set null,
+        frames integer not null,
+        seed_offset integer not null,
+        updated_at text
+    )
+    """,
+    "create index shot_render_model on shot_render(model_id)",
+    # Provenance of a rendered take as queryable columns (the full settings as JSON too).
+    "alter table takes add column job_id text",
+    "alter table takes add column persona_id text",
+    "alter table takes add column persona_version_id text",
+    "alter table takes add column seed integer",
+    "alter table takes add column model_sha text",
+    "alter table takes add column model_name text",
+    "alter table takes add column family text",
+    "alter table takes add column mode text",
+    "alter table takes add column width integer",
+    "alter table takes add column height integer",
+    "alter table takes add column steps integer",
+    "alter table takes add column guidance real",
+    "alter table takes add column sampler text",
+    "alter table takes add column prompt text",
+    "alter table takes add column negative text",
+    "alter table takes add column loras text not null default '[]'",
+    "alter table takes add column adapters text not null default '[]'",
+    "alter table takes add column reference_shas text not null default '[]'",
+    "alter table takes add column device text",
+    "alter table takes add column seconds real",
+    "create index takes_seed on takes(seed)",
+    "create index takes_model on takes(model_sha)",
+    "create index takes_version on takes(persona_version_id)",
+    # Large pictures (rendered frames) can live in the assets folder beside the file, by hash:
+    # 'inline' rows hold their bytes, 'file' rows an empty blob.
+    "alter table blobs add column stored text not null default 'inline'",
+]
+
+
+def _m006_render(db: sqlite_utils.Database) -> None:
+    """Registered models, personas' own models, shots' render settings, takes' provenance."""
+    for statement in _RENDER:
+        db.execute(statement)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_library,
     _m003_job_unit_results,
     _m004_shots,
     _m005_score_inputs,
+    _m006_render,
 ]
 
 

@@ -149,3 +149,20 @@ def test_put_asset_refuses_bad_sources_and_read_only(project, project_path, tmp_
         with pytest.raises(ReadOnlyProjectError):
             put_asset(ro, model_file(tmp_path), "lora")
     assert not project_path.with_name("film.pstudio.assets").exists()
+
+
+def test_large_rendered_pictures_live_beside_the_file(project):
+    big = os.urandom(blobs.LARGE_BLOB + 1)
+    sha = put_blob(project, big, "image/png", large_outside=True)
+    small = put_blob(project, PNG, "image/png", large_outside=True)
+    assert get_blob(project, sha) == big and verify_blob(project, sha)
+    assert blobs.blob_file(project, sha).read_bytes() == big
+    stored = {
+        r["sha256"]: r for r in project.query("select sha256, stored, length(data) n from blobs")
+    }
+    assert stored[sha]["stored"] == "file" and stored[sha]["n"] == 0
+    assert stored[small]["stored"] == "inline" and not blobs.blob_file(project, small).exists()
+    assert put_blob(project, big, "image/png", large_outside=True) == sha  # stored once
+    blobs.blob_file(project, sha).unlink()
+    with pytest.raises(NotFoundError, match="assets folder"):
+        get_blob(project, sha)

@@ -29,6 +29,9 @@ AUTHORED = {
     "settings",
     "jobs",
     "job_unit_results",
+    "models",
+    "persona_models",
+    "shot_render",
     "job_units",
 }
 
@@ -80,6 +83,7 @@ CACHES = {
     "cache_calibration",
     "cache_looks",
     "cache_drift",
+    "cache_file_hashes",
 }
 
 
