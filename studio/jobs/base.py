@@ -1,4 +1,5 @@
-"""What every job kind shares: the work context, the kind protocol, and the face engine codecs.
+"""What every job kind shares: the work context, the kind protocol, the result codec and the
+face engine codecs.
 
 Job kinds import this module; the registry (`studio.jobs.kinds`) imports the kinds. Nothing here
 imports a kind, so the arrows run one way.
@@ -6,13 +7,18 @@ imports a kind, so the arrows run one way.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from studio.core.jobs import CancelToken, Progress
 from studio.project.store import Project
+
+# Where a kind's work runs: in the runner's thread, or in the long-lived worker process (GPU
+# work: its pipelines stay loaded between jobs and a crash cannot take the studio down).
+ExecutorName = Literal["thread", "worker"]
 
 
 @dataclass
@@ -22,13 +28,22 @@ class WorkContext:
     read_blob: Callable[[str], bytes]
     asset_path: Callable[[str], Path]
     cancel: CancelToken
-    # Progress inside one long unit (a download); reported, never committed.
+    # Progress inside one long unit (a download, a render's steps); reported, never committed.
     progress: Callable[[Progress], None] = lambda p: None
 
 
 class JobKind(Protocol):
+    """What a kind of job does: its units, the work per unit, and how a result is committed.
+
+    `work` runs where `executor` says and sees only its spec, its units and a WorkContext, so
+    in the worker its results must be JSON data (bytes allowed, see `encode_result`);
+    `commit` and `finish` always run in the runner, the project's one writer. Optional hooks:
+    `extra_units(spec)` and `describe_extra(left)` (work the progress counter does not count)
+    and `release()` (free what the kind cached, called before a worker process exits).
+    """
+
     kind: str
-    in_subprocess: bool
+    executor: ExecutorName
 
     def units(self, spec: Any) -> list[str]: ...
 
@@ -41,6 +56,28 @@ class JobKind(Protocol):
     def finish(self, project: Project, job_id: str, spec: Any) -> str: ...
 
 
+def encode_result(value: Any) -> Any:
+    """A unit's result as JSON data: bytes, also inside lists and dicts, travel as base64."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"__bytes__": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        return {k: encode_result(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode_result(v) for v in value]
+    return value
+
+
+def decode_result(value: Any) -> Any:
+    """A result back from `encode_result`'s data (tuples come back as lists)."""
+    if isinstance(value, dict):
+        if set(value) == {"__bytes__"}:
+            return base64.b64decode(value["__bytes__"])
+        return {k: decode_result(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_result(v) for v in value]
+    return value
+
+
 def load_face_engine(name: str, thorough: bool = True) -> Any:
     """Load the named face engine (its models load now, in the job)."""
     from studio.engine.faces import load_engine
@@ -49,7 +86,7 @@ def load_face_engine(name: str, thorough: bool = True) -> Any:
 
 
 def face_result(face: Any) -> dict:
-    """A face as JSON-able data (it may cross the subprocess pipe)."""
+    """A face as JSON-able data (it may cross the worker's pipe)."""
     row = face.to_row()
     if face.embedding is not None:
         row["embedding"] = face.embedding.astype("float32").tolist()

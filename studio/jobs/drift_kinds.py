@@ -21,7 +21,7 @@ class FootageImport:
     """Each video file or folder of images becomes a shot; its frames commit with it."""
 
     kind = FootageSpec.kind
-    in_subprocess = False  # results carry the frames' bytes, which stay in this process
+    executor = "thread"  # results carry the frames' bytes, which stay in this process
 
     def units(self, spec: FootageSpec) -> list[str]:
         return list(dict.fromkeys(spec.sources))
@@ -114,7 +114,7 @@ class DriftAnalysis:
     """Per frame: faces and looks (model work, skipped when cached), then scores per persona."""
 
     kind = DriftSpec.kind
-    in_subprocess = False  # dlib releases the GIL while it computes
+    executor = "thread"  # dlib releases the GIL while it computes
 
     def __init__(self) -> None:
         self._contexts: dict[str, Any] = {}  # job id -> the cast it scores against

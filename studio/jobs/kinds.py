@@ -1,229 +1,22 @@
-"""What each kind of job does: its units, the work per unit, and how a result is committed."""
+"""The registry of job kinds: every kind the runner and the worker know, by name.
+
+This module imports the kind modules and nothing imports it but the runner, the worker and
+code that registers kinds of its own; the kinds share their helpers through `studio.jobs.base`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+import importlib
 
 from studio.core.errors import JobError
 from studio.core.jobs import JobSpec
-from studio.core.specs import AuditSpec, ImportSpec, ModelDownloadSpec, ThumbnailSpec, VerifySpec
-from studio.core.text import plural
-from studio.jobs.base import JobKind, WorkContext, load_face_engine
-from studio.jobs.base import face_from_result as _face_from_result
-from studio.jobs.base import face_result as _face_result
-from studio.services import imports, library
-from studio.services import jobs as job_service
+from studio.core.specs import SPEC_TYPES
+from studio.jobs.base import JobKind
+from studio.jobs.drift_kinds import DriftAnalysis, FootageImport
+from studio.jobs.library_kinds import Audit, Import, ModelDownload, Thumbnails, Verify
+from studio.jobs.report import Report
 
-
-class Thumbnails:
-    kind = ThumbnailSpec.kind
-    in_subprocess = False
-
-    def units(self, spec: ThumbnailSpec) -> list[str]:
-        return list(spec.blob_shas)
-
-    def work(self, spec: ThumbnailSpec, units: list[str], ctx: WorkContext):
-        from studio.engine import images  # Pillow loads when the first job needs it
-
-        for sha in units:
-            ctx.cancel.raise_if_cancelled()
-            yield sha, images.thumbnail(ctx.read_blob(sha), spec.size)
-
-    def commit(self, project, job_id, spec: ThumbnailSpec, unit, result: bytes, done):
-        job_service.commit_unit(
-            project,
-            job_id,
-            unit,
-            done,
-            f"{done} of {len(spec.blob_shas)} thumbnails",
-            lambda: library.store_thumbnail(project, unit, spec.size, result),
-        )
-
-    def finish(self, project, job_id, spec: ThumbnailSpec) -> str:
-        return f"{len(spec.blob_shas)} thumbnails ready"
-
-
-class Verify:
-    kind = VerifySpec.kind
-    in_subprocess = False
-
-    def units(self, spec: VerifySpec) -> list[str]:
-        return [f"blob:{s}" for s in spec.blob_shas] + [f"asset:{s}" for s in spec.asset_shas]
-
-    def work(self, spec: VerifySpec, units: list[str], ctx: WorkContext):
-        for unit in units:
-            ctx.cancel.raise_if_cancelled()
-            what, sha = unit.split(":", 1)
-            h = hashlib.sha256()
-            try:
-                if what == "blob":
-                    h.update(ctx.read_blob(sha))
-                else:
-                    with open(ctx.asset_path(sha), "rb") as f:
-                        for chunk in iter(lambda: f.read(1 << 20), b""):
-                            h.update(chunk)
-                ok = h.hexdigest() == sha
-            except Exception:
-                ok = False
-            yield unit, ok
-
-    def commit(self, project, job_id, spec: VerifySpec, unit, result: bool, done):
-        def store() -> None:
-            if not result:
-                job_service.add_problem(project, job_id, unit)
-
-        total = len(spec.blob_shas) + len(spec.asset_shas)
-        job_service.commit_unit(project, job_id, unit, done, f"{done} of {total} checked", store)
-
-    def finish(self, project, job_id, spec: VerifySpec) -> str:
-        bad = [b for b in job_service.get_job(project, job_id).error.split("\n") if b]
-        total = len(spec.blob_shas) + len(spec.asset_shas)
-        if bad:
-            raise JobError(
-                f"{len(bad)} of {total} stored files are damaged: {', '.join(bad[:5])}.",
-                hint="Restore the project from a backup, or re-import the damaged images.",
-            )
-        return f"All {total} stored files are intact"
-
-
-class Import:
-    """Reference import: one unit per file; each is read, checked and decoded off-thread."""
-
-    kind = ImportSpec.kind
-    in_subprocess = False  # results carry the files' bytes, which stay in this process
-
-    def units(self, spec: ImportSpec) -> list[str]:
-        return list(dict.fromkeys(spec.paths))
-
-    def work(self, spec: ImportSpec, units: list[str], ctx: WorkContext):
-        from studio.engine import ingest  # Pillow loads when the first job needs it
-
-        yield from ingest.read_files(units, ctx.cancel, library.THUMBNAIL_SIZE)
-
-    def commit(self, project, job_id, spec: ImportSpec, unit, result, done):
-        job_service.commit_unit(
-            project,
-            job_id,
-            unit,
-            done,
-            f"{done} of {len(spec.paths)} files",
-            lambda: imports.store_imported(project, job_id, spec, result),
-        )
-
-    def finish(self, project, job_id, spec: ImportSpec) -> str:
-        return imports.import_report(project, job_id).summary()
-
-
-AUDIT_BATCH = 8  # images per call of an engine's analyze_many; a cancel waits for at most one
-
-
-def _load_face_engine(name: str, thorough: bool = True) -> Any:
-    """Load the named face engine for an audit (tests replace this)."""
-    return load_face_engine(name, thorough)
-
-
-class Audit:
-    """The reference audit: one unit per image the engine has not scanned; `finish` judges all."""
-
-    kind = AuditSpec.kind
-    in_subprocess = False  # dlib releases the GIL while it computes
-
-    def units(self, spec: AuditSpec) -> list[str]:
-        return list(dict.fromkeys(spec.blob_shas))
-
-    def work(self, spec: AuditSpec, units: list[str], ctx: WorkContext):
-        from studio.core.errors import BadImageError
-        from studio.engine import images
-
-        engine = _load_face_engine(spec.engine)
-        many = getattr(engine, "analyze_many", None)
-        step = AUDIT_BATCH if many else 1
-        for start in range(0, len(units), step):
-            ctx.cancel.raise_if_cancelled()
-            decoded, failed = [], {}
-            for sha in units[start : start + step]:
-                try:
-                    decoded.append((sha, images.decode(ctx.read_blob(sha), sha[:12]).rgb))
-                except BadImageError as exc:
-                    failed[sha] = exc.message
-            pictures = [rgb for _, rgb in decoded]
-            found = many(pictures) if many else [engine.analyze(rgb) for rgb in pictures]
-            results = {
-                sha: {"engine_id": engine.engine_id, "faces": [_face_result(f) for f in faces]}
-                for (sha, _), faces in zip(decoded, found, strict=True)
-            }
-            for sha in units[start : start + step]:
-                yield sha, results.get(sha) or {"error": failed[sha]}
-
-    def commit(self, project, job_id, spec: AuditSpec, unit, result: dict, done):
-        from studio.services import audit
-
-        def store() -> None:
-            if "error" in result:
-                job_service.add_problem(project, job_id, f"{unit[:12]}: {result['error']}")
-            else:
-                faces = [_face_from_result(f) for f in result["faces"]]
-                audit.store_scan(project, unit, spec.engine, result["engine_id"], faces)
-
-        total = len(spec.blob_shas)
-        job_service.commit_unit(project, job_id, unit, done, f"{done} of {total} checked", store)
-
-    def finish(self, project, job_id, spec: AuditSpec) -> str:
-        from studio.services import audit
-
-        message = audit.finish_audit(project, spec)
-        bad = [b for b in job_service.get_job(project, job_id).error.split("\n") if b]
-        if bad:
-            message += f"; {plural(len(bad), 'image')} could not be read"
-        return message
-
-
-class ModelDownload:
-    """A face model pack's download: one unit, with progress by the MiB and a checksum."""
-
-    kind = ModelDownloadSpec.kind
-    in_subprocess = False
-
-    def units(self, spec: ModelDownloadSpec) -> list[str]:
-        return [spec.pack]
-
-    def work(self, spec: ModelDownloadSpec, units: list[str], ctx: WorkContext):
-        from studio.engine.faces.insightface_engine import download_model_pack
-
-        pack = download_model_pack(
-            spec.pack,
-            spec.dest,
-            ctx.progress,
-            ctx.cancel,
-            spec.sha256 or None,
-            url=spec.url or None,
-        )
-        yield spec.pack, {"path": str(pack.path), "sha256": pack.sha256}
-
-    def commit(self, project, job_id, spec: ModelDownloadSpec, unit, result: dict, done):
-        from studio.services import models
-
-        job_service.commit_unit(
-            project,
-            job_id,
-            unit,
-            done,
-            f"{spec.pack} downloaded",
-            lambda: models.record_download(project, spec.pack, result["path"], result["sha256"]),
-        )
-
-    def finish(self, project, job_id, spec: ModelDownloadSpec) -> str:
-        from studio.services import models
-
-        record = models.downloaded_pack(project, spec.pack)
-        checked = "checksum verified" if spec.sha256 else f"sha256 {record['sha256'][:16]}…"
-        return f"The {spec.pack} face models are ready in {record['path']} ({checked})"
-
-
-from studio.jobs.drift_kinds import DriftAnalysis, FootageImport  # noqa: E402  (uses the above)
-from studio.jobs.report import Report  # noqa: E402
-
+# Rendering's kinds join here from their own module (studio.jobs.render_kinds).
 KINDS: dict[str, JobKind] = {
     k.kind: k
     for k in (
@@ -238,6 +31,10 @@ KINDS: dict[str, JobKind] = {
     )
 }
 
+# The packages a worker may import an unregistered kind's module from: never a name that
+# arrives from elsewhere.
+KIND_PACKAGES = ("studio.", "tests.")
+
 
 def kind_of(spec: JobSpec) -> JobKind:
     """The handler of a spec's kind."""
@@ -245,3 +42,43 @@ def kind_of(spec: JobSpec) -> JobKind:
         return KINDS[spec.kind]
     except KeyError:
         raise JobError(f"Unknown kind of job '{spec.kind}'.") from None
+
+
+def register(kind: JobKind, spec_type: type[JobSpec]) -> JobKind:
+    """Add a kind defined outside the registry's modules, with its spec type; returns the kind.
+
+    Its module registers it when imported, so a worker process that imports that module (see
+    `import_kind`) knows the kind too. Registering the same class again replaces the instance.
+    """
+    if spec_type.kind != kind.kind:
+        raise ValueError(f"The spec type {spec_type.__name__} is for '{spec_type.kind}' jobs.")
+    known = KINDS.get(kind.kind)
+    if known is not None and type(known).__qualname__ != type(kind).__qualname__:
+        raise ValueError(f"'{kind.kind}' is already the kind {type(known).__qualname__}.")
+    KINDS[kind.kind] = kind
+    SPEC_TYPES[spec_type.kind] = spec_type
+    return kind
+
+
+def import_kind(name: str, module: str | None = None) -> JobKind:
+    """The kind called `name`, importing `module` first when the registry does not know it.
+
+    Only modules under KIND_PACKAGES are imported; the module registers its kinds itself.
+    """
+    if name not in KINDS and module:
+        if not module.startswith(KIND_PACKAGES):
+            raise JobError(
+                f"The job kind '{name}' lives in {module}, outside the studio's packages.",
+                hint="Register the kind in a module under studio or tests.",
+            )
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise JobError(
+                f"The module {module} of the job kind '{name}' cannot be imported: {exc}.",
+                hint="Check that the worker runs the same Persona Studio as the studio.",
+            ) from exc
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise JobError(f"Unknown kind of job '{name}'.") from None

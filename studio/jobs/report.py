@@ -177,7 +177,7 @@ class Report:
     """The report job: one unit per picture without a cached thumbnail, then the file."""
 
     kind = ReportSpec.kind
-    in_subprocess = False
+    executor = "thread"
 
     def units(self, spec: ReportSpec) -> list[str]:
         return list(dict.fromkeys(spec.thumbs))

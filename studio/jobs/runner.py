@@ -6,11 +6,7 @@ loses at most the unit in flight, and a resumed job redoes only what is not yet 
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -30,10 +26,11 @@ from studio.core.states import (
     RESUMABLE_STATES,
     RUNNING,
 )
-from studio.jobs.kinds import JobKind, WorkContext, kind_of
+from studio.jobs.base import JobKind
+from studio.jobs.executors import Executor, ThreadExecutor, Work, WorkerError, WorkerProcessExecutor
+from studio.jobs.kinds import kind_of
 from studio.project.store import Project
 from studio.services import jobs as job_service
-from studio.services import library
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +50,16 @@ class JobEvent:
 
 Listener = Callable[[JobEvent], None]
 
-
-def encode_result(value: Any) -> Any:
-    """Results cross the subprocess pipe as JSON; bytes travel as base64."""
-    if isinstance(value, bytes):
-        return {"__bytes__": base64.b64encode(value).decode("ascii")}
-    return value
-
-
-def decode_result(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"__bytes__"}:
-        return base64.b64decode(value["__bytes__"])
-    return value
+EXECUTORS = ("thread", "worker")
 
 
 class JobRunner:
-    """Runs the project's jobs one after another off the calling thread."""
+    """Runs the project's jobs one after another off the calling thread.
+
+    Each kind's work runs where `executor_name` says; the runner owns those executors (the
+    worker process is started on first use and kept) and closes them in `shutdown`.
+    force_subprocess: run every kind in the worker process.
+    """
 
     def __init__(
         self, project: Project, listener: Listener | None = None, *, force_subprocess: bool = False
@@ -76,6 +67,7 @@ class JobRunner:
         self._project = project
         self._listeners: list[Listener] = [listener] if listener else []
         self._force_subprocess = force_subprocess
+        self._executors: dict[str, Executor] = {}
         self._lock = threading.Condition()
         self._queue: deque[str] = deque()
         self._tokens: dict[str, CancelToken] = {}
@@ -162,7 +154,10 @@ class JobRunner:
             return self._current is not None or bool(self._queue)
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop taking work; a running job stops after its unit and is left interrupted."""
+        """Stop taking work; a running job stops after its unit and is left interrupted.
+
+        Then the executors are closed: the worker process frees what it loaded and exits.
+        """
         with self._lock:
             self._closing = True
             pending = list(self._queue)
@@ -174,6 +169,11 @@ class JobRunner:
             job_service.set_state(self._project, job_id, INTERRUPTED, message="Interrupted")
         if self._thread:
             self._thread.join(timeout)
+        with self._lock:
+            executors = list(self._executors.values())
+            self._executors.clear()
+        for executor in executors:
+            executor.close()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -243,8 +243,10 @@ class JobRunner:
         first = kind.describe_extra(extra_left) if extra_left else "Starting"
         job_service.set_state(project, job_id, RUNNING, done=done, total=total, message=first)
         self._emit(job_id, "started", job.title, Progress(done, total, first))
+        results: Iterator[tuple[str, Any]] = iter(())
         try:
-            for unit, result in self._work(job_id, kind, spec, todo, token):
+            results = self._work(job_id, job.title, kind, spec, todo, token)
+            for unit, result in results:
                 if unit in extra:
                     extra_left -= 1
                     text = kind.describe_extra(extra_left) if extra_left else f"{done} of {total}"
@@ -272,12 +274,21 @@ class JobRunner:
             job_service.set_state(project, job_id, FAILED, message=exc.message, error=str(exc))
             self._emit(job_id, "failed", job.title, Progress(done, total, exc.message), str(exc))
             return
+        except WorkerError as exc:  # its traceback was logged where it arrived
+            text = f"Unexpected error: {exc}"
+            job_service.set_state(project, job_id, FAILED, message=text, error=text)
+            self._emit(job_id, "failed", job.title, Progress(done, total, text), text)
+            return
         except Exception as exc:
             log.exception("job %s crashed", job_id)
             text = f"Unexpected error: {type(exc).__name__}: {exc}"
             job_service.set_state(project, job_id, FAILED, message=text, error=text)
             self._emit(job_id, "failed", job.title, Progress(done, total, text), text)
             return
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # work cut short (cancel, a failed commit) stops where it runs now
         # Work refused along the way (files rejected, pictures unreadable) leaves the job
         # finished with problems rather than done; listeners still hear "done" (it ended).
         state = PROBLEMS if job_service.problems(project, job_id) else DONE
@@ -285,20 +296,41 @@ class JobRunner:
         self._emit(job_id, "done", job.title, Progress(total, total, message), state=state)
 
     def _work(
-        self, job_id: str, kind: JobKind, spec: JobSpec, todo: list[str], token: CancelToken
+        self,
+        job_id: str,
+        title: str,
+        kind: JobKind,
+        spec: JobSpec,
+        todo: list[str],
+        token: CancelToken,
     ) -> Iterator[tuple[str, Any]]:
         if not todo:
             return iter(())
-        if kind.in_subprocess or self._force_subprocess:
-            return _work_in_subprocess(self._project, spec, todo, token)
-        job = job_service.get_job(self._project, job_id)
-        ctx = WorkContext(
-            read_blob=lambda sha: library.read_blob(self._project, sha),
-            asset_path=lambda sha: library.asset_path(self._project, sha),
-            cancel=token,
-            progress=lambda p: self._emit(job_id, "progress", job.title, p),
+        executor = self._executor(executor_name(kind, force_worker=self._force_subprocess))
+        return executor.run(
+            Work(job_id, kind, spec, tuple(todo)),
+            lambda p: self._emit(job_id, "progress", title, p),
+            token,
         )
-        return kind.work(spec, todo, ctx)
+
+    def _executor(self, name: str) -> Executor:
+        with self._lock:
+            executor = self._executors.get(name)
+            if executor is None:
+                if name == "worker":
+                    executor = WorkerProcessExecutor(self._project.path)
+                else:
+                    executor = ThreadExecutor(self._project)
+                self._executors[name] = executor
+            return executor
+
+
+def executor_name(kind: JobKind, *, force_worker: bool = False) -> str:
+    """Where a kind's work runs: "thread" or "worker", as the kind says unless forced."""
+    name = "worker" if force_worker else kind.executor
+    if name not in EXECUTORS:
+        raise ValueError(f"The job kind '{kind.kind}' names an unknown executor '{name}'.")
+    return name
 
 
 def _extra_units(kind: JobKind, spec: JobSpec) -> list[str]:
@@ -311,58 +343,3 @@ def _counted_total(kind: JobKind, spec: JobSpec) -> int:
     """How many units the progress counter runs over: the kind's units less its extra ones."""
     units = kind.units(spec)
     return len(units) - len(set(_extra_units(kind, spec)) & set(units))
-
-
-def _work_in_subprocess(
-    project: Project, spec: JobSpec, todo: list[str], token: CancelToken
-) -> Iterator[tuple[str, Any]]:
-    """Run the work in `python -m studio.jobs.worker`, which answers in JSON lines."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "studio.jobs.worker", str(project.path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        bufsize=1,
-    )
-    request = {"kind": spec.kind, "spec": spec.to_dict(), "units": todo}
-    proc.stdin.write(json.dumps(request) + "\n")
-    proc.stdin.flush()
-    stopped = threading.Event()
-
-    def watch_cancel() -> None:
-        while not stopped.wait(0.1):
-            if token.cancelled:
-                try:
-                    proc.stdin.write("cancel\n")
-                    proc.stdin.flush()
-                except OSError:
-                    pass
-                if not stopped.wait(15):  # a stuck worker is ended; its unit is redone later
-                    proc.kill()
-                return
-
-    threading.Thread(target=watch_cancel, daemon=True).start()
-    try:
-        for line in proc.stdout:
-            message = json.loads(line)
-            event = message.get("event")
-            if event == "unit":
-                yield message["unit"], decode_result(message["result"])
-            elif event == "cancelled":
-                raise Cancelled()
-            elif event == "error":
-                raise JobError(message["message"])
-        rc = proc.wait()
-        if token.cancelled:
-            raise Cancelled()
-        if rc != 0:
-            tail = proc.stderr.read()[-800:].strip()
-            raise JobError(
-                f"The job's worker process stopped unexpectedly (exit status {rc}). {tail}"
-            )
-    finally:
-        stopped.set()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()

@@ -12,7 +12,7 @@ import pytest
 
 from studio.core.jobs import CancelToken
 from studio.core.resources import resource_path
-from studio.jobs import kinds
+from studio.jobs import base, library_kinds
 from studio.jobs.runner import JobRunner
 from studio.project import faces as face_cache
 from studio.services import audit, library, personas
@@ -134,14 +134,14 @@ def test_work_results_are_plain_json(project, monkeypatch):
     add_refs(project, _ada(project), [1, 2])
     FakeEngine({1: [face(photo_of(ADA, 1))], 2: []}).install(monkeypatch)
     spec = audit.plan_audit(project, "Ada")
-    ctx = kinds.WorkContext(
+    ctx = base.WorkContext(
         read_blob=lambda sha: library.read_blob(project, sha),
         asset_path=lambda sha: library.asset_path(project, sha),
         cancel=CancelToken(),
     )
-    results = dict(kinds.Audit().work(spec, list(spec.blob_shas), ctx))
-    back = json.loads(json.dumps(results))  # it could cross the subprocess pipe
-    faces = [kinds._face_from_result(f) for r in back.values() for f in r["faces"]]
+    results = dict(library_kinds.Audit().work(spec, list(spec.blob_shas), ctx))
+    back = json.loads(json.dumps(results))  # it could cross the worker's pipe
+    faces = [base.face_from_result(f) for r in back.values() for f in r["faces"]]
     assert len(faces) == 1 and faces[0] == face(photo_of(ADA, 1))
     assert faces[0].embedding.tolist() == pytest.approx(photo_of(ADA, 1).tolist())
 
