@@ -1,6 +1,7 @@
 """Headless front end: `persona-studio VERB ...`. Never imports Qt; heavy modules load per verb.
 
-One module per verb group (`project`, `persona`, `refs`, `drift`); `common` holds what they share.
+One module per verb group (`project`, `persona`, `refs`, `shots`, `drift`); `common` holds
+what they share.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import sys
 from typing import Any
 
 from studio import __version__
-from studio.cli import drift, persona, project, refs
+from studio.cli import drift, persona, project, refs, shots
 from studio.cli.common import UsageError
 from studio.core.errors import ProjectLockedError, StudioError
 
 VERBS = (
     "new", "demo", "persona", "refs", "shots", "analyze", "review", "thresholds", "reshoots",
-    "report", "check", "jobs", "copy", "restore",
+    "report", "export", "check", "jobs", "copy", "restore",
 )  # fmt: skip
 
 GUI_USAGE = """\
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     project.register(verb, group)
     persona.register(verb, group)
     refs.register(verb, group)
+    shots.register(verb, group)
     drift.register(verb, group)
     project.register_upkeep(verb, group)
     return parser

@@ -1,4 +1,4 @@
-"""Drift review verbs: shots, analyze, review, thresholds, reshoots and the report.
+"""Drift review verbs: analyze, review, thresholds, reshoots and the report.
 
 Frames are numbered from 1, as the heat map, the inspector, the reshoot list and the report show
 them (a frame with no time reads "frame N" in place of its timecode).
@@ -7,7 +7,6 @@ them (a frame with no time reads "frame N" in place of its timecode).
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from studio.cli.common import (
@@ -19,6 +18,7 @@ from studio.cli.common import (
     run_job,
     with_cancel,
 )
+from studio.cli.shots import shot_entries, shot_lines
 from studio.core.errors import StudioError
 from studio.core.text import plural
 
@@ -29,112 +29,6 @@ FRAMES_HELP = (
 )
 
 
-# -- shots ------------------------------------------------------------------------------------
-
-
-def _row_line(d: dict) -> str:
-    from studio.services.review import describe_value
-
-    text = (
-        f"{d['frames']} frames, {d['analysed']} analysed, {d['flagged']} flagged, "
-        f"{d['not_measurable']} not measurable"
-    )
-    if d.get("stale"):
-        text += f", {d['stale']} out of date (analyze updates them)"
-    if d["worst_frame"] is not None:
-        worst = describe_value(d["worst_on"], d["worst_value"])
-        text += f"; worst {worst} at {d['worst_timecode']} (frame {d['worst_frame']})"
-    return text
-
-
-def _shot_entries(project: Any, shot_keys: list[str] | None = None) -> list[dict]:
-    """One entry per shot and persona scored in it, each naming the personas expected in it.
-
-    A shot with nobody to score against (an empty cast) is listed with its frames only.
-    """
-    from studio.services import drift, review, shots
-
-    rows = drift.drift_rows(project, shot_keys)
-    cast = shots.expected_personas(project)
-    listed = [r.shot for r in rows] if shot_keys else shots.list_shots(project)
-    out = []
-    for shot in {s.id: s for s in listed}.values():
-        mine = [r for r in rows if r.shot.id == shot.id]
-        expected = {"expected": cast.get(shot.id, [])}
-        out += [{**review.shot_summary(r), **expected} for r in mine] or [
-            {"shot": shot.name, "persona": None, "frames": shot.frame_count, **expected}
-        ]
-    return out
-
-
-def _shot_lines(entries: list[dict]) -> list[str]:
-    """A line per shot; a shot expecting several personas has a line per persona below it."""
-    lines = []
-    by_shot: dict[str, list[dict]] = {}
-    for e in entries:
-        by_shot.setdefault(e["shot"], []).append(e)
-    for name, mine in by_shot.items():
-        expected = ", ".join(mine[0]["expected"]) or "nobody expected"
-        if mine[0]["persona"] is None:
-            lines.append(f"{name} ({expected}): {plural(mine[0]['frames'], 'frame')}")
-        elif len(mine) == 1:
-            lines.append(f"{name} ({expected}): " + _row_line(mine[0]))
-        else:
-            lines.append(f"{name} ({expected}): {plural(mine[0]['frames'], 'frame')}")
-            lines += [f"  {d['persona']}: " + _row_line(d) for d in mine]
-    return lines
-
-
-def _footage_lines(report: Any) -> list[str]:
-    """The import report's lines, each refused file named once (its reason may repeat the name)."""
-    lines = report.lines()
-    for source, reason in report.rejected:
-        name = os.path.basename(source)
-        if reason.startswith(name + ": "):
-            said = f"  {source}: {reason}"
-            lines = [f"  {source}: {reason[len(name) + 2 :]}" if ln == said else ln for ln in lines]
-    return lines
-
-
-def cmd_shots(args: argparse.Namespace) -> int:
-    from studio.services import shots
-
-    if args.shots_action == "import":
-        with open_project(args.project) as project:
-            spec = shots.plan_footage_import(
-                project,
-                args.persona,
-                args.paths,
-                every=args.every,
-                max_frames=args.max_frames,
-                fps=args.fps,
-                outfits=args.outfit or (),
-            )
-            job = run_job(project, spec, "Importing footage")
-            report = shots.footage_report(project, job.id)
-        emit(args, report.to_dict(), "\n".join(_footage_lines(report)))
-        return 1 if report.rejected else 0
-    if args.shots_action == "outfit":
-        from studio.services import personas
-
-        with open_project(args.project) as project:
-            shots.set_outfit(project, args.shot, args.persona, args.outfit)
-            shot = shots.get_shot(project, args.shot)
-            persona = personas.get_persona(project, args.persona)
-            now = shot.outfit_for(persona.id)
-        said = f"'{now}'" if now else "any of the persona's outfits"
-        emit(
-            args,
-            {"shot": shot.name, "persona": persona.name, "outfit": now},
-            f"{shot.name} expects {persona.name} in {said}. Analyse to update its wardrobe scores.",
-        )
-        return 0
-    with open_project(args.project, read_only=True) as project:
-        entries = _shot_entries(project)
-    emit(args, entries, "\n".join(_shot_lines(entries)) or "No shots yet.")
-    return 0
-
-
 def cmd_analyze(args: argparse.Namespace) -> int:
     from studio.services import drift
 
@@ -143,9 +37,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             project, [args.shot] if args.shot else None, args.engine, thorough=args.thorough
         )
         job = run_job(project, spec, "Analysing")
-        entries = _shot_entries(project, [args.shot] if args.shot else None)
+        entries = shot_entries(project, [args.shot] if args.shot else None)
     data = {"message": job.message, "shots": entries}
-    emit(args, data, "\n".join([job.message] + _shot_lines(entries)))
+    emit(args, data, "\n".join([job.message] + shot_lines(entries)))
     return 0
 
 
@@ -287,41 +181,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(verb, group) -> None:
-    shots_action = group(
-        "shots",
-        "import footage as shots, list shots with their drift",
-        "Shots of the project's timeline, made from video files or folders of images.",
-        cmd_shots,
-    )
-    a = shots_action("import", "import video files or folders of numbered images as shots")
-    a.add_argument(
-        "--persona",
-        required=True,
-        action="append",
-        metavar="NAME",
-        help="a persona expected in them (repeat for several: --persona Ada --persona Bea)",
-    )
-    a.add_argument("paths", nargs="+", metavar="PATH")
-    a.add_argument("--every", type=int, default=1, metavar="N", help="keep every Nth frame")
-    a.add_argument("--max-frames", type=int, default=1000, metavar="N", help="frame cap per shot")
-    a.add_argument("--fps", type=float, metavar="FPS", help="frame rate of image folders")
-    a.add_argument(
-        "--outfit",
-        action="append",
-        metavar="NAME|PERSONA=NAME",
-        help="the outfit the shots expect (default: any); the wardrobe is checked "
-        "against the references tagged with it and its colours",
-    )
-    a = shots_action("outfit", "set the outfit a shot expects a persona in")
-    a.add_argument("shot", metavar="SHOT")
-    a.add_argument("--persona", required=True, metavar="NAME")
-    a.add_argument("--outfit", metavar="NAME", help="the outfit (leave out: any of the persona's)")
-    shots_action(
-        "list",
-        "every shot with the personas expected in it, frames analysed and flagged, and its "
-        "worst frame (on the check that flagged it)",
-    )
-
     p = verb("analyze", "score every frame for identity, wardrobe and lighting drift (a job)")
     p.add_argument("project")
     p.add_argument("--shot", metavar="NAME", help="only this shot")

@@ -8,6 +8,7 @@ exception, so one bad file cannot stop an import.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from collections import deque
@@ -17,7 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from studio.core.errors import BadImageError
 from studio.core.imports import ImportedFile
 from studio.core.jobs import CancelToken
-from studio.engine import images
+from studio.core.takes import PROVENANCE_KEY
+from studio.engine import export, images
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
@@ -38,12 +40,26 @@ def read_file(path: str, thumb_size: int = 256) -> ImportedFile:
             note=decoded.note,
             phash=images.perceptual_hash(decoded.rgb),
             thumbnail=images.jpeg_bytes(decoded.rgb),
-            metadata=decoded.metadata,
+            metadata=_with_studio_record(data, decoded.metadata),
         )
     except BadImageError as exc:
         return ImportedFile(path=path, reason=exc.message)
     except Exception as exc:  # a decoder bug on one odd file must not end the import
         return ImportedFile(path=path, reason=f"could not be read ({type(exc).__name__}: {exc})")
+
+
+def _with_studio_record(data: bytes, metadata: dict) -> dict:
+    """The metadata plus the record of a PNG the studio exported ("persona-studio" chunk)."""
+    if not data.startswith(export.PNG_SIGNATURE):
+        return metadata
+    try:
+        text = export.png_texts(data).get(PROVENANCE_KEY)
+        record = json.loads(text) if text else None
+    except (BadImageError, ValueError):
+        return metadata  # a damaged chunk leaves the A1111 parameters read as they are
+    if not isinstance(record, dict):
+        return metadata
+    return {**metadata, "generator": "Persona Studio", "persona_studio": record}
 
 
 def read_files(

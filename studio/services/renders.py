@@ -1,0 +1,236 @@
+"""Shots made for rendering: create one, change its render settings, read them back.
+
+A render shot is a shot of the timeline with no footage: its frames come from the renderer,
+one take at a time. Its settings are checked against the persona (her lighting setups, her
+wardrobe) and the registered models (kind and family) before anything is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from studio.core import persona as record_rules
+from studio.core.errors import StudioError
+from studio.core.models import BASE, DREAMBOOTH, FAMILY_NAMES, IP_ADAPTER, LORA, ModelRecord
+from studio.core.records import Persona
+from studio.core.render import RenderSettings, check_settings
+from studio.core.shots import Shot
+from studio.project import personas as persona_rows
+from studio.project import renders as rows
+from studio.project import shots as shot_rows
+from studio.project.store import Project
+from studio.services import shots as shot_service
+
+RENDER_KIND = "render"  # Shot.source_kind of a shot made for rendering
+_SETTING_NAMES = frozenset(f.name for f in fields(RenderSettings))
+
+rendered_frames = rows.rendered_frames
+
+
+def add_render_shot(
+    project: Project,
+    name: str,
+    persona_keys: Sequence[str],
+    settings: RenderSettings,
+    outfit: str | None = None,
+) -> Shot:
+    """Add a shot to render at the end of the timeline, with its settings (one transaction).
+
+    settings.seed_offset 0 gives the shot the next free offset: 1,000 above the highest in use.
+    outfit: the outfit the personas wear, as "NAME" or "PERSONA=NAME" (None: any of theirs).
+    """
+    name = " ".join(name.split())
+    if not name:
+        raise StudioError("A shot needs a name.", hint="Give the shot a name.")
+    if any(s.name.casefold() == name.casefold() for s in shot_rows.list_shots(project)):
+        raise StudioError(
+            f"There is already a shot called '{name}'.",
+            hint="Choose another name, or change that shot with `persona-studio shots set`.",
+        )
+    if not persona_keys:
+        raise StudioError(
+            "A render shot needs a persona to render.", hint="Name one with --persona NAME."
+        )
+    found = [persona_rows.get_persona(project, key) for key in persona_keys]
+    personas = list({p.id: p for p in found}.values())
+    outfits = shot_service.expected_outfits(project, personas, [outfit] if outfit else [])
+    with project.atomic():
+        if not settings.seed_offset:
+            settings = settings.with_changes(seed_offset=rows.next_seed_offset(project))
+        settings, model = _checked(project, personas, settings)
+        shot = shot_rows.add_shot(
+            project, name, [p.id for p in personas], [], source_kind=RENDER_KIND, outfits=outfits
+        )
+        rows.put_render_settings(project, shot.id, settings, model.id if model else None)
+    return shot
+
+
+def render_settings(project: Project, shot_key: str) -> RenderSettings:
+    """A render shot's settings; StudioError for a shot made from footage."""
+    return render_shot(project, shot_key)[1]
+
+
+def render_shot(project: Project, shot_key: str) -> tuple[Shot, RenderSettings]:
+    """A render shot and its settings; StudioError for a shot made from footage."""
+    shot = shot_rows.get_shot(project, shot_key)
+    return shot, _settings_of(project, shot)
+
+
+def set_render_settings(project: Project, shot_key: str, **changes: Any) -> RenderSettings:
+    """Change some of a render shot's settings and return them all (one transaction).
+
+    changes: RenderSettings fields, and `outfit` (a name, "PERSONA=NAME", or None for any).
+    """
+    unknown = set(changes) - _SETTING_NAMES - {"outfit"}
+    if unknown:
+        raise TypeError(f"not a render setting: {', '.join(sorted(unknown))}")
+    shot = shot_rows.get_shot(project, shot_key)
+    old = _settings_of(project, shot)
+    personas = [persona_rows.get_persona(project, pid) for pid in shot.persona_ids]
+    outfit_given = "outfit" in changes
+    outfit = changes.pop("outfit", None)
+    outfits = shot_service.expected_outfits(project, personas, [outfit] if outfit else [])
+    for key in ("loras", "ip_adapters"):
+        if key in changes:
+            changes[key] = tuple((str(n), float(w)) for n, w in changes[key] or ())
+    settings, model = _checked(project, personas, old.with_changes(**changes))
+    with project.atomic():
+        rows.put_render_settings(project, shot.id, settings, model.id if model else None)
+        if outfit_given:
+            for persona in personas:
+                shot_rows.set_outfit(project, shot.id, persona.id, outfits.get(persona.id))
+    return settings
+
+
+def _settings_of(project: Project, shot: Shot) -> RenderSettings:
+    settings = rows.get_settings(project, shot.id)
+    if settings is None:
+        raise StudioError(
+            f"'{shot.name}' was made from footage, so it has no render settings.",
+            hint="Make a shot to render with `persona-studio shots add`.",
+        )
+    return settings
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+def _checked(
+    project: Project, personas: Sequence[Persona], settings: RenderSettings
+) -> tuple[RenderSettings, ModelRecord | None]:
+    """The settings with names spelled as registered, and the base model they name; refuses
+    what cannot be rendered with a message naming the setting."""
+    check_settings(settings)
+    if not 0 <= settings.seed_offset < 2**32:
+        raise StudioError(
+            f"A seed offset of {settings.seed_offset} is outside 0 to {2**32 - 1:,}.",
+            hint="Leave it out to give the shot the next free offset.",
+        )
+    setup = _lighting_setup(project, personas, settings.lighting_setup)
+    base = _base_model(project, settings.model) if settings.model else None
+    family = base.family if base else _persona_family(project, personas)
+    loras, family = _named(project, settings.loras, LORA, "LoRA", "--lora", family)
+    adapters, family = _named(
+        project, settings.ip_adapters, IP_ADAPTER, "IP-Adapter", "--ip-adapter", family
+    )
+    changed = settings.with_changes(
+        lighting_setup=setup,
+        model=base.name if base else "",
+        loras=loras,
+        ip_adapters=adapters,
+    )
+    return changed, base
+
+
+def _lighting_setup(project: Project, personas: Sequence[Persona], setup: str) -> str:
+    """The setup as the schema spells it; refused when a persona's record does not allow it."""
+    if not setup:
+        return ""
+    known = _known_setups()
+    spelled = next((s for s in known if s.casefold() == setup.strip().casefold()), None)
+    if spelled is None:
+        raise StudioError(
+            f"'{setup}' is not a lighting setup.",
+            hint=f"Choose one of: {', '.join(known)}.",
+        )
+    for persona in personas:
+        record = persona_rows.get_version(project, persona.id).record
+        allowed = (record.get("lighting") or {}).get("allowed_setups") or []
+        if allowed and spelled not in allowed:
+            raise StudioError(
+                f"{persona.name}'s record does not allow {spelled} lighting "
+                f"(allowed: {', '.join(allowed)}).",
+                hint="Choose an allowed setup, or add it to her lighting in the Persona workspace.",
+            )
+    return spelled
+
+
+def _known_setups() -> list[str]:
+    lighting = record_rules.schema()["properties"]["lighting"]["properties"]
+    return list(lighting["allowed_setups"]["items"]["enum"])
+
+
+def _base_model(project: Project, name: str) -> ModelRecord:
+    model = rows.find_model(project, name)
+    if model is None or model.kind not in (BASE, DREAMBOOTH):
+        what = (
+            f"'{name}' is a {model.kind}, not a base model"
+            if model
+            else (f"There is no model '{name}' registered in this project")
+        )
+        raise StudioError(
+            f"{what} (base models: {_names(project, (BASE, DREAMBOOTH))}).",
+            hint="Register it with `persona-studio models add`, or name another.",
+        )
+    return model
+
+
+def _persona_family(project: Project, personas: Sequence[Persona]) -> str:
+    """The family of the first persona's own DreamBooth base ("" when she has none)."""
+    for persona in personas:
+        own = rows.persona_model(project, persona.id, DREAMBOOTH)
+        if own is not None:
+            return own.family
+    return ""
+
+
+def _named(
+    project: Project,
+    uses: Sequence[tuple[str, float]],
+    kind: str,
+    word: str,
+    option: str,
+    family: str,
+) -> tuple[tuple[tuple[str, float], ...], str]:
+    """LoRAs or adapters with their registered names; each must be of `kind` and `family`
+    (the first sets the family when the base model does not)."""
+    out = []
+    for name, value in uses:
+        model = rows.find_model(project, name)
+        if model is None or model.kind != kind:
+            what = (
+                f"'{name}' is a {model.kind}, not a {word}"
+                if model
+                else (f"There is no {word} '{name}' registered in this project")
+            )
+            raise StudioError(
+                f"{what} ({word}s: {_names(project, (kind,))}).",
+                hint=f"Register it with `persona-studio models add`, or leave out {option} {name}.",
+            )
+        if family and model.family != family:
+            raise StudioError(
+                f"The {word} {model.name} is for {FAMILY_NAMES.get(model.family, model.family)}, "
+                f"but the shot renders with {FAMILY_NAMES.get(family, family)}.",
+                hint=f"Choose a {word} made for the shot's base model, or another base model.",
+            )
+        family = family or model.family
+        out.append((model.name, float(value)))
+    if len({n.casefold() for n, _ in out}) < len(out):
+        raise StudioError(f"A {word} is named twice.", hint=f"Name each {word} once.")
+    return tuple(out), family
+
+
+def _names(project: Project, kinds: Sequence[str]) -> str:
+    return ", ".join(m.name for m in rows.models_of_kind(project, kinds)) or "none registered"
