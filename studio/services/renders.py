@@ -13,7 +13,15 @@ from typing import Any
 
 from studio.core import persona as record_rules
 from studio.core.errors import StudioError
-from studio.core.models import BASE, DREAMBOOTH, FAMILY_NAMES, IP_ADAPTER, LORA, ModelRecord
+from studio.core.models import (
+    BASE,
+    DREAMBOOTH,
+    FAMILY_NAMES,
+    IMAGE_ENCODER,
+    IP_ADAPTER,
+    LORA,
+    ModelRecord,
+)
 from studio.core.records import Persona
 from studio.core.render import RenderSettings, check_settings
 from studio.core.shots import Shot
@@ -44,9 +52,12 @@ def add_render_shot(
     name = " ".join(name.split())
     if not name:
         raise StudioError("A shot needs a name.", hint="Give the shot a name.")
-    if any(s.name.casefold() == name.casefold() for s in shot_rows.list_shots(project)):
+    taken = next(
+        (s for s in shot_rows.list_shots(project) if s.name.casefold() == name.casefold()), None
+    )
+    if taken is not None:
         raise StudioError(
-            f"There is already a shot called '{name}'.",
+            f"There is already a shot called '{taken.name}'.",
             hint="Choose another name, or change that shot with `persona-studio shots set`.",
         )
     if not persona_keys:
@@ -176,7 +187,7 @@ def _base_model(project: Project, name: str) -> ModelRecord:
     model = rows.find_model(project, name)
     if model is None or model.kind not in (BASE, DREAMBOOTH):
         what = (
-            f"'{name}' is a {model.kind}, not a base model"
+            f"'{model.name}' is {_a(model.kind)}, not a base model"
             if model
             else (f"There is no model '{name}' registered in this project")
         )
@@ -211,7 +222,7 @@ def _named(
         model = rows.find_model(project, name)
         if model is None or model.kind != kind:
             what = (
-                f"'{name}' is a {model.kind}, not a {word}"
+                f"'{model.name}' is {_a(model.kind)}, not {_a(kind)}"
                 if model
                 else (f"There is no {word} '{name}' registered in this project")
             )
@@ -230,6 +241,21 @@ def _named(
     if len({n.casefold() for n, _ in out}) < len(out):
         raise StudioError(f"A {word} is named twice.", hint=f"Name each {word} once.")
     return tuple(out), family
+
+
+_KIND_WORDS = {
+    BASE: "base model",
+    DREAMBOOTH: "DreamBooth model",
+    LORA: "LoRA",
+    IP_ADAPTER: "IP-Adapter",
+    IMAGE_ENCODER: "image encoder",
+}
+
+
+def _a(kind: str) -> str:
+    """A kind of model in words with its article: "a LoRA", "an IP-Adapter"."""
+    word = _KIND_WORDS.get(kind, kind)
+    return f"{'an' if word[0] in 'AEIOUaeiou' else 'a'} {word}"
 
 
 def _names(project: Project, kinds: Sequence[str]) -> str:
