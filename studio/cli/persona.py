@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.cli.common import check_output_file, emit, open_project
+from studio.core.persona import DEFAULT_TOKEN_BUDGET
 from studio.core.text import plural
 
 
@@ -20,6 +21,48 @@ def _version_dict(v: Any) -> dict:
         "note": v.note,
         "created_at": v.created_at,
     }
+
+
+def _prompt_dict(prompt: Any) -> dict:
+    return {
+        "positive": prompt.positive,
+        "negative": prompt.negative,
+        "tokens": prompt.tokens,
+        "negative_tokens": prompt.negative_tokens,
+        "budget": prompt.budget,
+        "dropped": list(prompt.dropped),
+        "estimated": prompt.estimated,
+        "lighting_setup": prompt.lighting_setup,
+    }
+
+
+def _prompt_text(prompt: Any) -> str:
+    about = "about " if prompt.estimated else ""
+    budget = f" of {prompt.budget}" if prompt.budget is not None else " (no budget)"
+    lines = [
+        f"positive: {prompt.positive}",
+        f"negative: {prompt.negative}",
+        f"tokens: {about}{prompt.tokens}{budget} in the positive prompt, "
+        f"{about}{prompt.negative_tokens} in the negative",
+    ]
+    if prompt.lighting_setup:
+        lines.append(f"lighting setup: {prompt.lighting_setup}")
+    if prompt.dropped:
+        lines.append(
+            f"dropped to fit {plural(prompt.budget, 'token')} "
+            f"({len(prompt.dropped)}, lowest priority first): " + "; ".join(prompt.dropped)
+        )
+    return "\n".join(lines)
+
+
+def _budget(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of tokens") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is less than 0 (0 means no budget)")
+    return value
 
 
 def cmd_persona(args: argparse.Namespace) -> int:
@@ -104,14 +147,19 @@ def cmd_persona(args: argparse.Namespace) -> int:
                     )
             emit(args, data, "\n".join(lines))
         elif action == "prompt":
+            from studio.jobs import tokens  # the tokenizer loads here, not when the CLI starts
+
             prompt = personas.compose(
-                project, args.name, args.action or "", args.outfit, args.version
+                project,
+                args.name,
+                args.action or "",
+                args.outfit,
+                args.version,
+                lighting_setup=args.lighting,
+                token_budget=args.budget or None,
+                count_tokens=tokens.count_tokens,
             )
-            emit(
-                args,
-                {"positive": prompt.positive, "negative": prompt.negative},
-                f"positive: {prompt.positive}\nnegative: {prompt.negative}",
-            )
+            emit(args, _prompt_dict(prompt), _prompt_text(prompt))
     return 0
 
 
@@ -139,8 +187,21 @@ def register(verb, group) -> None:
     a.add_argument("name")
     a.add_argument("a", type=int, metavar="FROM")
     a.add_argument("b", type=int, nargs="?", metavar="TO", help="default: the newest version")
-    a = action("prompt", "compose the positive and negative prompt for an action")
+    a = action("prompt", "compose the positive and negative prompt for an action, with its tokens")
     a.add_argument("name")
     a.add_argument("action", nargs="?", default="")
-    a.add_argument("--outfit")
+    a.add_argument("--outfit", help="an outfit of the wardrobe (default: the default outfit)")
+    a.add_argument(
+        "--lighting",
+        metavar="SETUP",
+        help="one of the persona's allowed lighting setups (default: the first)",
+    )
+    a.add_argument(
+        "--budget",
+        type=_budget,
+        default=DEFAULT_TOKEN_BUDGET,
+        metavar="N",
+        help=f"most CLIP tokens in the positive prompt; the lowest-priority phrases that do not "
+        f"fit are dropped (default: {DEFAULT_TOKEN_BUDGET}, two 75-token windows; 0: no budget)",
+    )
     a.add_argument("--version", type=int, metavar="N")

@@ -15,16 +15,20 @@ Prompt templates use `{placeholder}` tokens. In the positive template:
 - `{face}`: eye colour, face shape, jaw, nose, brows, lips and skin tone.
 - `{hair}`: hair colour name, length and style.
 - `{marks}`: each distinguishing mark with its placement, its description read as words
-  before it ("light freckles across the nose").
+  before it ("light freckles across the nose"), a clause of it after ("dimple on both cheeks
+  when smiling").
 - `{outfit}`: the chosen outfit (else the default one; none when no default is set): garments
-  as colour word, material and item, then accessories, then the subjects of `always` rules,
-  then the subject of each `only-with` rule whose object is worn.
-- `{lighting}`: allowed setups, key light direction, colour temperature in words
-  ("warm 3200K light"), contrast and mood.
+  as colour word, material and item, then accessories, then the subjects of `always` rules
+  not already worn, then the subject of each `only-with` rule whose object is worn.
+- `{lighting}`: the shot's one lighting setup (else the first allowed one), key light
+  direction, colour temperature in words ("warm 3200K light"), contrast and mood.
 - `{posture}`: the default stance, head tilt (positive degrees tilt to the right) and the
   first expression of the expression range.
 - `{style}`: medium, lens, aperture and camera.
 - `{action}`: the shot's action text; appended at the end when the template lacks it.
+
+A free-text field that does not name its noun gets it where English puts it: before the first
+preposition, "with" or participle clause ("full lips with a wide smile").
 
 In the negative template:
 
@@ -36,6 +40,20 @@ A template phrase (text between commas) whose placeholders are all empty is drop
 "wearing {outfit}" leaves nothing behind when no outfit is set. After substitution a prompt is
 split on commas; empty phrases and case-insensitive repeats are dropped (the first is kept)
 and whitespace is collapsed.
+
+Prompts are written for the text encoder that reads them: Stable Diffusion's CLIP reads 75
+tokens per window. Each phrase ranks by the placeholder it came from (`PROMPT_PRIORITY`: who the
+persona is first, then outfit and action, then lighting, posture and style; a template phrase
+without placeholders ranks with the style). With a token budget, the lowest-ranked phrases go
+first (the last of equals first) until the positive prompt fits; the trigger token always
+stays. The negative prompt is counted but never cut: a trait the artist ruled out is never let
+back in behind their back. Tokens are counted by the counter the caller passes (the real CLIP
+tokenizer lives in the engine); without one, `estimate_tokens` over-counts on purpose and the
+prompt says it is an estimate.
+
+A record whose negative prompt rules out what its positive prompt asks for ("blue" eyes and a
+negative trait "blue eyes", a garment that a `never` rule names) is not valid: validation
+names both fields.
 """
 
 from __future__ import annotations
@@ -46,12 +64,13 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from studio.core.colours import colour_name
-from studio.core.errors import InvalidRecordError, NotFoundError
+from studio.core.errors import InvalidRecordError, NotFoundError, StudioError
 from studio.core.resources import load_json
 from studio.core.text import plural
 
@@ -77,9 +96,26 @@ NEGATIVE_PLACEHOLDERS: tuple[str, ...] = ("negative_traits", "wardrobe_never")
 
 TRIGGER_PREFIX = "ohwx_"
 
+# Two CLIP windows of 75 tokens: what a render encodes by default.
+DEFAULT_TOKEN_BUDGET = 150
+
+# Phrases in the order they matter; a tight token budget drops them from the end.
+PROMPT_PRIORITY: tuple[str, ...] = (
+    "trigger",
+    "name",
+    "age",
+    "face",
+    "hair",
+    "marks",
+    "outfit",
+    "action",
+    "lighting",
+    "posture",
+    "style",
+)
 DEFAULT_POSITIVE_TEMPLATE = (
-    "{trigger}, {style}, portrait of {name}, {age}, {face}, {hair}, {marks}, "
-    "wearing {outfit}, {posture}, {action}, {lighting}"
+    "{trigger}, portrait of {name}, {age}, {face}, {hair}, {marks}, "
+    "wearing {outfit}, {action}, {lighting}, {posture}, {style}"
 )
 DEFAULT_NEGATIVE_TEMPLATE = "{negative_traits}, {wardrobe_never}"
 
@@ -124,10 +160,23 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A composed positive and negative prompt."""
+    """A composed positive and negative prompt, with their token counts.
+
+    tokens, negative_tokens: the text encoder's tokens, without its start and end tokens.
+    dropped: the positive phrases the token budget left out, the first dropped first.
+    estimated: the counts are `estimate_tokens`' (no tokenizer was given), not exact.
+    budget: the token budget the positive prompt was fitted to; None when there was none.
+    lighting_setup: the one lighting setup the prompt describes; None when none is allowed.
+    """
 
     positive: str
     negative: str
+    tokens: int = 0
+    negative_tokens: int = 0
+    dropped: tuple[str, ...] = ()
+    estimated: bool = False
+    budget: int | None = None
+    lighting_setup: str | None = None
 
 
 # --------------------------------------------------------------------------- schema
@@ -506,6 +555,7 @@ def _semantic_issues(record: Any) -> list[RecordIssue]:
             text = template.get(field)
             if isinstance(text, str):
                 issues.extend(_placeholder_issues(f"prompt_template.{field}", text, allowed, other))
+    issues.extend(_contradiction_issues(record))
     return issues
 
 
@@ -667,13 +717,83 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+# Words that open a clause the noun goes before: "full [lips] with a wide smile". "of" is not
+# one: it binds to the word before it ("the colour of plums").
+_CLAUSE_WORDS = {
+    "with", "without", "in", "on", "at", "near", "under", "over", "above", "below", "across",
+    "along", "around", "between", "behind", "beside", "through", "toward", "towards", "from",
+    "into", "onto", "to", "like", "when", "where", "while", "that", "which", "whose",
+}  # fmt: skip
+# Irregular participles; "-ed" and "-ing" words are recognised by their ending.
+_PARTICIPLES = {
+    "worn", "drawn", "grown", "set", "broken", "cut", "swept", "held", "kept", "shorn", "spread",
+    "split", "torn", "bent", "hung", "spun",
+}  # fmt: skip
+# Words that end like participles but are not ("evening in the city", "a string of pearls").
+_NOT_PARTICIPLES = {
+    "evening", "morning", "ceiling", "building", "clothing", "lighting", "painting", "string",
+    "thing", "something", "nothing", "everything", "anything", "spring", "sibling", "wedding",
+    "pudding", "darling", "earring", "speed", "breed", "hundred",
+}  # fmt: skip
+# Adjectives that end like adverbs ("curly"), so they stay before the noun.
+_NOT_ADVERBS = {"curly", "only", "early", "oily", "silly", "holy", "ugly", "woolly", "chilly"}
+
+
+def _is_participle(word: str) -> bool:
+    w = word.lower().rsplit("-", 1)[-1]
+    if w in _NOT_PARTICIPLES:
+        return False
+    return w in _PARTICIPLES or (len(w) > 4 and w.endswith(("ed", "ing")))
+
+
+def _is_adverb(word: str) -> bool:
+    w = word.lower()
+    return len(w) > 3 and w.endswith("ly") and w not in _NOT_ADVERBS
+
+
+def _split_clause(text: str) -> tuple[str, str]:
+    """(words before the first clause, the rest): 'full', 'with a wide smile'.
+
+    A clause opens at a preposition, "with", "when" and the like, or after a comma (the rest
+    then starts with ", "). A participle (with its adverbs) just before the clause word belongs
+    to the clause: 'thick' + 'slightly raised at the ends'.
+    """
+    words = text.split()
+    for i, word in enumerate(words):
+        if word.endswith(",") and i + 1 < len(words):
+            return " ".join([*words[:i], word.rstrip(",")]), ", " + " ".join(words[i + 1 :])
+        if word.lower() not in _CLAUSE_WORDS:
+            continue
+        start = i
+        if start > 0 and _is_participle(words[start - 1]):
+            start -= 1
+            while start > 0 and _is_adverb(words[start - 1]):
+                start -= 1
+        return " ".join(words[:start]), " ".join(words[start:])
+    return " ".join(words), ""
+
+
+def _around(head: str, middle: str, rest: str) -> str:
+    """head, middle and the rest of a split phrase as one, with a comma kept where it was."""
+    out = " ".join(part for part in (head, middle) if part)
+    if rest.startswith(","):
+        return out + rest
+    return " ".join(part for part in (out, rest) if part)
+
+
 def _with_noun(text: str, noun: str, *also: str) -> str:
-    """'small upturned' -> 'small upturned nose'; text that already names it stays."""
-    text = " ".join(text.split())
+    """The field's words with its noun where English puts it; text that names it stays.
+
+    'small upturned' -> 'small upturned nose'; 'full with a wide smile' -> 'full lips with a
+    wide smile': the noun goes before the first preposition, "with", participle clause or comma.
+    """
+    text = " ".join(text.split()).strip(", ")
     if not text:
         return ""
-    words = set(re.findall(r"[a-z]+", text.lower()))
-    return text if words & {noun, *also} else f"{text} {noun}"
+    if set(re.findall(r"[a-z]+", text.lower())) & {noun, *also}:
+        return text
+    head, rest = _split_clause(text)
+    return _around(head, noun, rest)
 
 
 def _text(value: Any) -> str:
@@ -701,33 +821,50 @@ def _swatch_word(group: dict, name_key: str, hex_key: str) -> str:
     return named or (colour_name(group[hex_key]) if group.get(hex_key) else "")
 
 
-def _face(face: dict) -> str:
+def _eyes(face: dict) -> str:
     eyes = face.get("eye_colour")
+    if not eyes:
+        return ""
+    return "heterochromatic eyes" if eyes == "heterochromia" else f"{eyes} eyes"
+
+
+_NOSE = ("nose",)
+_BROWS = ("brows", "brow", "eyebrows", "eyebrow")
+_LIPS = ("lips", "lip", "mouth")
+_SKIN = ("skin", "complexion", "skinned")
+_MOOD = ("mood", "moody", "atmosphere", "feel", "feeling", "vibe")
+_EXPRESSION = (
+    "expression", "smile", "smiling", "grin", "grinning", "frown", "frowning", "smirk",
+    "smirking", "pout", "scowl", "look", "gaze", "stare", "laugh", "laughing",
+)  # fmt: skip
+
+
+def _face(face: dict) -> str:
     shape, jaw = face.get("face_shape"), face.get("jaw")
     return _join(
         [
-            ("heterochromatic eyes" if eyes == "heterochromia" else f"{eyes} eyes") if eyes else "",
+            _eyes(face),
             f"{shape} face" if shape else "",
             f"{jaw} jaw" if jaw else "",
-            _with_noun(_text(face.get("nose")), "nose"),
-            _with_noun(_text(face.get("brows")), "brows", "brow", "eyebrows", "eyebrow"),
-            _with_noun(_text(face.get("lips")), "lips", "lip", "mouth"),
-            _with_noun(_swatch_word(face.get("skin_tone") or {}, "label", "hex"), "skin"),
+            _with_noun(_text(face.get("nose")), *_NOSE),
+            _with_noun(_text(face.get("brows")), *_BROWS),
+            _with_noun(_text(face.get("lips")), *_LIPS),
+            _with_noun(_swatch_word(face.get("skin_tone") or {}, "label", "hex"), *_SKIN),
         ]
     )
 
 
 # Each length: the phrase with the colour word {c} (dropped when no colour is set, where the
-# phrase says nothing without it), and a phrase of its own.
+# phrase says nothing without it), a phrase of its own, and the words it is also known by.
 _HAIR_LENGTHS = {
-    "shaved": ("{c} hair", "shaved head"),
-    "buzz": ("{c} hair", "buzz cut"),
-    "pixie": ("{c} hair", "pixie cut"),
-    "chin": ("{c} chin-length hair", ""),
-    "shoulder": ("{c} shoulder-length hair", ""),
-    "mid-back": ("{c} mid-back-length hair", ""),
-    "waist": ("{c} waist-length hair", ""),
-    "longer": ("{c} very long hair", ""),
+    "shaved": ("{c} hair", "shaved head", ("short hair", "bald")),
+    "buzz": ("{c} hair", "buzz cut", ("short hair",)),
+    "pixie": ("{c} hair", "pixie cut", ("short hair",)),
+    "chin": ("{c} chin-length hair", "", ("short hair",)),
+    "shoulder": ("{c} shoulder-length hair", "", ("medium-length hair",)),
+    "mid-back": ("{c} mid-back-length hair", "", ("long hair",)),
+    "waist": ("{c} waist-length hair", "", ("long hair",)),
+    "longer": ("{c} very long hair", "", ("long hair",)),
 }
 
 
@@ -736,7 +873,7 @@ def _hair(face: dict) -> str:
     colour = _swatch_word(hair, "colour_name", "colour")
     length = hair.get("length")
     if length:
-        with_colour, own = _HAIR_LENGTHS[length]
+        with_colour, own, _known_as = _HAIR_LENGTHS[length]
         main = with_colour.format(c=colour).strip() if colour or not own else ""
     else:
         main, own = (f"{colour} hair" if colour else ""), ""
@@ -749,21 +886,24 @@ _PREPOSITIONS = {
 }  # fmt: skip
 
 
+def _mark(mark: dict) -> str:
+    """'light freckles across the nose', 'dimple on both cheeks when smiling'."""
+    placement = " ".join(mark["placement"].split())
+    first = placement.split(" ", 1)[0].lower()
+    where = placement if first in _PREPOSITIONS else f"on {placement}"
+    # A description is read as words before the mark ("light" freckles, "small dark" mole),
+    # its clause after the placement ("when smiling").
+    head, clause = _split_clause(_text(mark.get("description")))
+    kind = mark["kind"]
+    if kind == "other":
+        noun = "" if head else "mark"  # the description names the thing itself
+    else:
+        noun = "" if kind in head.lower() else kind
+    return _around(head, " ".join(part for part in (noun, where) if part), clause)
+
+
 def _marks(face: dict) -> str:
-    phrases = []
-    for mark in face.get("distinguishing_marks") or []:
-        placement = " ".join(mark["placement"].split())
-        first = placement.split(" ", 1)[0].lower()
-        where = placement if first in _PREPOSITIONS else f"on {placement}"
-        # Descriptions are read as words before the mark ("light" freckles, "small dark" mole).
-        description = _text(mark.get("description"))
-        if not description:
-            phrases.append(f"{mark['kind']} {where}")
-        elif mark["kind"] in description.lower():
-            phrases.append(f"{description} {where}")
-        else:
-            phrases.append(f"{description} {mark['kind']} {where}")
-    return ", ".join(phrases)
+    return ", ".join(_mark(mark) for mark in face.get("distinguishing_marks") or [])
 
 
 def find_outfit(record: dict, name: str | None = None) -> dict | None:
@@ -796,31 +936,31 @@ def find_outfit(record: dict, name: str | None = None) -> dict | None:
     )
 
 
+def _garment(garment: dict) -> str:
+    colour = colour_name(garment["colour"]) if garment.get("colour") else ""
+    words = [colour, _text(garment.get("material")), garment["item"]]
+    return " ".join(w for w in words if w.strip())
+
+
 def _outfit(record: dict, outfit: dict | None) -> str:
-    phrases = []
-    worn: list[str] = []
-    for garment in (outfit or {}).get("garments") or []:
-        colour = colour_name(garment["colour"]) if garment.get("colour") else ""
-        words = [colour, _text(garment.get("material")), garment["item"]]
-        phrases.append(" ".join(w for w in words if w.strip()))
-        worn.append(_norm(garment["item"]))
-    for accessory in (outfit or {}).get("accessories") or []:
-        phrases.append(accessory)
-        worn.append(_norm(accessory))
+    phrases = [_garment(g) for g in (outfit or {}).get("garments") or []]
+    phrases += list((outfit or {}).get("accessories") or [])
+    worn = [_match_words(p) for p in phrases]
+
+    def is_worn(item: str) -> bool:
+        # "mission patch on the chest" already wears the "mission patch" a rule asks for.
+        return any(_contains(w, _match_words(item)) for w in worn)
+
     rules = (record.get("wardrobe") or {}).get("rules") or []
     # Always-items count as worn before only-with rules are checked, so they can satisfy them.
     for rule in rules:
-        if rule["kind"] == "always" and _norm(rule["subject"]) not in worn:
+        if rule["kind"] == "always" and not is_worn(rule["subject"]):
             phrases.append(rule["subject"])
-            worn.append(_norm(rule["subject"]))
+            worn.append(_match_words(rule["subject"]))
     for rule in rules:
-        if (
-            rule["kind"] == "only-with"
-            and _norm(rule["object"]) in worn
-            and _norm(rule["subject"]) not in worn
-        ):
+        if rule["kind"] == "only-with" and is_worn(rule["object"]) and not is_worn(rule["subject"]):
             phrases.append(rule["subject"])
-            worn.append(_norm(rule["subject"]))
+            worn.append(_match_words(rule["subject"]))
     return ", ".join(phrases)
 
 
@@ -828,6 +968,35 @@ _SETUP_WORDS = {
     "window light": "window light",
     "golden hour": "golden hour light",
 }
+
+
+def _setup_words(setup: str) -> str:
+    return _SETUP_WORDS.get(setup, f"{setup} lighting")
+
+
+def choose_lighting_setup(record: dict, wanted: str | None = None) -> str | None:
+    """The allowed lighting setup called wanted (ignoring case; blank or None: the first one).
+
+    None when the record allows no setups and none is asked for.
+    """
+    allowed = (record.get("lighting") or {}).get("allowed_setups") or []
+    if wanted is None or not wanted.strip():
+        return allowed[0] if allowed else None
+    for setup in allowed:
+        if _norm(setup) == _norm(wanted):
+            return setup
+    who = record.get("identity", {}).get("name", "this persona")
+    wanted = " ".join(wanted.split())
+    if not allowed:
+        raise NotFoundError(
+            f"{who} allows no lighting setups yet, so '{wanted}' cannot be used.",
+            hint="Tick it under Lighting › Allowed setups first, or leave the setup out.",
+        )
+    listed = ", ".join(f"'{s}'" for s in allowed)
+    raise NotFoundError(
+        f"'{wanted}' is not one of {who}'s lighting setups. The allowed ones are: {listed}.",
+        hint="Choose one of those, or allow it under Lighting › Allowed setups first.",
+    )
 
 
 def _temperature_word(kelvin: int) -> str:
@@ -858,8 +1027,8 @@ _KEY_DIRECTIONS = {
 }
 
 
-def _lighting(lighting: dict) -> str:
-    phrases = [_SETUP_WORDS.get(s, f"{s} lighting") for s in lighting.get("allowed_setups") or []]
+def _lighting(lighting: dict, setup: str | None) -> str:
+    phrases = [_setup_words(setup)] if setup else []
     direction = lighting.get("key_direction")
     if direction:
         phrases.append(_KEY_DIRECTIONS.get(direction, f"key light from the {direction}"))
@@ -868,8 +1037,13 @@ def _lighting(lighting: dict) -> str:
         phrases.append(f"{_temperature_word(kelvin)} {kelvin}K light")
     if lighting.get("contrast_ratio") is not None:
         phrases.append(_contrast_word(lighting["contrast_ratio"]))
-    phrases.append(_with_noun(_text(lighting.get("mood")), "mood", "moody"))
+    phrases.append(_with_noun(_text(lighting.get("mood")), *_MOOD))
     return _join(phrases)
+
+
+def _expression(posture: dict) -> str:
+    expressions = posture.get("expression_range") or []
+    return _with_noun(_text(expressions[0]), *_EXPRESSION) if expressions else ""
 
 
 def _posture(posture: dict) -> str:
@@ -880,53 +1054,131 @@ def _posture(posture: dict) -> str:
         side = "right" if tilt > 0 else "left"
         amount = "slightly " if abs(tilt) < 12 else ""
         phrases.append(f"head tilted {amount}to the {side}")
-    expressions = posture.get("expression_range") or []
-    if expressions:
-        phrases.append(_with_noun(expressions[0], "expression"))
+    phrases.append(_expression(posture))
     return _join(phrases)
+
+
+def _camera(style: dict) -> str:
+    camera = _text(style.get("camera"))
+    if not camera:
+        return ""
+    return camera if camera.lower().startswith("shot on") else f"shot on {camera}"
 
 
 def _style(style: dict) -> str:
     lens = style.get("lens_mm")
-    phrases = [
-        style.get("medium") or "",
-        f"{lens}mm lens" if lens is not None else "",
-        _text(style.get("aperture")),
-    ]
-    camera = _text(style.get("camera"))
-    if camera:
-        phrases.append(camera if camera.lower().startswith("shot on") else f"shot on {camera}")
-    return _join(phrases)
+    return _join(
+        [
+            style.get("medium") or "",
+            f"{lens}mm lens" if lens is not None else "",
+            _text(style.get("aperture")),
+            _camera(style),
+        ]
+    )
 
 
-def _tidy(text: str) -> str:
-    """Split on commas, drop empty and repeated phrases (ignoring case), collapse spaces."""
-    seen: set[str] = set()
-    phrases = []
-    for phrase in text.split(","):
-        phrase = " ".join(phrase.split())
-        key = phrase.casefold()
-        if phrase and key not in seen:
-            seen.add(key)
-            phrases.append(phrase)
-    return ", ".join(phrases)
+# --------------------------------------------------------------------------- tokens
+
+# CLIP's pre-tokenizer: contractions, runs of letters, single digits, runs of anything else.
+_PRETOKEN = re.compile(r"'(?:s|t|re|ve|m|ll|d)\b|[^\W\d_]+|\d|(?:[^\w\s]|_)+")
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
-    """Fill each comma-separated phrase; one whose placeholders are all empty goes whole."""
-    phrases = []
-    for phrase in template.split(","):
-        names = _PLACEHOLDER.findall(phrase)
+def estimate_tokens(text: str) -> int:
+    """CLIP tokens of text (without start and end) as an over-count, for when no tokenizer is
+    at hand: a word of n letters as n/4 tokens rounded up (common words are one), each digit
+    and each run of punctuation as one."""
+    total = 0
+    for piece in _PRETOKEN.findall(text.lower()):
+        if piece[0].isalpha():
+            total += -(-len(piece.encode("utf-8")) // 4)
+        elif piece[0] == "'" and len(piece) > 1 and piece[1].isalpha():
+            total += 1  # a contraction: 's, 'll
+        else:
+            total += max(1, -(-len(piece.encode("utf-8")) // 2))
+    return total
+
+
+_RANK = {name: i for i, name in enumerate(PROMPT_PRIORITY)}
+
+
+def _phrases(template: str, values: dict[str, str]) -> list[tuple[str, int]]:
+    """The filled template as (phrase, rank) pairs, tidied.
+
+    A template phrase whose placeholders are all empty goes whole ("wearing {outfit}" with no
+    outfit set would leave "wearing" behind); each phrase a placeholder's text splits into
+    takes the template phrase's rank; empty phrases and case-insensitive repeats go (the first
+    is kept, with the better rank of the two).
+    """
+    out: list[tuple[str, int]] = []
+    seen: dict[str, int] = {}
+    for part in template.split(","):
+        names = _PLACEHOLDER.findall(part)
         if names and not any(values[n].strip() for n in names):
-            continue  # "wearing {outfit}" with no outfit set would leave "wearing" behind
-        phrases.append(_PLACEHOLDER.sub(lambda m: values[m.group(1)], phrase))
-    return ",".join(phrases)
+            continue
+        rank = min((_RANK.get(n, len(_RANK)) for n in names), default=_RANK["style"])
+        for phrase in _PLACEHOLDER.sub(lambda m: values[m.group(1)], part).split(","):
+            phrase = " ".join(phrase.split())
+            key = phrase.casefold()
+            if not phrase:
+                continue
+            if key in seen:
+                i = seen[key]
+                out[i] = (out[i][0], min(out[i][1], rank))
+                continue
+            seen[key] = len(out)
+            out.append((phrase, rank))
+    return out
 
 
-def compose_prompt(record: dict, action: str = "", outfit: str | None = None) -> Prompt:
-    """The positive and negative prompt for a shot: the record's templates filled in."""
+def _fit(
+    phrases: list[tuple[str, int]],
+    budget: int | None,
+    count: Callable[[str], int],
+    trigger: str,
+) -> tuple[str, int, tuple[str, ...]]:
+    """(prompt, its tokens, the phrases dropped) with the positive prompt fitted to budget."""
+    kept = list(phrases)
+    dropped: list[str] = []
+    tokens = count(", ".join(p for p, _ in kept))
+    while budget is not None and tokens > budget:
+        # The lowest rank goes first, the last of equals first; the trigger token stays.
+        droppable = [i for i, (_, rank) in enumerate(kept) if rank > _RANK["trigger"]]
+        if not droppable:
+            raise StudioError(
+                f"A budget of {plural(budget, 'token')} cannot hold even the trigger token "
+                f"'{trigger}' ({plural(tokens, 'token')}).",
+                hint=f"Give a budget of at least {tokens} tokens.",
+            )
+        i = max(droppable, key=lambda j: (kept[j][1], j))
+        dropped.append(kept.pop(i)[0])
+        tokens = count(", ".join(p for p, _ in kept))
+    return ", ".join(p for p, _ in kept), tokens, tuple(dropped)
+
+
+def compose_prompt(
+    record: dict,
+    action: str = "",
+    outfit: str | None = None,
+    lighting_setup: str | None = None,
+    token_budget: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> Prompt:
+    """The positive and negative prompt for a shot: the record's templates filled in.
+
+    outfit, lighting_setup: by name (None: the default outfit, the first allowed setup).
+    token_budget: the most tokens the positive prompt may take; the lowest-priority phrases
+    that do not fit are dropped and listed. None: no limit.
+    count_tokens: counts a text's tokens (the text encoder's tokenizer); None: an estimate.
+    """
     check_record(record)
+    if token_budget is not None and token_budget < 1:
+        raise StudioError(
+            f"A token budget of {token_budget} leaves no room for a prompt.",
+            hint="Give a budget of at least 1 token, or none for no limit.",
+        )
+    count = count_tokens or estimate_tokens
     face = record.get("face") or {}
+    setup = choose_lighting_setup(record, lighting_setup)
     action = " ".join(action.split())
     positive_values = {
         "trigger": record["identity"]["trigger_token"],
@@ -936,7 +1188,7 @@ def compose_prompt(record: dict, action: str = "", outfit: str | None = None) ->
         "hair": _hair(face),
         "marks": _marks(face),
         "outfit": _outfit(record, find_outfit(record, outfit)),
-        "lighting": _lighting(record.get("lighting") or {}),
+        "lighting": _lighting(record.get("lighting") or {}, setup),
         "posture": _posture(record.get("posture") or {}),
         "style": _style(record.get("style") or {}),
         "action": action,
@@ -948,11 +1200,194 @@ def compose_prompt(record: dict, action: str = "", outfit: str | None = None) ->
         "wardrobe_never": ", ".join(never),
     }
     template = record["prompt_template"]
-    positive = _fill(template["positive"], positive_values)
-    if "{action}" not in template["positive"]:
-        positive = f"{positive}, {action}"
-    negative = _fill(template["negative"], negative_values)
+    positive_template = template["positive"]
+    if "{action}" not in positive_template:
+        positive_template = f"{positive_template}, {{action}}"
+    negative_template = template["negative"]
     for name in NEGATIVE_PLACEHOLDERS:
-        if f"{{{name}}}" not in template["negative"]:
-            negative = f"{negative}, {negative_values[name]}"
-    return Prompt(_tidy(positive), _tidy(negative))
+        if f"{{{name}}}" not in negative_template:
+            negative_template = f"{negative_template}, {{{name}}}"
+    positive, tokens, dropped = _fit(
+        _phrases(positive_template, positive_values),
+        token_budget,
+        count,
+        positive_values["trigger"],
+    )
+    negative = ", ".join(p for p, _ in _phrases(negative_template, negative_values))
+    return Prompt(
+        positive=positive,
+        negative=negative,
+        tokens=tokens,
+        negative_tokens=count(negative) if negative else 0,
+        dropped=dropped,
+        estimated=count_tokens is None,
+        budget=token_budget,
+        lighting_setup=setup,
+    )
+
+
+# --------------------------------------------------------------------------- contradictions
+
+_ARTICLES = {"a", "an", "the"}
+_SPELLINGS = {"blond": "blonde", "gray": "grey", "color": "colour", "colored": "coloured"}
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _match_words(text: str) -> tuple[str, ...]:
+    """Words to compare phrases by: lower case, hyphens split, no articles, plurals singular."""
+    words = re.findall(r"[^\W_]+", text.casefold())
+    return tuple(_singular(_SPELLINGS.get(w, w)) for w in words if w not in _ARTICLES)
+
+
+def _contains(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
+    """True when inner's words stand together, in order, in outer."""
+    n = len(inner)
+    return n > 0 and any(outer[i : i + n] == inner for i in range(len(outer) - n + 1))
+
+
+def _asserted(record: dict) -> list[tuple[str, str, list[str]]]:
+    """What the positive prompt can ask for: (field path, how to name it, its phrases)."""
+    out: list[tuple[str, str, list[str]]] = []
+
+    def add(path: str, label: str, *phrases: str) -> None:
+        kept = [p for p in phrases if p]
+        if kept:
+            out.append((path, label, kept))
+
+    face = record.get("face") or {}
+    if face.get("eye_colour"):
+        add("face.eye_colour", f"the eye colour '{face['eye_colour']}'", _eyes(face))
+        if face["eye_colour"] == "heterochromia":
+            add("face.eye_colour", "the eye colour 'heterochromia'", "heterochromia")
+    if face.get("face_shape"):
+        add(
+            "face.face_shape",
+            f"the face shape '{face['face_shape']}'",
+            f"{face['face_shape']} face",
+        )
+    if face.get("jaw"):
+        add("face.jaw", f"the jaw '{face['jaw']}'", f"{face['jaw']} jaw")
+    for field, nouns in (("nose", _NOSE), ("brows", _BROWS), ("lips", _LIPS)):
+        text = _text(face.get(field))
+        add(f"face.{field}", f"the {field} '{text}'", _with_noun(text, *nouns))
+    skin = face.get("skin_tone") or {}
+    tone = _swatch_word(skin, "label", "hex")
+    add(
+        "face.skin_tone.label" if _text(skin.get("label")) else "face.skin_tone.hex",
+        f"the skin tone '{tone}'",
+        _with_noun(tone, *_SKIN),
+    )
+    hair = face.get("hair") or {}
+    colour = _swatch_word(hair, "colour_name", "colour")
+    if colour:
+        path = "face.hair.colour_name" if _text(hair.get("colour_name")) else "face.hair.colour"
+        add(path, f"the hair colour '{colour}'", f"{colour} hair")
+    if hair.get("length") in _HAIR_LENGTHS:
+        with_colour, own, known_as = _HAIR_LENGTHS[hair["length"]]
+        add(
+            "face.hair.length",
+            f"the hair length '{hair['length']}'",
+            with_colour.format(c="").strip(),
+            own,
+            *known_as,
+        )
+    style = _text(hair.get("style"))
+    add("face.hair.style", f"the hair style '{style}'", style)
+    for i, mark in enumerate(face.get("distinguishing_marks") or []):
+        text = _mark(mark)
+        add(f"face.distinguishing_marks[{i}]", f"the distinguishing mark '{text}'", text)
+
+    wardrobe = record.get("wardrobe") or {}
+    for i, outfit in enumerate(wardrobe.get("outfits") or []):
+        name = outfit["name"]
+        for j, garment in enumerate(outfit.get("garments") or []):
+            add(
+                f"wardrobe.outfits[{i}].garments[{j}].item",
+                f"the garment '{garment['item']}' of outfit '{name}'",
+                _garment(garment),
+            )
+        for j, accessory in enumerate(outfit.get("accessories") or []):
+            add(
+                f"wardrobe.outfits[{i}].accessories[{j}]",
+                f"the accessory '{accessory}' of outfit '{name}'",
+                accessory,
+            )
+    for i, rule in enumerate(wardrobe.get("rules") or []):
+        if rule["kind"] in ("always", "only-with"):
+            label = f"the {rule['kind']} rule '{rule['subject']}'"
+            add(f"wardrobe.rules[{i}].subject", label, rule["subject"])
+
+    lighting = record.get("lighting") or {}
+    for i, setup in enumerate(lighting.get("allowed_setups") or []):
+        add(f"lighting.allowed_setups[{i}]", f"the lighting setup '{setup}'", _setup_words(setup))
+    mood = _text(lighting.get("mood"))
+    add("lighting.mood", f"the lighting mood '{mood}'", _with_noun(mood, *_MOOD))
+
+    posture = record.get("posture") or {}
+    stance = posture.get("default_stance") or ""
+    add("posture.default_stance", f"the stance '{stance}'", stance)
+    expression = _expression(posture)
+    first = _text((posture.get("expression_range") or [""])[0])
+    add("posture.expression_range[0]", f"the expression '{first}'", expression)
+
+    style_group = record.get("style") or {}
+    medium = style_group.get("medium") or ""
+    add("style.medium", f"the medium '{medium}'", medium)
+    camera = _text(style_group.get("camera"))
+    add("style.camera", f"the camera '{camera}'", _camera(style_group))
+    return out
+
+
+def _ruled_out(record: dict) -> list[tuple[str, str, str]]:
+    """What the negative prompt rules out: (field path, how to name it, its phrase)."""
+    out = []
+    for i, trait in enumerate(record.get("negative_traits") or []):
+        out.append((f"negative_traits[{i}]", f"Never show '{trait}'", trait))
+    for i, rule in enumerate((record.get("wardrobe") or {}).get("rules") or []):
+        if rule["kind"] == "never":
+            out.append(
+                (
+                    f"wardrobe.rules[{i}].subject",
+                    f"the never rule '{rule['subject']}'",
+                    rule["subject"],
+                )
+            )
+    return out
+
+
+def _contradiction_issues(record: dict) -> list[RecordIssue]:
+    """A negative trait or never rule that rules out what the positive prompt asks for.
+
+    It matches when its words stand together in one of the positive phrases ("brown hair" in
+    "honey brown hair"): the prompt would ask for the thing and against it at once. Both
+    fields get the issue, each naming the other.
+    """
+    try:
+        asserted = [(p, label, [_match_words(x) for x in xs]) for p, label, xs in _asserted(record)]
+        ruled_out = _ruled_out(record)
+    except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+        return []  # a record of the wrong shape: the schema's issues say what to fix first
+    issues = []
+    for neg_path, neg_label, phrase in ruled_out:
+        words = _match_words(phrase) if isinstance(phrase, str) else ()
+        reported: set[str] = set()
+        for pos_path, pos_label, phrases in asserted:
+            if pos_path in reported or not any(_contains(p, words) for p in phrases):
+                continue
+            reported.add(pos_path)
+            message = (
+                f"{neg_label} contradicts {pos_label}: the prompt would ask for it and against "
+                "it; remove one of them"
+            )
+            issues.append(RecordIssue(neg_path, message))
+            issues.append(RecordIssue(pos_path, message))
+    return issues

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +132,22 @@ def compose(
     action: str = "",
     outfit: str | None = None,
     number: int | None = None,
+    lighting_setup: str | None = None,
+    token_budget: int | None = None,
+    count_tokens: Callable[[str], int] | None = None,
 ) -> Prompt:
-    """The positive and negative prompt of a version for a shot's action text."""
+    """The positive and negative prompt of a version for a shot's action text.
+
+    lighting_setup: one of the allowed setups (None: the first). token_budget: the most tokens
+    the positive prompt may take, the lowest-priority phrases dropped to fit (None: no limit).
+    count_tokens: the text encoder's token counter; None counts by estimate.
+    """
     persona = rows.get_persona(project, persona_key)
     return record_rules.compose_prompt(
-        rows.get_version(project, persona.id, number).record, action=action, outfit=outfit
+        rows.get_version(project, persona.id, number).record,
+        action=action,
+        outfit=outfit,
+        lighting_setup=lighting_setup,
+        token_budget=token_budget,
+        count_tokens=count_tokens,
     )
