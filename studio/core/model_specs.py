@@ -89,6 +89,7 @@ class HubDownloadSpec(JobSpec):
     files: tuple[str, ...] = ()
     dest: str = ""  # "": the Hugging Face cache, where other tools find the files too
     revision: str = ""  # "": the repository's main branch
+    endpoint: str = ""  # "": huggingface.co (or HF_ENDPOINT); a mirror of the hub otherwise
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HubDownloadSpec:

@@ -233,7 +233,8 @@ class Detection:
             if self.meta.get("inpainting"):
                 what = "inpainting " + what
         text = f"{family} {what}".strip()
-        return f"{text} ({self.layout})" if self.layout else text
+        layout = f"{self.layout} layout" if self.kind == LORA else self.layout
+        return f"{text} ({layout})" if layout else text
 
     def explain(self) -> str:
         """The description and the evidence, one line."""
@@ -797,8 +798,8 @@ def settle(found: Detection, kind: str = "", family: str = "", where: str = "") 
             out = replace(out, kind=DREAMBOOTH)
         else:
             raise ModelFileError(
-                f"{where} is {_article(found.describe())} ({'; '.join(found.why)}), not"
-                f" {_article(KIND_NAMES[kind])}.",
+                f"{where} is {article(found.describe())} ({'; '.join(found.why)}), not"
+                f" {article(KIND_NAMES[kind])}.",
                 hint="Leave out --kind to register it as what it is, or choose another file.",
             )
     if family and found.family and family != found.family:
@@ -813,14 +814,15 @@ def settle(found: Detection, kind: str = "", family: str = "", where: str = "") 
         )
     if not out.family and out.kind != IMAGE_ENCODER:
         raise ModelFileError(
-            f"{where} is {_article(KIND_NAMES[out.kind])}, but its weights do not show whether"
+            f"{where} is {article(KIND_NAMES[out.kind])}, but its weights do not show whether"
             " it is for SD 1.5 or SDXL.",
             hint="Say which with --family sd15 or --family sdxl.",
         )
     return out
 
 
-def _article(text: str) -> str:
+def article(text: str) -> str:
+    """The text with 'a' or 'an' before it, as it is said ('an SDXL LoRA', 'a base model')."""
     return (
         "an " if text[:1].lower() in "aeiou" or text.startswith(("SD ", "SDXL")) else "a "
     ) + text
@@ -909,3 +911,19 @@ def size_text(size: int) -> str:
     if size >= 2**10:
         return f"{size / 2**10:.0f} KiB"
     return f"{size} B"
+
+
+PERSONA_ROLES = (DREAMBOOTH, LORA)  # how a persona uses her own models
+
+
+def persona_role(kind: str, name: str = "The model") -> str:
+    """The role a model of this kind plays for a persona, or ModelFileError if it has none."""
+    if kind in PERSONA_ROLES:
+        return kind
+    if kind == BASE:
+        return DREAMBOOTH  # linking a base model to a persona says it is her DreamBooth model
+    raise ModelFileError(
+        f"{name} is {article(KIND_NAMES.get(kind, kind))}; a persona's own models are her"
+        " DreamBooth model and her LoRAs.",
+        hint="IP-Adapters and image encoders are chosen per shot, in its render settings.",
+    )
