@@ -257,7 +257,11 @@ _HINT_FAMILIES = (
 
 
 def family_of_width(width: int, what: str) -> tuple[str, str] | Detection:
-    """(family, evidence) for a cross-attention width, or a Detection refusing the model."""
+    """(family or "", evidence) from a cross-attention width, or a Detection refusing the model.
+
+    768 is SD 1.5's and 2048 SDXL's; 1024 (SD 2.x) and 1280 (the SDXL refiner) are refused;
+    any other width (a model built small for tests, say) is no evidence either way.
+    """
     if width in CROSS_ATTENTION_FAMILY:
         family = CROSS_ATTENTION_FAMILY[width]
         return family, f"{what} is {width} wide ({FAMILY_SHORT[family]})"
@@ -267,7 +271,18 @@ def family_of_width(width: int, what: str) -> tuple[str, str] | Detection:
             " does not render with",
             _HINT_FAMILIES,
         )
-    return _not_a_model(f"an unknown model ({what} is {width} wide)", _HINT_FAMILIES)
+    return "", f"{what} is {width} wide (not a published model's width)" if width else ""
+
+
+def _agree(width_family: str, built_family: str, what: str) -> Detection | None:
+    """A refusal when the width and the structure point to different families."""
+    if width_family and built_family and width_family != built_family:
+        return _not_a_model(
+            f"{what} whose parts disagree ({FAMILY_SHORT[width_family]} width,"
+            f" {FAMILY_SHORT[built_family]} structure): a damaged or merged file",
+            "Download the model again from where it was published.",
+        )
+    return None
 
 
 Shapes = Mapping[str, Sequence[int]]
@@ -389,16 +404,16 @@ def _detect_ip_adapter(shapes: Shapes, file_name: str) -> Detection:
     )
     if not width:
         return _not_a_model("an IP-Adapter whose cross-attention width cannot be read")
-    family = family_of_width(width, "its cross-attention input")
-    if isinstance(family, Detection):
-        return replace(family, problem="an IP-Adapter for " + family.problem.removeprefix("a "))
+    found = family_of_width(width, "its cross-attention input")
+    if isinstance(found, Detection):
+        return replace(found, problem="an IP-Adapter for " + found.problem.removeprefix("a "))
     meta["cross_attention_dim"] = width
     return Detection(
         kind=IP_ADAPTER,
-        family=family[0],
+        family=found[0],
         variant=variant,
         layout="",
-        why=(*why, family[1]),
+        why=(*why, found[1]),
         meta=meta,
     )
 
@@ -472,32 +487,22 @@ def _detect_lora(shapes: Shapes, metadata: Mapping[str, str]) -> Detection:
             " LyCORIS tools.",
         )
     why: list[str] = [f"LoRA weights in the {layout} layout"]
-    family = ""
+    width_family = ""
     width_keys = sorted(k for k in keys if _LORA_DOWN.search(k) and len(shapes[k]) == 2)
     if width_keys:
         found = family_of_width(shapes[width_keys[0]][1], "the UNet's cross-attention input")
         if isinstance(found, Detection):
             return replace(found, problem="a LoRA for " + found.problem.removeprefix("a "))
-        family, reason = found
-        why.append(reason)
-    second_te = any(k.startswith(("lora_te2_", "text_encoder_2.", "te2.")) for k in keys)
-    if second_te:
-        if family == SD15:
-            return _not_a_model(
-                "a LoRA whose layers disagree (SD 1.5 UNet, SDXL's second text encoder)"
-            )
-        family = SDXL
-        why.append("it trains SDXL's second text encoder")
-    if not family:
-        sgm = any(
-            k.startswith(("lora_unet_input_blocks_", "lora_unet_output_blocks_")) for k in keys
-        )
-        if sgm:
-            family = SDXL
-            why.append("its UNet layers are named as in SDXL's original code")
-        elif any(k.startswith("lora_te_") for k in keys):
-            family = SD15
-            why.append("it trains one text encoder (lora_te_)")
+        width_family = found[0]
+        if found[1]:
+            why.append(found[1])
+    built_family, built_why = _lora_structure(keys)
+    refusal = _agree(width_family, built_family, "a LoRA")
+    if refusal is not None:
+        return refusal
+    family = width_family or built_family
+    if built_why:
+        why.append(built_why)
     said = _metadata_family(metadata)
     if said and family and said[0] != family:
         why.append(f"its metadata says {said[1]}, but the weights decide")
@@ -514,6 +519,23 @@ def _detect_lora(shapes: Shapes, metadata: Mapping[str, str]) -> Detection:
     if metadata.get("ss_output_name"):
         meta["trained_as"] = metadata["ss_output_name"]
     return Detection(kind=LORA, family=family, layout=layout, why=tuple(why), meta=meta)
+
+
+def _lora_structure(keys: Sequence[str]) -> tuple[str, str]:
+    """(family, evidence) from which layers a LoRA trains, whatever their width."""
+    if any(k.startswith(("lora_te2_", "text_encoder_2.", "te2.")) for k in keys):
+        return SDXL, "it trains SDXL's second text encoder"
+    if any(k.startswith("lora_te1_") for k in keys):
+        return SDXL, "its text encoder is named as SDXL's first (lora_te1_)"
+    if any(k.startswith(("lora_unet_input_blocks_", "lora_unet_output_blocks_")) for k in keys):
+        return SDXL, "its UNet layers are named as in SDXL's original code"
+    if any(re.search(r"transformer_blocks[._][1-9]", k) for k in keys):
+        return SDXL, "its UNet has several transformer layers per block (SDXL)"
+    if any(re.search(r"down_blocks[._]0[._]attentions", k) for k in keys):
+        return SD15, "its UNet attends at the first resolution (SD 1.5)"
+    if any(k.startswith("lora_te_") for k in keys):
+        return SD15, "it trains one text encoder (lora_te_)"
+    return "", ""
 
 
 def _is_down(key: str) -> bool:
@@ -547,6 +569,19 @@ def _detect_checkpoint(shapes: Shapes) -> Detection:
         return _not_a_model("a Playground v2.5 model, which the studio does not render with")
     if any(".double_blocks." in k or ".joint_blocks." in k for k in keys):
         return _not_a_model("a Flux or SD3 model, which the studio does not render with")
+    if any(k.startswith("cond_stage_model.model.") for k in keys):
+        return _not_a_model(
+            "a Stable Diffusion 2.x model (OpenCLIP text encoder), which the studio does not"
+            " render with",
+            _HINT_FAMILIES,
+        )
+    if any(k.startswith("conditioner.embedders.0.model.") for k in keys) and not any(
+        k.startswith("conditioner.embedders.1.") for k in keys
+    ):
+        return _not_a_model(
+            "the Stable Diffusion XL refiner, which the studio does not render with",
+            "Register the SDXL base model.",
+        )
     width = 0
     for block in ("input_blocks.1", "input_blocks.4", "input_blocks.2", "middle_block"):
         shape = shapes.get(_CKPT_TO_K.format(block))
@@ -554,23 +589,32 @@ def _detect_checkpoint(shapes: Shapes) -> Detection:
             width = shape[1]
             break
     why = ["model.diffusion_model.…: a whole UNet in the original layout"]
-    if not width:
-        return _not_a_model("a checkpoint whose UNet has no cross-attention to read")
     found = family_of_width(width, "the UNet's cross-attention input")
     if isinstance(found, Detection):
         return found
-    family, reason = found
-    why.append(reason)
-    meta: dict[str, Any] = {}
-    if family == SDXL:
-        if not any(k.startswith("conditioner.embedders.1.") for k in keys):
-            return _not_a_model("an SDXL UNet without its second text encoder (refiner?)")
+    if found[1]:
+        why.append(found[1])
+    built = ""
+    if any(k.startswith("conditioner.embedders.1.") for k in keys):
+        built = SDXL
         why.append("conditioner.embedders.1: SDXL's second text encoder")
         if any(k.startswith("model.diffusion_model.label_emb.") for k in keys):
             why.append("label_emb: SDXL's size and crop conditioning")
-        text = "conditioner.embedders."
-    else:
-        text = "cond_stage_model."
+    elif any(k.startswith("cond_stage_model.transformer.") for k in keys):
+        built = SD15
+        why.append("cond_stage_model.transformer: SD 1.5's CLIP text encoder")
+    refusal = _agree(found[0], built, "a checkpoint")
+    if refusal is not None:
+        return refusal
+    family = found[0] or built
+    if not family:
+        return _not_a_model(
+            "a UNet without a text encoder, whose family its weights do not show",
+            "Use the full checkpoint (UNet, text encoder and VAE in one file) or a diffusers"
+            " folder of the model.",
+        )
+    meta: dict[str, Any] = {}
+    text = "conditioner.embedders." if family == SDXL else "cond_stage_model."
     missing = [
         what
         for what, prefix in (("text encoder", text), ("VAE", "first_stage_model."))
@@ -663,11 +707,11 @@ def _detect_pipeline(names: set[str], index: Mapping, configs: Mapping[str, Any]
         found = family_of_width(int(width or 0), "the UNet's cross-attention input")
         if isinstance(found, Detection):
             return found
-        if found[0] != family:
-            return _not_a_model(
-                f"a {cls} whose UNet is for {FAMILY_SHORT[found[0]]}: a damaged folder"
-            )
-        why.append(found[1])
+        refusal = _agree(found[0], family, f"a {cls} folder")
+        if refusal is not None:
+            return refusal
+        if found[1]:
+            why.append(found[1])
         if unet.get("in_channels") == 9:
             why.append("its UNet takes 9 input channels (inpainting)")
     missing = [

@@ -1,0 +1,489 @@
+"""What a model file or folder is, from its safetensors header or its files: kind, family,
+IP-Adapter variant, LoRA layout, and why; what the user says (--kind, --family) on top.
+
+The builders below write headers with the published models' key names and shapes (no
+weights), and sparse files around them; the other model manager tests use them too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+
+import pytest
+
+from studio.core import models as m
+
+DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1}
+
+
+# -- builders ---------------------------------------------------------------------------------
+
+
+def header(shapes: dict[str, tuple], dtype: str = "F16", metadata: dict | None = None) -> dict:
+    """A safetensors header for tensors of these shapes, laid out one after another."""
+    out: dict = {}
+    offset = 0
+    for name, shape in shapes.items():
+        size = math.prod(shape) * DTYPE_BYTES[dtype]
+        out[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    if metadata:
+        out["__metadata__"] = metadata
+    return out
+
+
+def write_safetensors(
+    path: Path,
+    shapes: dict[str, tuple],
+    *,
+    dtype: str = "U8",
+    metadata: dict | None = None,
+    cut: int = 0,
+    fill: bytes = b"",
+) -> Path:
+    """A .safetensors file with these tensors (zeros, stored sparse; `fill` written first),
+    `cut` bytes short of whole."""
+    head = header(shapes, dtype, metadata)
+    data = max((v["data_offsets"][1] for k, v in head.items() if k != "__metadata__"), default=0)
+    raw = json.dumps(head).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)) + raw + fill[:data])
+        f.truncate(8 + len(raw) + data - cut)
+    return path
+
+
+CROSS = {m.SD15: 768, m.SDXL: 2048}
+HIDDEN = {m.SD15: 320, m.SDXL: 640}  # channels of the first attention block each family has
+
+
+def checkpoint_shapes(family: str, *, inpainting: bool = False, text: bool = True) -> dict:
+    """A single-file checkpoint's tell-tale keys in the original layout."""
+    d = "model.diffusion_model."
+    shapes = {f"{d}input_blocks.0.0.weight": (320, 9 if inpainting else 4, 3, 3)}
+    shapes["first_stage_model.decoder.conv_in.weight"] = (512, 4, 3, 3)
+    if family == m.SD15:
+        shapes[f"{d}input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"] = (320, 768)
+        if text:
+            pos = "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight"
+            shapes[pos] = (77, 768)
+    elif family == m.SDXL:
+        shapes[f"{d}input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight"] = (640, 2048)
+        shapes[f"{d}label_emb.0.0.weight"] = (1280, 2816)
+        if text:
+            first = "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding"
+            shapes[f"{first}.weight"] = (49408, 768)
+            shapes["conditioner.embedders.1.model.positional_embedding"] = (77, 1280)
+    elif family == "sd2":
+        shapes[f"{d}input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"] = (320, 1024)
+        shapes["cond_stage_model.model.token_embedding.weight"] = (49408, 1024)
+    return shapes
+
+
+def lora_shapes(family: str, layout: str, rank: int = 8) -> dict:
+    """A LoRA's keys for one attention block and the text encoder(s), in a layout."""
+    cross, hidden = CROSS[family], HIDDEN[family]
+    out: dict[str, tuple] = {}
+    if layout == m.KOHYA:
+        block = (
+            "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+            if family == m.SD15
+            else "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k"
+        )
+        out[f"{block}.lora_down.weight"] = (rank, cross)
+        out[f"{block}.lora_up.weight"] = (hidden, rank)
+        out[f"{block}.alpha"] = ()
+        te = "lora_te_" if family == m.SD15 else "lora_te1_"
+        out[f"{te}text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = (rank, 768)
+        out[f"{te}text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"] = (768, rank)
+        if family == m.SDXL:
+            te2 = "lora_te2_text_model_encoder_layers_0_self_attn_q_proj"
+            out[f"{te2}.lora_down.weight"] = (rank, 1280)
+            out[f"{te2}.lora_up.weight"] = (1280, rank)
+    else:
+        level = 0 if family == m.SD15 else 1
+        block = f"unet.down_blocks.{level}.attentions.0.transformer_blocks.0.attn2"
+        if layout == m.PEFT:
+            out[f"{block}.to_k.lora_A.weight"] = (rank, cross)
+            out[f"{block}.to_k.lora_B.weight"] = (hidden, rank)
+            text = "text_encoder.text_model.encoder.layers.0.self_attn.q_proj"
+            out[f"{text}.lora_A.weight"] = (rank, 768)
+            if family == m.SDXL:
+                out[f"text_encoder_2.{text.split('.', 1)[1]}.lora_A.weight"] = (rank, 1280)
+        else:
+            out[f"{block}.processor.to_k_lora.down.weight"] = (rank, cross)
+            out[f"{block}.processor.to_k_lora.up.weight"] = (hidden, rank)
+    return out
+
+
+VIT_H = (1280, 1024)  # hidden size, projection size of the encoder most adapters use
+VIT_BIGG = (1664, 1280)
+
+
+def ip_adapter_shapes(variant: str, family: str, encoder: tuple[int, int] = VIT_H) -> dict:
+    """An IP-Adapter's keys as the published files have them (image_proj., ip_adapter.)."""
+    cross, hidden = CROSS[family], HIDDEN[family]
+    enc_hidden, enc_proj = encoder
+    p = "image_proj."
+    out: dict[str, tuple] = {}
+    if variant == m.PLAIN:
+        out[f"{p}proj.weight"] = (4 * cross, enc_proj)
+        out[f"{p}proj.bias"] = (4 * cross,)
+        out[f"{p}norm.weight"] = (cross,)
+    elif variant == m.PLUS:
+        width = cross if family == m.SD15 else 1280
+        out[f"{p}latents"] = (1, 16, width)
+        out[f"{p}proj_in.weight"] = (width, enc_hidden)
+        out[f"{p}proj_out.weight"] = (cross, width)
+        out[f"{p}norm_out.weight"] = (cross,)
+        out[f"{p}layers.0.0.to_q.weight"] = (width, width)
+    elif variant == m.FULL_FACE:
+        out[f"{p}proj.0.weight"] = (enc_hidden, enc_hidden)
+        out[f"{p}proj.2.weight"] = (cross, enc_hidden)
+        out[f"{p}proj.3.weight"] = (cross,)
+    elif variant in (m.FACEID, m.FACEID_PLUS):
+        out[f"{p}proj.0.weight"] = (1024, 512)
+        out[f"{p}proj.2.weight"] = (4 * cross, 1024)
+        out[f"{p}norm.weight"] = (cross,)
+        if variant == m.FACEID_PLUS:
+            r = f"{p}perceiver_resampler."
+            out[f"{r}proj_in.weight"] = (cross, enc_hidden)
+            out[f"{r}proj_out.weight"] = (cross, cross)
+            out[f"{r}layers.0.0.to_q.weight"] = (cross, cross)
+        out["ip_adapter.1.to_k_lora.down.weight"] = (128, cross)
+        out["ip_adapter.1.to_k_lora.up.weight"] = (hidden, 128)
+    out["ip_adapter.1.to_k_ip.weight"] = (hidden, cross)
+    out["ip_adapter.1.to_v_ip.weight"] = (hidden, cross)
+    return out
+
+
+def clip_vision_shapes(encoder: tuple[int, int] = VIT_H, layers: int = 2) -> dict:
+    """A CLIP vision model with projection in transformers' names (ComfyUI's clip_vision)."""
+    hidden, proj = encoder
+    v = "vision_model."
+    out = {
+        f"{v}embeddings.patch_embedding.weight": (hidden, 3, 14, 14),
+        f"{v}embeddings.position_embedding.weight": (257, hidden),
+        "visual_projection.weight": (proj, hidden),
+    }
+    for i in range(layers):
+        out[f"{v}encoder.layers.{i}.mlp.fc1.weight"] = (4 * hidden, hidden)
+    return out
+
+
+def write_pipeline(
+    folder: Path, family: str, *, weights: str = "safetensors", refiner: bool = False
+) -> Path:
+    """A diffusers pipeline folder: model_index.json, configs, a small weights file each.
+
+    weights: "safetensors", "fp16" (only the fp16 variant) or "bin" (pickles only).
+    """
+    cls = "StableDiffusionXLPipeline" if family == m.SDXL else "StableDiffusionPipeline"
+    parts = m.PIPELINE_COMPONENTS[family]
+    index = {"_class_name": cls, "_diffusers_version": "0.42.1"}
+    for part in parts:
+        index[part] = ["diffusers", "Component"]
+    if refiner:
+        index["text_encoder"] = [None, None]
+        index["tokenizer"] = [None, None]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_index.json").write_text(json.dumps(index))
+    for part in parts:
+        if refiner and part in ("text_encoder", "tokenizer"):
+            continue
+        sub = folder / part
+        sub.mkdir(exist_ok=True)
+        config: dict = {"_class_name": part}
+        if part == "unet":
+            config["cross_attention_dim"] = CROSS[family]
+        (sub / ("scheduler_config.json" if part == "scheduler" else "config.json")).write_text(
+            json.dumps(config)
+        )
+        if part in m.WEIGHTED_COMPONENTS:
+            stem = "model" if part.startswith("text_encoder") else "diffusion_pytorch_model"
+            if weights == "bin":
+                (sub / f"{stem}.bin").write_bytes(b"\x80\x02}q\x00.")
+            else:
+                name = f"{stem}.fp16.safetensors" if weights == "fp16" else f"{stem}.safetensors"
+                write_safetensors(sub / name, {f"{part}.weight": (4, 4)}, fill=part.encode())
+    return folder
+
+
+def write_encoder(folder: Path, encoder: tuple[int, int] = VIT_H) -> Path:
+    """An image encoder folder as h94/IP-Adapter publishes it (config.json, model.safetensors)."""
+    hidden, proj = encoder
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "architectures": ["CLIPVisionModelWithProjection"],
+        "model_type": "clip_vision_model",
+        "hidden_size": hidden,
+        "projection_dim": proj,
+        "image_size": 224,
+        "patch_size": 14,
+        "num_hidden_layers": 32,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    write_safetensors(folder / "model.safetensors", clip_vision_shapes(encoder, layers=1))
+    return folder
+
+
+def _listing(folder: Path) -> tuple[list[str], dict]:
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    configs = {f: json.loads((folder / f).read_text()) for f in files if f.endswith(".json")}
+    return files, configs
+
+
+# -- single files -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", [m.SD15, m.SDXL])
+@pytest.mark.parametrize("variant", m.ADAPTER_VARIANTS)
+def test_each_ip_adapter_variant_and_family_is_told_from_its_keys(variant, family):
+    found = m.detect_safetensors(header(ip_adapter_shapes(variant, family)))
+    assert found.ok, found.problem
+    assert (found.kind, found.family, found.variant) == (m.IP_ADAPTER, family, variant)
+    assert found.meta["cross_attention_dim"] == CROSS[family]
+    assert f"{CROSS[family]} wide" in found.explain()
+    assert found.describe().startswith(m.FAMILY_SHORT[family] + " ")
+
+
+def test_ip_adapter_encoder_widths_tell_which_image_encoder_fits():
+    plain = m.detect_safetensors(header(ip_adapter_shapes(m.PLAIN, m.SDXL, VIT_BIGG)))
+    assert (plain.meta["encoder_dim"], plain.meta["encoder_dim_of"]) == (1280, "projection_dim")
+    plus = m.detect_safetensors(header(ip_adapter_shapes(m.PLUS, m.SDXL, VIT_H)))
+    assert (plus.meta["encoder_dim"], plus.meta["encoder_dim_of"]) == (1280, "hidden_size")
+    vit_h = m.detect_safetensors(header(clip_vision_shapes(VIT_H)))
+    bigg = m.detect_safetensors(header(clip_vision_shapes(VIT_BIGG)))
+    assert (
+        vit_h.meta["encoder"] == "CLIP ViT-H/14" and bigg.meta["encoder"] == "OpenCLIP ViT-bigG/14"
+    )
+    # ip-adapter_sdxl reads bigG's 1280-wide projection; the plus model ViT-H's hidden states.
+    assert m.encoder_fits(plain, bigg) and not m.encoder_fits(plain, vit_h)
+    assert m.encoder_fits(plus, vit_h) and not m.encoder_fits(plus, bigg)
+
+
+def test_faceid_adapters_carry_their_lora_layers_and_need_no_image_encoder():
+    found = m.detect_safetensors(header(ip_adapter_shapes(m.FACEID, m.SD15)))
+    assert found.meta["lora_layers"] and found.meta["face_dim"] == 512
+    assert not m.NEEDS_ENCODER[found.variant]
+    assert "FaceID" in found.describe()
+
+
+def test_a_plus_face_adapter_is_named_from_its_file():
+    shapes = ip_adapter_shapes(m.PLUS, m.SD15)
+    found = m.detect_safetensors(header(shapes), file_name="ip-adapter-plus-face_sd15.safetensors")
+    assert found.describe() == "SD 1.5 IP-Adapter Plus (face)"
+
+
+@pytest.mark.parametrize(
+    "family, layout, described",
+    [
+        (m.SD15, m.KOHYA, "SD 1.5 LoRA (kohya layout)"),
+        (m.SDXL, m.KOHYA, "SDXL LoRA (kohya layout)"),
+        (m.SD15, m.PEFT, "SD 1.5 LoRA (peft layout)"),
+        (m.SDXL, m.PEFT, "SDXL LoRA (peft layout)"),
+        (m.SD15, m.DIFFUSERS_LORA, "SD 1.5 LoRA (diffusers layout)"),
+        (m.SDXL, m.DIFFUSERS_LORA, "SDXL LoRA (diffusers layout)"),
+    ],
+)
+def test_loras_are_told_by_layout_and_family(family, layout, described):
+    found = m.detect_safetensors(header(lora_shapes(family, layout)))
+    assert (found.kind, found.family, found.layout) == (m.LORA, family, layout)
+    assert found.describe() == described
+    assert found.meta["rank"] == 8
+
+
+def test_a_lora_with_only_text_encoder_layers_is_placed_by_structure_or_metadata():
+    te_only = {
+        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": (4, 768),
+        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight": (768, 4),
+    }
+    assert m.detect_safetensors(header(te_only)).family == m.SD15
+    odd = {
+        "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": (4, 1280),
+        "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight": (1280, 4),
+    }
+    assert m.detect_safetensors(header(odd)).family == ""
+    said = m.detect_safetensors(header(odd, metadata={"ss_base_model_version": "sdxl_base_v1-0"}))
+    assert said.family == m.SDXL and "metadata says SDXL" in said.explain()
+
+
+def test_weights_outrank_a_lora_s_metadata():
+    meta = {"ss_base_model_version": "sd_v1"}
+    found = m.detect_safetensors(header(lora_shapes(m.SDXL, m.KOHYA), metadata=meta))
+    assert found.family == m.SDXL
+    assert "its metadata says SD 1.5, but the weights decide" in found.why
+
+
+def test_loras_the_renderer_cannot_apply_are_refused_with_the_reason():
+    sd2 = {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight":
+           (4, 1024)}  # fmt: skip
+    found = m.detect_safetensors(header(sd2))
+    assert not found.ok and "Stable Diffusion 2.x" in found.problem
+    loha = {"lora_unet_down_blocks_0_attentions_0_proj_in.hada_w1_a": (4, 320)}
+    found = m.detect_safetensors(header(loha))
+    assert not found.ok and "LyCORIS" in found.problem and "plain LoRA" in found.hint
+
+
+@pytest.mark.parametrize("family", [m.SD15, m.SDXL])
+def test_single_file_checkpoints_are_base_models_of_their_family(family):
+    found = m.detect_safetensors(header(checkpoint_shapes(family)))
+    assert (found.kind, found.family, found.layout) == (m.BASE, family, m.CHECKPOINT)
+    assert found.describe() == f"{m.FAMILY_SHORT[family]} base model (single-file checkpoint)"
+    inpaint = m.detect_safetensors(header(checkpoint_shapes(family, inpainting=True)))
+    assert inpaint.meta["inpainting"] and "inpainting base model" in inpaint.describe()
+
+
+def test_checkpoints_the_studio_does_not_render_with_are_refused():
+    sd2 = m.detect_safetensors(header(checkpoint_shapes("sd2")))
+    assert not sd2.ok and "Stable Diffusion 2.x" in sd2.problem
+    unet_only = m.detect_safetensors(header(checkpoint_shapes(m.SDXL, text=False)))
+    assert not unet_only.ok and "lacks its text encoder" in unet_only.problem
+    mixed = checkpoint_shapes(m.SD15)
+    mixed["conditioner.embedders.1.model.positional_embedding"] = (77, 1280)
+    found = m.detect_safetensors(header(mixed))
+    assert not found.ok and "disagree" in found.problem
+
+
+def test_other_weights_files_say_what_they_are():
+    vae = m.detect_safetensors(header({"encoder.down.0.block.0.conv1.weight": (128, 3, 3, 3)}))
+    assert vae.problem.startswith("a VAE on its own")
+    control = m.detect_safetensors(header({"control_model.time_embed.0.weight": (1280, 320)}))
+    assert "ControlNet" in control.problem
+    empty = m.detect_safetensors({})
+    assert "empty" in empty.problem
+
+
+def test_a_clip_vision_file_is_an_image_encoder_with_its_sizes():
+    found = m.detect_safetensors(header(clip_vision_shapes(VIT_H, layers=3)))
+    assert (found.kind, found.layout) == (m.IMAGE_ENCODER, m.TRANSFORMERS_FILE)
+    assert found.meta["hidden_size"] == 1280 and found.meta["projection_dim"] == 1024
+    assert found.meta["image_size"] == 224 and found.meta["num_hidden_layers"] == 3
+    assert found.describe() == "CLIP ViT-H/14 image encoder (transformers weights)"
+
+
+# -- folders ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", [m.SD15, m.SDXL])
+def test_a_diffusers_pipeline_folder_is_a_base_model(tmp_path, family):
+    folder = write_pipeline(tmp_path / "pipe", family)
+    found = m.detect_folder(*_listing(folder))
+    assert (found.kind, found.family, found.format) == (m.BASE, family, m.DIFFUSERS)
+    assert found.describe() == f"{m.FAMILY_SHORT[family]} base model (diffusers folder)"
+    assert "weights_variant" not in found.meta
+
+
+def test_a_pipeline_with_only_fp16_weights_is_loaded_as_that_variant(tmp_path):
+    folder = write_pipeline(tmp_path / "pipe", m.SDXL, weights="fp16")
+    found = m.detect_folder(*_listing(folder))
+    assert found.ok and found.meta["weights_variant"] == "fp16"
+
+
+def test_a_pipeline_with_pickle_weights_only_is_refused_with_what_to_do(tmp_path):
+    folder = write_pipeline(tmp_path / "pipe", m.SD15, weights="bin")
+    found = m.detect_folder(*_listing(folder))
+    assert not found.ok and "pickle" in found.problem and ".safetensors" in found.hint
+
+
+def test_the_sdxl_refiner_and_other_pipelines_are_refused(tmp_path):
+    refiner = m.detect_folder(*_listing(write_pipeline(tmp_path / "r", m.SDXL, refiner=True)))
+    assert not refiner.ok and "refiner" in refiner.problem
+    files = ["model_index.json"]
+    flux = m.detect_folder(files, {"model_index.json": {"_class_name": "FluxPipeline"}})
+    assert not flux.ok and "FluxPipeline" in flux.problem
+
+
+def test_an_image_encoder_folder_and_a_component_folder(tmp_path):
+    found = m.detect_folder(*_listing(write_encoder(tmp_path / "image_encoder")))
+    assert (found.kind, found.format) == (m.IMAGE_ENCODER, m.DIFFUSERS)
+    assert found.meta["projection_dim"] == 1024
+    unet = m.detect_folder(
+        ["config.json", "diffusion_pytorch_model.safetensors"],
+        {"config.json": {"_class_name": "UNet2DConditionModel"}},
+    )
+    assert not unet.ok and "model_index.json" in unet.hint
+    assert "no model_index.json" in m.detect_folder(["a.txt"], {}).problem
+
+
+# -- what the user says -----------------------------------------------------------------------
+
+
+def test_a_base_model_the_user_says_is_a_persona_s_is_a_dreambooth_model():
+    base = m.detect_safetensors(header(checkpoint_shapes(m.SD15)))
+    settled = m.settle(base, kind=m.DREAMBOOTH)
+    assert settled.kind == m.DREAMBOOTH and settled.family == m.SD15
+    assert settled.describe() == "SD 1.5 DreamBooth model (single-file checkpoint)"
+
+
+def test_what_the_weights_contradict_is_refused_naming_the_evidence():
+    lora = m.detect_safetensors(header(lora_shapes(m.SDXL, m.KOHYA)))
+    with pytest.raises(m.ModelFileError) as kind:
+        m.settle(lora, kind=m.BASE, where="ada.safetensors")
+    assert "ada.safetensors is an SDXL LoRA (kohya layout)" in kind.value.message
+    assert "2048 wide" in kind.value.message and "--kind" in kind.value.hint
+    with pytest.raises(m.ModelFileError) as family:
+        m.settle(lora, family=m.SD15)
+    assert "Stable Diffusion XL" in family.value.message and "--family" in family.value.hint
+    with pytest.raises(m.ModelFileError) as dreambooth:
+        m.settle(lora, kind=m.DREAMBOOTH)
+    assert "not a DreamBooth model" in dreambooth.value.message
+
+
+def test_a_family_the_weights_do_not_show_comes_from_the_user():
+    odd = {"lora_unet_mid_block_attentions_0_proj_in.lora_down.weight": (4, 1280)}
+    found = m.detect_safetensors(header(odd))
+    with pytest.raises(m.ModelFileError) as missing:
+        m.settle(found)
+    assert "--family sd15 or --family sdxl" in missing.value.hint
+    settled = m.settle(found, family=m.SDXL)
+    assert settled.family == m.SDXL and "you said it is for SDXL" in settled.why
+    encoder = m.detect_safetensors(header(clip_vision_shapes()))
+    assert m.settle(encoder).family == ""  # an image encoder serves either family
+
+
+def test_a_refused_detection_settles_into_its_error():
+    sd2 = m.detect_safetensors(header(checkpoint_shapes("sd2")))
+    with pytest.raises(m.ModelFileError) as refused:
+        m.settle(sd2, where="v2.safetensors")
+    assert refused.value.message.startswith("v2.safetensors: a Stable Diffusion 2.x model")
+
+
+def test_pickle_files_are_refused_with_how_to_convert():
+    assert m.is_pickle("model.CKPT") and m.is_pickle("x.bin") and not m.is_pickle("x.safetensors")
+    with pytest.raises(m.PickleRefusedError) as refused:
+        m.refuse_pickle("/models/v1-5-pruned.ckpt")
+    assert refused.value.message.startswith("v1-5-pruned.ckpt is a pickle file")
+    assert "persona-studio models convert" in refused.value.hint
+    m.refuse_pickle("/models/ok.safetensors")
+
+
+# -- names and hashes -------------------------------------------------------------------------
+
+
+def test_default_names_come_from_where_a_model_is():
+    hub = "/home/a/.cache/huggingface/hub/models--h94--IP-Adapter/snapshots/abc123"
+    assert m.hf_cache_repo(hub + "/models/image_encoder") == (
+        "h94/IP-Adapter",
+        "models/image_encoder",
+    )
+    assert m.default_name(hub + "/models/ip-adapter_sd15.safetensors") == (
+        "IP-Adapter/models/ip-adapter_sd15"
+    )
+    pipe = "/c/hub/models--stabilityai--stable-diffusion-xl-base-1.0/snapshots/0f1e"
+    assert m.default_name(pipe) == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert m.default_name("/ComfyUI/models/loras/ada_v3.safetensors") == "ada_v3"
+    assert m.default_name("/ComfyUI/models/clip_vision/sd15/image_encoder/") == "sd15/image_encoder"
+    assert m.unique_name("ada", ["Ada", "ada 2"]) == "ada 3"
+
+
+def test_a_folder_hash_covers_its_weights_paths_and_hashes_in_any_order():
+    a = m.folder_sha256([("unet/w.safetensors", "11"), ("vae/w.safetensors", "22")])
+    b = m.folder_sha256([("vae/w.safetensors", "22"), ("unet/w.safetensors", "11")])
+    moved = m.folder_sha256([("unet/w.safetensors", "22"), ("vae/w.safetensors", "11")])
+    assert a == b != moved and len(a) == 64
+    assert m.is_weight_file("unet/x.safetensors") and not m.is_weight_file("unet/config.json")
