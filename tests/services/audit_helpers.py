@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from studio.core.faces import Face
-from studio.jobs import kinds
+from studio.jobs import library_kinds
 from studio.services import library
 
 DIM = 32
@@ -89,7 +89,7 @@ class FakeEngine:
             self.loads += 1
             return self
 
-        monkeypatch.setattr(kinds, "_load_face_engine", load)
+        monkeypatch.setattr(library_kinds, "_load_face_engine", load)
         return self
 
 
