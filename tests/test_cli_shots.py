@@ -150,3 +150,28 @@ def test_export_writes_numbered_pngs_with_parameters(capsys, path, tmp_path):
 
     code, out, err = run(capsys, "export", path, "--shot", "Walk", "-o", folder, "--frames", "7")
     assert code == 1 and "outside the shot's 1-3" in err
+
+
+def test_export_reads_a_project_the_window_holds(capsys, path, tmp_path, monkeypatch):
+    from studio.core.errors import ProjectLockedError
+    from studio.services import projects
+
+    assert run(capsys, "shots", "add", path, "Walk", "--persona", "Ada", "--frames", "1")[0] == 0
+    with open_project(path) as project:
+        out = io.BytesIO()
+        Image.new("RGB", (8, 8), (9, 9, 9)).save(out, "PNG")
+        shot = shots.get_shot(project, "Walk")
+        render_rows.store_take(project, shot.id, 0, out.getvalue(), {"seed": 5, "prompt": "ada"})
+    real = projects.open_project
+
+    def held(p, *, read_only=False):
+        if not read_only:
+            raise ProjectLockedError("film.pstudio is open in another Persona Studio.")
+        return real(p, read_only=True)
+
+    monkeypatch.setattr(projects, "open_project", held)
+    code, out, err = run(capsys, "export", path, "--shot", "Walk", "-o", tmp_path / "x", "--json")
+    assert code == 0, err
+    assert json.loads(out)["files"] == ["Walk_0001.png"]
+    with Image.open(tmp_path / "x" / "Walk_0001.png") as im:
+        assert im.info["parameters"] == "ada\nSeed: 5"

@@ -1,4 +1,4 @@
-"""Shots made for rendering: create one, change its render settings, read them back.
+"""Shots made for rendering: create one, change its render settings, read them and its takes.
 
 A render shot is a shot of the timeline with no footage: its frames come from the renderer,
 one take at a time. Its settings are checked against the persona (her lighting setups, her
@@ -35,6 +35,10 @@ RENDER_KIND = "render"  # Shot.source_kind of a shot made for rendering
 _SETTING_NAMES = frozenset(f.name for f in fields(RenderSettings))
 
 rendered_frames = rows.rendered_frames
+get_take = rows.get_take
+takes_of = rows.takes_of
+find_takes = rows.find_takes
+choose_take = rows.choose_take
 
 
 def add_render_shot(
