@@ -12,6 +12,7 @@ from studio.__main__ import main
 from studio.core.takes import ExportSpec
 from studio.jobs import kinds
 from studio.jobs.export_kinds import Export
+from studio.project import models as model_rows
 from studio.project import renders as render_rows
 from studio.services import renders, shots
 from studio.services.projects import new_project, open_project
@@ -25,12 +26,17 @@ def _export_kind():
 @pytest.fixture
 def path(tmp_path):
     p = tmp_path / "film.pstudio"
-    with new_project(p, "Ada") as project, project.atomic() as db:
+    with new_project(p, "Ada") as project:
         for name, kind in (("Base", "base"), ("Ada LoRA", "lora"), ("Face", "ip-adapter")):
-            db.execute(
-                "insert into models (id, name, kind, family, format, path, sha256)"
-                " values (?, ?, ?, 'sd15', 'safetensors', ?, ?)",
-                (name, name, kind, f"/m/{name}.safetensors", name.ljust(64, "0")),
+            model_rows.add_model(
+                project,
+                name=name,
+                kind=kind,
+                family="sd15",
+                format="safetensors",
+                path=f"/m/{name}.safetensors",
+                sha256=name.ljust(64, "0"),
+                size=1,
             )
     return p
 

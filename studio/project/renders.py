@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from studio.core.errors import NotFoundError, StudioError
 from studio.core.ids import new_id, now_iso
-from studio.core.models import ModelRecord
 from studio.core.render import SHOT_OFFSET_STEP, RenderSettings
 from studio.core.takes import PROVENANCE_COLUMNS, Take, adapters_of, loras_of
 from studio.project import blobs
@@ -73,65 +72,6 @@ def next_seed_offset(project: Project, *, except_shot: str | None = None) -> int
         for r in rows
     ]
     return max(ends, default=0)
-
-
-# -- registered models --------------------------------------------------------------------------
-
-
-def _model(row: dict) -> ModelRecord:
-    return ModelRecord(
-        id=row["id"],
-        name=row["name"],
-        kind=row["kind"],
-        family=row["family"],
-        format=row["format"],
-        path=row["path"],
-        sha256=row["sha256"],
-        size=row["size"],
-        variant=row["variant"],
-        source=row["source"],
-        encoder_id=row["encoder_id"],
-        meta=json.loads(row["meta"] or "{}"),
-        added_at=row["added_at"] or "",
-    )
-
-
-def find_model(project: Project, name: str) -> ModelRecord | None:
-    """A registered model by name (case-insensitive), or None."""
-    rows = project.query("select * from models where name = ? collate nocase", (name,))
-    return _model(rows[0]) if rows else None
-
-
-def models_of_kind(project: Project, kinds: Iterable[str]) -> list[ModelRecord]:
-    """The registered models of the given kinds, by name."""
-    kinds = list(kinds)
-    rows = project.query(
-        f"select * from models where kind in ({', '.join('?' * len(kinds))}) order by name",
-        kinds,
-    )
-    return [_model(r) for r in rows]
-
-
-def persona_model(project: Project, persona_id: str, role: str) -> ModelRecord | None:
-    """A persona's own model in a role ("dreambooth": her base), or None."""
-    rows = project.query(
-        "select m.* from persona_models pm join models m on m.id = pm.model_id"
-        " where pm.persona_id = ? and pm.role = ? order by m.name limit 1",
-        (persona_id, role),
-    )
-    return _model(rows[0]) if rows else None
-
-
-def model_files(project: Project, shas: Iterable[str]) -> dict[str, str]:
-    """sha256 -> the path of a registered model with that hash, for those registered."""
-    shas = list(dict.fromkeys(shas))
-    if not shas:
-        return {}
-    rows = project.query(
-        f"select sha256, path from models where sha256 in ({', '.join('?' * len(shas))})",
-        shas,
-    )
-    return {r["sha256"]: r["path"] for r in rows}
 
 
 # -- takes --------------------------------------------------------------------------------------

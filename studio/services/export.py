@@ -14,6 +14,7 @@ from studio.core.errors import StudioError
 from studio.core.render import parse_frame_range
 from studio.core.takes import ExportFrame, ExportSpec, export_file_name, provenance_json
 from studio.core.text import plural
+from studio.project import models as model_rows
 from studio.project import renders as render_rows
 from studio.project import shots as shot_rows
 from studio.project.store import Project
@@ -65,9 +66,15 @@ def plan_export(
         shot_name=shot.name,
         folder=folder,
         frames=tuple(out),
-        lora_files=tuple(sorted(render_rows.model_files(project, lora_shas).items())),
+        lora_files=_model_files(project, lora_shas),
         missing=tuple(missing),
     )
+
+
+def _model_files(project: Project, shas: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """(sha256, path) of the registered models with these hashes."""
+    found = (model_rows.find_by_sha(project, sha) for sha in sorted(set(shas)))
+    return tuple((m.sha256, m.path) for m in found if m is not None)
 
 
 def export_message(spec: ExportSpec) -> str:

@@ -12,7 +12,7 @@ from dataclasses import fields
 from typing import Any
 
 from studio.core import persona as record_rules
-from studio.core.errors import StudioError
+from studio.core.errors import NotFoundError, StudioError
 from studio.core.models import (
     BASE,
     DREAMBOOTH,
@@ -25,6 +25,7 @@ from studio.core.models import (
 from studio.core.records import Persona
 from studio.core.render import RenderSettings, check_settings
 from studio.core.shots import Shot
+from studio.project import models as model_rows
 from studio.project import personas as persona_rows
 from studio.project import renders as rows
 from studio.project import shots as shot_rows
@@ -187,8 +188,15 @@ def _known_setups() -> list[str]:
     return list(lighting["allowed_setups"]["items"]["enum"])
 
 
+def _find_model(project: Project, name: str) -> ModelRecord | None:
+    try:
+        return model_rows.get_model(project, name)
+    except NotFoundError:
+        return None
+
+
 def _base_model(project: Project, name: str) -> ModelRecord:
-    model = rows.find_model(project, name)
+    model = _find_model(project, name)
     if model is None or model.kind not in (BASE, DREAMBOOTH):
         what = (
             f"'{model.name}' is {_a(model.kind)}, not a base model"
@@ -197,7 +205,7 @@ def _base_model(project: Project, name: str) -> ModelRecord:
         )
         raise StudioError(
             f"{what} (base models: {_names(project, (BASE, DREAMBOOTH))}).",
-            hint="Register it with `persona-studio models add`, or name another.",
+            hint="Register it with `persona-studio models add PROJECT PATH`, or name another.",
         )
     return model
 
@@ -205,9 +213,9 @@ def _base_model(project: Project, name: str) -> ModelRecord:
 def _persona_family(project: Project, personas: Sequence[Persona]) -> str:
     """The family of the first persona's own DreamBooth base ("" when she has none)."""
     for persona in personas:
-        own = rows.persona_model(project, persona.id, DREAMBOOTH)
-        if own is not None:
-            return own.family
+        for model, role, _ in model_rows.persona_models(project, persona.id):
+            if role == DREAMBOOTH:
+                return model.family
     return ""
 
 
@@ -223,7 +231,7 @@ def _named(
     (the first sets the family when the base model does not)."""
     out = []
     for name, value in uses:
-        model = rows.find_model(project, name)
+        model = _find_model(project, name)
         if model is None or model.kind != kind:
             what = (
                 f"'{model.name}' is {_a(model.kind)}, not {_a(kind)}"
@@ -232,7 +240,8 @@ def _named(
             )
             raise StudioError(
                 f"{what} ({word}s: {_names(project, (kind,))}).",
-                hint=f"Register it with `persona-studio models add`, or leave out {option} {name}.",
+                hint="Register it with `persona-studio models add PROJECT PATH`, or leave out "
+                f"{option} {name}.",
             )
         if family and model.family != family:
             raise StudioError(
@@ -263,4 +272,5 @@ def _a(kind: str) -> str:
 
 
 def _names(project: Project, kinds: Sequence[str]) -> str:
-    return ", ".join(m.name for m in rows.models_of_kind(project, kinds)) or "none registered"
+    names = sorted(m.name for m in model_rows.list_models(project) if m.kind in kinds)
+    return ", ".join(names) or "none registered"

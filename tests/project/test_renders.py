@@ -195,22 +195,6 @@ def test_settings_round_trip_and_seed_offsets(project, shot):
     assert not renders.has_settings(project, footage.id)
 
 
-def test_models_by_name_kind_and_hash(project):
-    with project.atomic() as db:
-        for name, kind, sha in (("Base", "base", "1" * 64), ("Ada LoRA", "lora", "2" * 64)):
-            db.execute(
-                "insert into models (id, name, kind, family, format, path, sha256)"
-                " values (?, ?, ?, 'sd15', 'safetensors', ?, ?)",
-                (name, name, kind, f"/models/{name}.safetensors", sha),
-            )
-    assert renders.find_model(project, "ada lora").name == "Ada LoRA"
-    assert renders.find_model(project, "nothing") is None
-    assert [m.name for m in renders.models_of_kind(project, ["lora"])] == ["Ada LoRA"]
-    assert renders.model_files(project, ["2" * 64, "9" * 64]) == {
-        "2" * 64: "/models/Ada LoRA.safetensors"
-    }
-
-
 def test_takes_survive_reopening(project_path):
     project = Project.create(project_path)
     made = shots.add_shot(project, "Walk", [], [], source_kind="render")

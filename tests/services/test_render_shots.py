@@ -20,6 +20,7 @@ from studio.jobs import kinds
 from studio.jobs.export_kinds import Export
 from studio.jobs.library import import_references
 from studio.jobs.runner import JobRunner
+from studio.project import models as model_rows
 from studio.project import renders as render_rows
 from studio.project import shots as shot_rows
 from studio.services import export, library, personas, renders
@@ -31,14 +32,16 @@ def _export_kind():
 
 
 def _register(project, name, kind, family="sd15", path=None, sha=None):
-    sha = sha or hashlib.sha256(name.encode()).hexdigest()
-    with project.atomic() as db:
-        db.execute(
-            "insert into models (id, name, kind, family, format, path, sha256)"
-            " values (?, ?, ?, ?, 'safetensors', ?, ?)",
-            (f"id-{name}", name, kind, family, path or f"/models/{name}.safetensors", sha),
-        )
-    return f"id-{name}"
+    return model_rows.add_model(
+        project,
+        name=name,
+        kind=kind,
+        family=family,
+        format="safetensors",
+        path=path or f"/models/{name}.safetensors",
+        sha256=sha or hashlib.sha256(name.encode()).hexdigest(),
+        size=1,
+    ).id
 
 
 @pytest.fixture
@@ -83,7 +86,7 @@ def test_lighting_and_outfit_are_checked_against_the_persona(project, ada):
 
 
 def test_models_must_be_registered_of_the_right_kind_and_family(project):
-    _register(project, "Base 15", "base")
+    base_id = _register(project, "Base 15", "base")
     _register(project, "Base XL", "base", "sdxl")
     _register(project, "Ada LoRA", "lora")
     _register(project, "XL LoRA", "lora", "sdxl")
@@ -122,17 +125,13 @@ def test_models_must_be_registered_of_the_right_kind_and_family(project):
         (("Face plus", 0.4),),
     )
     row = project.query("select model_id, frames from shot_render where shot_id = ?", (shot.id,))
-    assert row == [{"model_id": "id-Base 15", "frames": 8}]
+    assert row == [{"model_id": base_id, "frames": 8}]
 
 
 def test_the_personas_dreambooth_base_sets_the_family(project, ada):
     model_id = _register(project, "Ada DreamBooth", "dreambooth", "sdxl")
     _register(project, "Ada LoRA", "lora", "sd15")
-    with project.atomic() as db:
-        db.execute(
-            "insert into persona_models (persona_id, model_id, role) values (?, ?, 'dreambooth')",
-            (ada.id, model_id),
-        )
+    model_rows.link_persona(project, ada.id, model_id, "dreambooth")
     with pytest.raises(StudioError, match="is for Stable Diffusion 1.5, but the shot renders"):
         renders.add_render_shot(project, "Shot", ["Ada"], RenderSettings(loras=(("Ada LoRA", 1),)))
 
