@@ -494,24 +494,44 @@ def download_file(
 
     # Plain HTTP, so the bar's update (between chunks) is where a cancel lands.
     constants.HF_HUB_DISABLE_XET = True
+    local_dir = str(Path(dest).expanduser()) if dest else None
+    where = {"revision": revision or None, "local_dir": local_dir, "endpoint": endpoint or None}
+
+    def refused(exc: Exception) -> ModelMissingError:
+        return ModelMissingError(
+            f"Could not download {file} from {repo_id}: {_download_reason(exc)}",
+            hint=_place_hint(repo_id, [file], dest, revision, endpoint),
+        )
+
+    try:
+        # One quick look first: the hub's own download retries an unreachable server for
+        # half a minute before it gives up.
+        huggingface_hub.get_hf_file_metadata(
+            hub_url(repo_id, file, revision, endpoint), timeout=10, endpoint=endpoint or None
+        )
+    except Exception as exc:
+        if _answered(exc):
+            raise refused(exc) from None
+        try:  # offline, but perhaps downloaded before
+            return Path(
+                huggingface_hub.hf_hub_download(repo_id, file, local_files_only=True, **where)
+            )
+        except Exception:
+            raise refused(exc) from None
     try:
         path = huggingface_hub.hf_hub_download(
-            repo_id,
-            file,
-            revision=revision or None,
-            local_dir=str(Path(dest).expanduser()) if dest else None,
-            endpoint=endpoint or None,
-            tqdm_class=_progress_bar(report, cancel),
+            repo_id, file, tqdm_class=_progress_bar(report, cancel), **where
         )
     except Cancelled:
         raise
-    except Exception as exc:  # offline, unknown repository or file, refused, disk full
-        reason = _download_reason(exc)
-        raise ModelMissingError(
-            f"Could not download {file} from {repo_id}: {reason}",
-            hint=_place_hint(repo_id, [file], dest, revision, endpoint),
-        ) from None
+    except Exception as exc:  # the connection dropped, the disk is full
+        raise refused(exc) from None
     return Path(path)
+
+
+def _answered(exc: Exception) -> bool:
+    """Whether the hub answered (a missing file, a gated repository) rather than not at all."""
+    return getattr(exc, "response", None) is not None
 
 
 def _download_reason(exc: Exception) -> str:
