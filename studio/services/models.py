@@ -502,12 +502,14 @@ def _link(project: Project, persona_id: str, record: ModelRecord, weight: float)
     if record.kind == m.BASE:
         with project.atomic() as db:
             db.execute("update models set kind = ? where id = ?", (m.DREAMBOOTH, record.id))
-        notes.append(f"{record.name} is now {persona.name}'s DreamBooth model")
     if role == m.DREAMBOOTH:
+        replaced = []
         for other, other_role, _ in rows.persona_models(project, persona_id):
             if other_role == m.DREAMBOOTH and other.id != record.id:
                 rows.unlink_persona(project, persona_id, other.id)
-                notes.append(f"replaces {other.name} as {persona.name}'s DreamBooth model")
+                replaced.append(other.name)
+        text = f"{persona.name}'s DreamBooth model"
+        notes.append(text + (f" instead of {', '.join(replaced)}" if replaced else ""))
     rows.link_persona(project, persona_id, record.id, role, weight if role == m.LORA else 1.0)
     if role == m.LORA:
         notes.append(f"{persona.name} uses it at weight {weight:g}")
