@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -345,9 +346,10 @@ def _family_extras(family: str) -> dict[str, Any]:
 def load_base(ref: ModelRef, device: Any, dtype: Any, config_root: str | Path | None = None) -> Any:
     """Load a base (or DreamBooth) model as a txt2img pipeline on the device, in the dtype.
 
-    A diffusers folder loads with `from_pretrained`; a .safetensors checkpoint with
-    `from_single_file` and the family's config folder (`config_root` points tests to tiny
-    configs through this same path). Nothing is fetched from the network.
+    `device` and `dtype` are torch's, as `choose_device` returns them. A diffusers folder loads
+    with `from_pretrained`; a .safetensors checkpoint with `from_single_file` and the family's
+    config folder (`config_root` points tests to tiny configs through this same path).
+    Nothing is fetched from the network.
     """
     import torch
 
@@ -359,17 +361,12 @@ def load_base(ref: ModelRef, device: Any, dtype: Any, config_root: str | Path | 
     _check_family(ref.family)
     path = _existing(ref)
     cls = _pipeline_class(ref.family)
-    extras = _family_extras(ref.family)
+    options: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
+    options.update(_family_extras(ref.family))
     if path.is_dir():
         _family, variant = _folder_family(path, ref)
-        load = lambda: cls.from_pretrained(  # noqa: E731
-            str(path),
-            dtype=dtype,
-            local_files_only=True,
-            use_safetensors=True,
-            variant=variant,
-            **extras,
-        )
+        loader = cls.from_pretrained
+        options.update(use_safetensors=True, variant=variant)
     elif path.suffix.lower() in PICKLE_SUFFIXES:
         raise PickleModelError(f"'{ref.name}' is a pickle file ({path.name}).", hint=PICKLE_HINT)
     elif path.suffix.lower() != ".safetensors" and ref.format != SAFETENSORS:
@@ -379,12 +376,12 @@ def load_base(ref: ModelRef, device: Any, dtype: Any, config_root: str | Path | 
         )
     else:
         _check_checkpoint(path, ref)
-        configs = config_folder(ref.family, config_root)
-        load = lambda: cls.from_single_file(  # noqa: E731
-            str(path), config=str(configs), local_files_only=True, dtype=dtype, **extras
-        )
+        loader = cls.from_single_file
+        # A local config folder: diffusers reads every component's config from it and never
+        # asks the hub (loaders/single_file.py takes the os.path.isdir branch).
+        options["config"] = str(config_folder(ref.family, config_root))
     try:
-        pipe = load()
+        pipe = loader(str(path), **options)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise ModelLoadError(
             f"'{ref.name}' could not be loaded as a {FAMILY_NAMES[ref.family]} model: "
@@ -495,7 +492,10 @@ def _load_lora(pipe: Any, ref: ModelRef, name: str, family: str) -> None:
     state = load_file(str(path))
     _check_lora_fits(pipe, state, ref, family)
     try:
-        pipe.load_lora_weights(state, adapter_name=name)
+        with warnings.catch_warnings():
+            # peft warns on every adapter after the first; several LoRAs are the point here.
+            warnings.filterwarnings("ignore", "Already found a `peft_config`", UserWarning)
+            pipe.load_lora_weights(state, adapter_name=name)
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         if name in loaded_loras(pipe):
             pipe.delete_adapters(name)
