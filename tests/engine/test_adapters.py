@@ -154,6 +154,22 @@ def test_embeddings_are_computed_once_per_shot_and_fit_any_batch(pipe, files, mo
     assert frames.shape == (2, SIZE, SIZE, 3) and len(calls) == 2
 
 
+def test_sdxl_adapters_fit_an_sdxl_render_in_a_batch(files, tmp_path):
+    from tests.fixtures.tiny_models import tiny_sdxl_pipeline
+
+    pipe = tiny_sdxl_pipeline(tmp_path / "tokenizer")
+    without = render(pipe, frames=2)
+    adapters = []
+    for variant in (PLUS, FACEID_PLUS):
+        path = save_adapter(tmp_path / f"{variant}_sdxl.safetensors", variant, pipe.unet)
+        ref = adapter_ref(path, variant, encoder=files["encoder"], family=SDXL)
+        adapters.append(AdapterUse(ref, 0.7))
+    embeds = shot(pipe, adapters)
+    batch = render(pipe, embeds, frames=2)
+    assert differs(batch[0], without[0]) and differs(batch[1], without[1])
+    np.testing.assert_allclose(batch[:1], render(pipe, embeds, frames=1), atol=1e-5)
+
+
 def test_references_are_averaged_so_their_order_does_not_matter(pipe, files):
     adapters = [use(files, PLUS)]
     load_adapters(pipe, adapters, [])
