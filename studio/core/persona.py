@@ -1304,7 +1304,7 @@ def _asserted(record: dict) -> list[tuple[str, str, list[str]]]:
     add("face.hair.style", f"the hair style '{style}'", style)
     for i, mark in enumerate(face.get("distinguishing_marks") or []):
         text = _mark(mark)
-        add(f"face.distinguishing_marks[{i}]", f"the distinguishing mark '{text}'", text)
+        add(f"face.distinguishing_marks[{i}].kind", f"the distinguishing mark '{text}'", text)
 
     wardrobe = record.get("wardrobe") or {}
     for i, outfit in enumerate(wardrobe.get("outfits") or []):

@@ -151,3 +151,24 @@ def compose(
         token_budget=token_budget,
         count_tokens=count_tokens,
     )
+
+
+def compose_for_render(
+    project: Project,
+    persona_key: str,
+    action: str = "",
+    outfit: str | None = None,
+    lighting_setup: str | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+    token_budget: int | None = record_rules.DEFAULT_TOKEN_BUDGET,
+) -> Prompt:
+    """The head version's prompt for a render, fitted to the render's token budget."""
+    return compose(
+        project,
+        persona_key,
+        action,
+        outfit,
+        lighting_setup=lighting_setup,
+        token_budget=token_budget,
+        count_tokens=count_tokens,
+    )

@@ -2,6 +2,10 @@
 
 The form never writes the record itself: each change becomes one undo command that calls
 the `PersonaDocument`, and the form refreshes from the document's `record_changed` signal.
+
+The prompt preview shows what a render gets: the prompt fitted to the render's token budget,
+its CLIP token counts and the phrases left out. The tokenizer loads on a thread the first
+time; until then the counts are estimates and say so.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,8 +44,9 @@ from PySide6.QtWidgets import (
 
 from studio.core import persona as record_rules
 from studio.core.errors import StudioError
-from studio.core.persona import FieldChange
+from studio.core.persona import DEFAULT_TOKEN_BUDGET, FieldChange, Prompt
 from studio.core.text import plural
+from studio.jobs import tokens as job_tokens
 from studio.services import drift
 from studio.ui import dialogs
 from studio.ui.persona_commands import (
@@ -89,6 +94,20 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+class _TokenizerBridge(QObject):
+    """Hands the tokenizer thread's outcome to the GUI thread (the signal is queued)."""
+
+    loaded = Signal(object)  # None, or the error that kept the tokenizer from loading
+
+
+TOKENS_TIP = (
+    "Stable Diffusion's text encoder (CLIP) reads prompts in windows of 75 tokens; a render "
+    f"encodes up to {DEFAULT_TOKEN_BUDGET} (two windows). Phrases are kept by priority: who "
+    "the persona is first, then outfit and action, then lighting, posture and style. The "
+    "lowest-priority phrases that do not fit are left out."
+)
+
+
 # --------------------------------------------------------------------------- the workspace
 
 
@@ -109,6 +128,11 @@ class PersonaEditor(Workspace):
         super().__init__(parent)
         self.document = PersonaDocument(self)
         self._session = 0  # bumped when a field loses focus, so later typing is a new command
+        self.prompt: Prompt | None = None  # what the preview shows
+        self._tokenizer = "ready" if job_tokens.tokenizer_loaded() else "idle"
+        self._tokenizer_error = ""
+        self._tokenizer_bridge = _TokenizerBridge(self)
+        self._tokenizer_bridge.loaded.connect(self._on_tokenizer_loaded)
         self._build()
         self._connect()
         self._show_state()
@@ -255,17 +279,46 @@ class PersonaEditor(Workspace):
         self.outfit_combo = QComboBox()
         self.outfit_combo.setMinimumWidth(140)
         self.outfit_combo.setToolTip("The outfit the shot uses")
+        self.lighting_combo = QComboBox()
+        self.lighting_combo.setMinimumWidth(140)
+        self.lighting_combo.setToolTip("The one lighting setup the shot uses")
+        layout.addWidget(self.action_edit)
         row = QHBoxLayout()
-        row.addWidget(self.action_edit, 1)
-        row.addWidget(self.outfit_combo)
+        row.addWidget(QLabel("Outfit"))
+        row.addWidget(self.outfit_combo, 1)
+        row.addWidget(QLabel("Lighting"))
+        row.addWidget(self.lighting_combo, 1)
         layout.addLayout(row)
         self.positive_view = self._prompt_view(8, 3)
         self.negative_view = self._prompt_view(3, 2)
-        layout.addWidget(caption("Positive"))
+        self.tokens_label = self._count_label()
+        self.negative_tokens_label = self._count_label()
+        self.dropped_label = QLabel()
+        self.dropped_label.setObjectName("droppedPhrases")
+        self.dropped_label.setWordWrap(True)
+        self.dropped_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.dropped_label.hide()
+        layout.addLayout(self._caption_row("Positive", self.tokens_label))
         layout.addWidget(self.positive_view)
-        layout.addWidget(caption("Negative"))
+        layout.addWidget(self.dropped_label)
+        layout.addLayout(self._caption_row("Negative", self.negative_tokens_label))
         layout.addWidget(self.negative_view)
         return box
+
+    @staticmethod
+    def _count_label() -> QLabel:
+        label = QLabel()
+        label.setObjectName("tokenCount")
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return label
+
+    @staticmethod
+    def _caption_row(text: str, count: QLabel) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(caption(text))
+        row.addStretch(1)
+        row.addWidget(count)
+        return row
 
     @staticmethod
     def _prompt_view(lines: int, min_lines: int) -> QPlainTextEdit:
@@ -353,6 +406,7 @@ class PersonaEditor(Workspace):
         self._undo.cleanChanged.connect(lambda _clean: self._show_state())
         self.action_edit.textChanged.connect(lambda _text: self._update_preview())
         self.outfit_combo.currentIndexChanged.connect(lambda _i: self._update_preview())
+        self.lighting_combo.currentIndexChanged.connect(lambda _i: self._update_preview())
         self.history_tree.itemDoubleClicked.connect(self._on_history_double_clicked)
         self.history_tree.customContextMenuRequested.connect(self._history_menu)
         self.compare_a.currentIndexChanged.connect(lambda _i: self._fill_compare())
@@ -497,6 +551,7 @@ class PersonaEditor(Workspace):
         record = self.document.record
         self.form.load(record)
         self._fill_outfit_choices()
+        self._fill_lighting_choices()
         self._show_state()
         self._update_preview()
         self._mark_draft_in_cast(only_current=True)
@@ -559,25 +614,108 @@ class PersonaEditor(Workspace):
         self.outfit_combo.setCurrentIndex(max(index, 0))
         self.outfit_combo.blockSignals(False)
 
+    def _fill_lighting_choices(self) -> None:
+        setups = self.document.value("lighting.allowed_setups", []) or []
+        current = self.lighting_combo.currentData()
+        self.lighting_combo.blockSignals(True)
+        self.lighting_combo.clear()
+        # A shot uses one setup: the first allowed one unless it names another.
+        self.lighting_combo.addItem(f"First ({setups[0]})" if setups else "No setup", None)
+        for setup in setups:
+            self.lighting_combo.addItem(setup, setup)
+        index = self.lighting_combo.findData(current) if current else 0
+        self.lighting_combo.setCurrentIndex(max(index, 0))
+        self.lighting_combo.blockSignals(False)
+
+    def _token_counter(self):
+        """The CLIP counter once the tokenizer is loaded; None (estimate) until then."""
+        if self._tokenizer == "ready" or job_tokens.tokenizer_loaded():
+            self._tokenizer = "ready"
+            return job_tokens.count_tokens
+        if self._tokenizer == "idle":
+            self._tokenizer = "loading"
+            bridge = self._tokenizer_bridge
+
+            def done(error: BaseException | None) -> None:
+                try:
+                    bridge.loaded.emit(error)
+                except RuntimeError:
+                    pass  # the editor closed while the tokenizer loaded
+
+            job_tokens.load_in_background(done)
+        return None
+
+    def _on_tokenizer_loaded(self, error: BaseException | None) -> None:
+        if error is None:
+            self._tokenizer = "ready"
+        else:
+            self._tokenizer = "failed"
+            self._tokenizer_error = str(error)
+        self._update_preview()
+
     def _update_preview(self) -> None:
         record = self.document.record
+        self.prompt = None
         if record is None:
-            self.positive_view.setPlainText("")
-            self.negative_view.setPlainText("")
+            self._show_prompt_text("", "")
             return
         try:
             prompt = record_rules.compose_prompt(
-                record, action=self.action_edit.text(), outfit=self.outfit_combo.currentData()
+                record,
+                action=self.action_edit.text(),
+                outfit=self.outfit_combo.currentData(),
+                lighting_setup=self.lighting_combo.currentData(),
+                token_budget=DEFAULT_TOKEN_BUDGET,
+                count_tokens=self._token_counter(),
             )
         except StudioError as exc:
-            count = len(getattr(exc, "issues", [])) or 1
-            self.positive_view.setPlainText(
-                f"Fix the {plural(count, 'problem')} in the form to see the prompt."
-            )
-            self.negative_view.setPlainText("")
+            issues = getattr(exc, "issues", None)
+            if issues:
+                # A contradiction is one message on two fields: said once, naming both.
+                fields: dict[str, list[str]] = {}
+                for issue in issues:
+                    fields.setdefault(issue.message, []).append(field_label(issue.path))
+                text = f"Fix the {plural(len(issues), 'problem')} in the form to see the prompt:"
+                for message, labels in list(fields.items())[:4]:
+                    text += f"\n• {' and '.join(labels)}: {message}"
+                if len(fields) > 4:
+                    text += f"\n• and {len(fields) - 4} more, marked in red"
+            else:
+                text = str(exc)
+            self._show_prompt_text(text, "")
             return
+        self.prompt = prompt
         self.positive_view.setPlainText(prompt.positive)
         self.negative_view.setPlainText(prompt.negative)
+        about = "≈ " if prompt.estimated else ""
+        self.tokens_label.setText(f"{about}{prompt.tokens} / {prompt.budget} tokens")
+        self.negative_tokens_label.setText(f"{about}{plural(prompt.negative_tokens, 'token')}")
+        if not prompt.estimated:
+            tip = TOKENS_TIP
+        elif self._tokenizer == "failed":
+            tip = (
+                f"Estimated: the CLIP tokenizer could not be loaded ({self._tokenizer_error}).\n\n"
+            )
+            tip += TOKENS_TIP
+        else:
+            tip = f"Estimated while the CLIP tokenizer loads.\n\n{TOKENS_TIP}"
+        for label in (self.tokens_label, self.negative_tokens_label):
+            label.setToolTip(tip)
+        self.dropped_label.setVisible(bool(prompt.dropped))
+        self.dropped_label.setText(
+            f"Left out to fit {prompt.budget} tokens: " + "; ".join(prompt.dropped)
+        )
+        self.dropped_label.setToolTip(
+            f"{plural(len(prompt.dropped), 'phrase')}, the lowest priority first. "
+            "A shorter action, or fewer words in the record, brings them back."
+        )
+
+    def _show_prompt_text(self, positive: str, negative: str) -> None:
+        self.positive_view.setPlainText(positive)
+        self.negative_view.setPlainText(negative)
+        for label in (self.tokens_label, self.negative_tokens_label):
+            label.setText("")
+        self.dropped_label.hide()
 
     # -- cast -------------------------------------------------------------------------------
 

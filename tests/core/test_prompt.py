@@ -618,7 +618,7 @@ def test_a_negative_trait_that_rules_out_the_eye_colour_names_both_fields():
         ("face.hair.style", "loose curls", "curls", "face.hair.style"),
         ("face.lips", "full with a wide smile", "wide smile", "face.lips"),
         ("face.distinguishing_marks[0].kind", "tattoo", "tattoos",
-         "face.distinguishing_marks[0]"),
+         "face.distinguishing_marks[0].kind"),
         ("wardrobe.outfits[0].accessories[0]", "gold hoop earrings", "hoop earring",
          "wardrobe.outfits[0].accessories[0]"),
         ("wardrobe.outfits[0].garments[0].item", "wool beanie", "beanie",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QColorDialog, QLineEdit, QToolButton
 
 from studio.core.persona import get_path, record_to_json
+from studio.jobs import tokens as job_tokens
 from studio.services import personas
 from studio.services.projects import new_project, open_project
 from studio.ui.persona_editor import DIFF_TINTS, PersonaEditor
@@ -561,6 +564,115 @@ def test_prompt_preview_follows_action_outfit_and_edits(qtbot, demo_editor):
         "flight suit",
         "weekend",
     ]
+
+
+def wait_for_clip_counts(qtbot, editor: PersonaEditor) -> None:
+    """Wait until the preview counts with the CLIP tokenizer rather than an estimate."""
+    qtbot.waitUntil(
+        lambda: editor.prompt is not None and not editor.prompt.estimated, timeout=60000
+    )
+
+
+def test_prompt_preview_counts_clip_tokens_and_lists_what_the_budget_left_out(qtbot, demo_editor):
+    ed = demo_editor
+    wait_for_clip_counts(qtbot, ed)
+    positive, negative = ed.positive_view.toPlainText(), ed.negative_view.toPlainText()
+    assert ed.tokens_label.text() == f"{job_tokens.count_tokens(positive)} / 150 tokens"
+    assert ed.negative_tokens_label.text() == f"{job_tokens.count_tokens(negative)} tokens"
+    assert "75 tokens" in ed.tokens_label.toolTip()
+    # Nova's record runs past two windows: the style, which ranks last, is left out first.
+    assert ed.dropped_label.isVisible()
+    assert ed.dropped_label.text().startswith(
+        "Left out to fit 150 tokens: fine grain; shot on medium format; f/4; 85mm lens"
+    )
+    assert positive.startswith("ohwx_nova, portrait of Nova Hale") and "fine grain" not in positive
+
+    qtbot.keyClicks(ed.action_edit, "pouring coffee at a galley window while the ship turns")
+    positive = ed.positive_view.toPlainText()
+    # The action outranks lighting, so lighting phrases make room for it.
+    assert "pouring coffee at a galley window while the ship turns" in positive
+    assert ed.dropped_label.text().endswith("; soft contrast; daylight 4800K light")
+    assert "4800K" not in positive
+    assert job_tokens.count_tokens(positive) == ed.prompt.tokens <= 150
+    ed.action_edit.clear()
+    assert "daylight 4800K light" in ed.positive_view.toPlainText()
+
+
+def test_counts_are_estimates_until_the_tokenizer_has_loaded(qtbot, demo_project, monkeypatch):
+    loads: list = []
+    monkeypatch.setattr(job_tokens, "tokenizer_loaded", lambda: False)
+    monkeypatch.setattr(job_tokens, "load_in_background", loads.append)
+    ed = PersonaEditor()
+    qtbot.addWidget(ed)
+    ed.set_project(demo_project)
+    assert len(loads) == 1  # asked once, on a thread: typing never waits for it
+    qtbot.keyClicks(ed.action_edit, "waving")
+    assert len(loads) == 1 and ed.prompt.estimated
+    assert ed.tokens_label.text().startswith("≈ ") and ed.tokens_label.text().endswith(
+        " / 150 tokens"
+    )
+    assert "Estimated while the CLIP tokenizer loads" in ed.tokens_label.toolTip()
+    threading.Thread(target=loads[0], args=(None,)).start()  # the loader's thread reports
+    qtbot.waitUntil(lambda: not ed.prompt.estimated)
+    positive = ed.positive_view.toPlainText()
+    assert ed.tokens_label.text() == f"{job_tokens.count_tokens(positive)} / 150 tokens"
+
+    other = PersonaEditor()
+    qtbot.addWidget(other)
+    other.set_project(demo_project)
+    threading.Thread(target=loads[1], args=(ModuleNotFoundError("no transformers"),)).start()
+    qtbot.waitUntil(lambda: "could not be loaded" in other.tokens_label.toolTip())
+    assert other.prompt.estimated and other.tokens_label.text().startswith("≈ ")
+    assert "(no transformers)" in other.tokens_label.toolTip()
+    for editor in (ed, other):
+        editor.set_project(None)
+
+
+def test_the_preview_uses_one_lighting_setup_of_the_allowed_ones(qtbot, editor):
+    ed = editor
+    combo = ed.lighting_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "First (loop)",
+        "loop",
+        "window light",
+    ]
+    text = ed.positive_view.toPlainText()
+    assert "loop lighting" in text and "window light" not in text
+    combo.setCurrentIndex(combo.findData("window light"))
+    text = ed.positive_view.toPlainText()
+    assert "window light" in text and "loop lighting" not in text
+    # The chosen setup is no longer allowed: the shot goes back to the first allowed one.
+    boxes = {b.text(): b for b in ed.form.widget("lighting.allowed_setups").findChildren(QCheckBox)}
+    click(qtbot, ed, boxes["window light"])
+    assert combo.currentData() is None and combo.currentText() == "First (loop)"
+    assert "loop lighting" in ed.positive_view.toPlainText()
+
+
+def test_a_trait_that_contradicts_the_face_is_marked_on_both_fields_and_blocks_saving(
+    qtbot, editor
+):
+    trait = editor.form.widget("negative_traits[0]")
+    eyes = editor.form.widget("face.eye_colour")
+    type_into(qtbot, trait, "brown eyes")
+    assert editor.document.record["negative_traits"][0] == "brown eyes"
+    assert trait.property("invalid") is True and eyes.property("invalid") is True
+    assert set(editor.form.invalid_widgets()) == {trait, eyes}
+    message = "Never show 'brown eyes' contradicts the eye colour 'brown'"
+    assert message in trait.toolTip() and message in eyes.toolTip()
+    assert editor.problem_label.text() == "2 problems"
+    assert message in editor.problem_label.toolTip()
+    assert not editor.save_button.isEnabled()
+    assert editor.positive_view.toPlainText() == (
+        "Fix the 2 problems in the form to see the prompt:\n"
+        f"• Eye colour and Never show 1: {message}: the prompt would ask for it and against "
+        "it; remove one of them"
+    )
+
+    eyes.setCurrentIndex(eyes.findData("green"))  # either fix clears both marks
+    assert trait.property("invalid") is False and eyes.property("invalid") is False
+    assert editor.problem_label.text() == "" and editor.save_button.isEnabled()
+    assert "green eyes" in editor.positive_view.toPlainText()
+    assert "brown eyes" in editor.negative_view.toPlainText()
 
 
 # -- a new persona: unset fields show empty, and can be set and cleared --------------------
