@@ -353,7 +353,7 @@ def test_lora_files_that_are_not_loras(sd15_model, tmp_path):
     with pytest.raises(ModelLoadError, match="holds no LoRA weights"):
         apply_loras(pipe, [LoraUse(lora_ref(sd15_model.checkpoint, SD15), 1.0)])
     base_as_lora = model_ref(sd15_model.checkpoint, SD15)
-    with pytest.raises(ModelLoadError, match="not a LoRA"):
+    with pytest.raises(ModelLoadError, match="is a base model, not a LoRA"):
         apply_loras(pipe, [LoraUse(base_as_lora, 1.0)])
     import torch
 

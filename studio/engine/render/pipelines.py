@@ -30,6 +30,8 @@ from studio.core.models import (
     DREAMBOOTH,
     FAMILIES,
     FAMILY_NAMES,
+    IMAGE_ENCODER,
+    IP_ADAPTER,
     LORA,
     PICKLE_SUFFIXES,
     SAFETENSORS,
@@ -338,6 +340,9 @@ def _pipeline_class(family: str, mode: str = TXT2IMG) -> Any:
 
 
 def _family_extras(family: str) -> dict[str, Any]:
+    # No safety checker or watermark: neither is part of the studio's pipelines. SDXL's VAE
+    # overflows in float16; its config's force_upcast (true in the shipped config and in
+    # SDXL's published one) makes diffusers decode in float32 and return to float16 after.
     if family == SD15:
         return {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
     return {"add_watermarker": False}
@@ -355,7 +360,7 @@ def load_base(ref: ModelRef, device: Any, dtype: Any, config_root: str | Path | 
 
     if ref.kind not in (BASE, DREAMBOOTH):
         raise ModelLoadError(
-            f"'{ref.name}' is a {ref.kind} model, not a base model.",
+            f"'{ref.name}' is {_kind_label(ref.kind)}, not a base model.",
             hint="Choose a Stable Diffusion 1.5 or SDXL checkpoint as the base model.",
         )
     _check_family(ref.family)
@@ -364,7 +369,7 @@ def load_base(ref: ModelRef, device: Any, dtype: Any, config_root: str | Path | 
     options: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
     options.update(_family_extras(ref.family))
     if path.is_dir():
-        _family, variant = _folder_family(path, ref)
+        variant = _folder_family(path, ref)[1]
         loader = cls.from_pretrained
         options.update(use_safetensors=True, variant=variant)
     elif path.suffix.lower() in PICKLE_SUFFIXES:
@@ -393,6 +398,17 @@ def load_base(ref: ModelRef, device: Any, dtype: Any, config_root: str | Path | 
     # clutter a worker's stderr.
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _kind_label(kind: str) -> str:
+    labels = {
+        BASE: "a base model",
+        DREAMBOOTH: "a DreamBooth model",
+        LORA: "a LoRA",
+        IP_ADAPTER: "an IP-Adapter",
+        IMAGE_ENCODER: "an image encoder",
+    }
+    return labels.get(kind, f"a {kind} model")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -475,7 +491,10 @@ def _load_lora(pipe: Any, ref: ModelRef, name: str, family: str) -> None:
     from safetensors.torch import load_file
 
     if ref.kind != LORA:
-        raise ModelLoadError(f"'{ref.name}' is a {ref.kind} model, not a LoRA.")
+        raise ModelLoadError(
+            f"'{ref.name}' is {_kind_label(ref.kind)}, not a LoRA.",
+            hint="Choose a LoRA file in the shot's LoRA list.",
+        )
     if ref.family in FAMILIES and ref.family != family:
         raise WrongFamilyError(
             f"The LoRA '{ref.name}' is for {FAMILY_NAMES[ref.family]}; the base model is "
