@@ -107,7 +107,6 @@ PEFT = "peft"  # unet.… / text_encoder.… with lora_A/lora_B (diffusers with 
 CHECKPOINT = "single-file checkpoint"  # the original (LDM) layout, as A1111 and ComfyUI keep it
 PIPELINE_FOLDER = "diffusers folder"  # model_index.json and a folder per component
 TRANSFORMERS_FOLDER = "transformers folder"  # config.json and model.safetensors
-TRANSFORMERS_FILE = "transformers weights"  # vision_model.… keys in one file (ComfyUI clip_vision)
 IP_ADAPTER_FILE = "IP-Adapter"  # image_proj.… and ip_adapter.… keys
 
 KIND_NAMES = {
@@ -448,6 +447,12 @@ def _encoder_meta(shapes: Shapes, prefix: str = "") -> dict[str, Any]:
     return meta
 
 
+ENCODER_DOWNLOAD = {
+    "CLIP ViT-H/14": "models/image_encoder",
+    "OpenCLIP ViT-bigG/14": "sdxl_models/image_encoder",
+}
+
+
 def _detect_encoder_file(shapes: Shapes) -> Detection:
     meta = _encoder_meta(shapes)
     if "projection_dim" not in meta:
@@ -456,13 +461,16 @@ def _detect_encoder_file(shapes: Shapes) -> Detection:
             " IP-Adapters need",
             "Use the image encoder published with the IP-Adapter (CLIPVisionModelWithProjection).",
         )
+    # The renderer reads an image encoder with its config.json, which a single file lacks.
+    name = meta.get("encoder", "")
+    folder = ENCODER_DOWNLOAD.get(name, "models/image_encoder")
     return Detection(
-        kind=IMAGE_ENCODER,
-        layout=TRANSFORMERS_FILE,
-        why=(
-            "vision_model.… and visual_projection.weight: a CLIP vision model with projection",
-            f"hidden size {meta.get('hidden_size')}, projection {meta['projection_dim']}",
-        ),
+        problem=f"a {name or 'CLIP vision'} image encoder in one file (as ComfyUI keeps them);"
+        " the renderer reads image encoders from a folder with config.json and"
+        " model.safetensors",
+        hint=f"Register the image_encoder folder published with the IP-Adapter, or download it:"
+        f" persona-studio models download PROJECT h94/IP-Adapter --file {folder}/config.json"
+        f" --file {folder}/model.safetensors",
         meta=meta,
     )
 

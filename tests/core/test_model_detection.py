@@ -358,12 +358,14 @@ def test_other_weights_files_say_what_they_are():
     assert "empty" in empty.problem
 
 
-def test_a_clip_vision_file_is_an_image_encoder_with_its_sizes():
+def test_a_clip_vision_file_is_read_but_its_folder_is_asked_for():
     found = m.detect_safetensors(header(clip_vision_shapes(VIT_H, layers=3)))
-    assert (found.kind, found.layout) == (m.IMAGE_ENCODER, m.TRANSFORMERS_FILE)
     assert found.meta["hidden_size"] == 1280 and found.meta["projection_dim"] == 1024
     assert found.meta["image_size"] == 224 and found.meta["num_hidden_layers"] == 3
-    assert found.describe() == "CLIP ViT-H/14 image encoder (transformers weights)"
+    assert not found.ok and "CLIP ViT-H/14 image encoder in one file" in found.problem
+    assert "--file models/image_encoder/config.json" in found.hint
+    bigg = m.detect_safetensors(header(clip_vision_shapes(VIT_BIGG)))
+    assert "--file sdxl_models/image_encoder/model.safetensors" in bigg.hint
 
 
 # -- folders ----------------------------------------------------------------------------------
@@ -442,7 +444,7 @@ def test_a_family_the_weights_do_not_show_comes_from_the_user():
     assert "--family sd15 or --family sdxl" in missing.value.hint
     settled = m.settle(found, family=m.SDXL)
     assert settled.family == m.SDXL and "you said it is for SDXL" in settled.why
-    encoder = m.detect_safetensors(header(clip_vision_shapes()))
+    encoder = m.Detection(kind=m.IMAGE_ENCODER, format=m.DIFFUSERS)
     assert m.settle(encoder).family == ""  # an image encoder serves either family
 
 

@@ -245,8 +245,12 @@ def test_a_comfyui_models_folder_is_scanned_in_place(tmp_path):
     assert found["realistic_sd15.safetensors"].detection.describe().startswith("SD 1.5 base")
     assert found["ada_xl.safetensors"].detection.family == m.SDXL
     assert not found["old.ckpt"].usable and "pickle" in found["old.ckpt"].error
-    adapter = found["ip-adapter-plus_sd15.safetensors"]
-    assert adapter.encoder_path == str(root / "clip_vision" / "CLIP-ViT-H-14.safetensors")
+    clip = found["CLIP-ViT-H-14.safetensors"]
+    assert not clip.usable and "--file models/image_encoder/config.json" in clip.detection.hint
+    assert found["ip-adapter-plus_sd15.safetensors"].encoder_path == ""
+    write_encoder(root / "clip_vision" / "vit-h" / "image_encoder", VIT_H)
+    (adapter,) = [c for c in mf.scan(root) if c.detection.kind == m.IP_ADAPTER]
+    assert adapter.encoder_path == str(root / "clip_vision" / "vit-h" / "image_encoder")
     assert {c.source for c in found.values()} == {"comfyui"}
 
 
@@ -468,3 +472,28 @@ def test_a_pipeline_repository_downloads_its_configs_and_safetensors_only():
     with pytest.raises(m.ModelFileError, match="not a diffusers pipeline") as single:
         mf.choose_pipeline_files(["ip-adapter_sd15.safetensors"], "h94/IP-Adapter")
     assert "--file ip-adapter_sd15.safetensors" in single.value.hint
+
+
+@pytest.mark.slow  # builds tiny pipelines of both families
+@pytest.mark.parametrize("family", [m.SD15, m.SDXL])
+def test_tiny_models_are_told_apart_as_artists_files_arrive(tmp_path, family):
+    """Real model files (tests/fixtures): a family read from structure when widths are tiny."""
+    from tests.fixtures.tiny_adapters import save_adapter, save_image_encoder
+    from tests.fixtures.tiny_models import save_tiny_lora, save_tiny_model, tiny_pipeline
+
+    tiny = save_tiny_model(family, tmp_path)
+    folder, checkpoint = mf.inspect(tiny.folder), mf.inspect(tiny.checkpoint)
+    assert (folder.kind, folder.family, folder.format) == (m.BASE, family, m.DIFFUSERS)
+    assert (checkpoint.kind, checkpoint.family, checkpoint.layout) == (m.BASE, family, m.CHECKPOINT)
+    pipe = tiny_pipeline(family, tmp_path / "tokenizers")
+    for layout, described in (("diffusers", m.PEFT), ("kohya", m.KOHYA)):
+        lora = mf.inspect(save_tiny_lora(pipe, tmp_path / f"{layout}.safetensors", layout))
+        assert (lora.kind, lora.family, lora.layout) == (m.LORA, family, described)
+    encoder = mf.inspect(save_image_encoder(tmp_path / "image_encoder"))
+    assert encoder.kind == m.IMAGE_ENCODER
+    for variant in m.ADAPTER_VARIANTS:
+        found = mf.inspect(save_adapter(tmp_path / f"{variant}.safetensors", variant, pipe.unet))
+        assert (found.kind, found.variant) == (m.IP_ADAPTER, variant)
+        assert found.family == ""  # a tiny width is no evidence: the user says which
+        assert m.settle(found, family=family).family == family
+        assert m.encoder_fits(found, encoder)
