@@ -15,6 +15,7 @@ from studio.core.adapter_errors import (
 from studio.core.models import FACEID, FACEID_PLUS, FULL_FACE, PLAIN, PLUS, SD15, SDXL
 from studio.core.render import AdapterUse, LoraUse
 from studio.engine.render.adapters import adapter_embeds, load_adapters
+from studio.engine.render.pipelines import apply_loras, lora_adapter_name
 from tests.fixtures.tiny_adapters import (
     adapter_ref,
     face_embedding,
@@ -182,24 +183,28 @@ def test_references_are_averaged_so_their_order_does_not_matter(pipe, files):
 
 
 def test_a_lora_loaded_before_faceid_stays_active_with_its_weight(pipe, files, tmp_path):
+    faceid = use(files, FACEID)
+    alone = tiny_sd15_pipeline(tmp_path / "alone")
+    faceid_alone = render(alone, shot(alone, [faceid]))
+
     path = save_tiny_lora(pipe, tmp_path / "ada.safetensors")
     lora = LoraUse(lora_ref(path, SD15), 0.8)
-    name = lora.model.sha256[:16]
-    pipe.load_lora_weights(str(path), adapter_name=name)
-    pipe.set_adapters([name], [0.8])
-    faceid = use(files, FACEID)
-
+    name = lora_adapter_name(lora.model)
+    apply_loras(pipe, [lora])  # as the renderer does: the shot's LoRAs, then its adapters
     embeds = shot(pipe, [faceid], [lora])
     assert set(pipe.get_active_adapters()) == {name, "faceid_0"}
     with_lora = render(pipe, embeds)
+    assert differs(with_lora, faceid_alone)
 
     pipe.set_adapters([name, "faceid_0"], [0.8, 1.0])  # the LoRA set again by hand
     np.testing.assert_allclose(render(pipe, embeds), with_lora, atol=1e-6)
 
-    load_adapters(pipe, [faceid], [])  # the same adapter, the LoRA no longer in the shot
+    apply_loras(pipe, [])  # the next shot has no LoRA (apply_loras turns LoRAs off)
+    load_adapters(pipe, [faceid], [])
     assert pipe.get_active_adapters() == ["faceid_0"]
-    assert differs(render(pipe, embeds), with_lora)
+    np.testing.assert_allclose(render(pipe, embeds), faceid_alone, atol=1e-5)
 
+    apply_loras(pipe, [lora])
     load_adapters(pipe, [use(files, PLAIN)], [lora])  # FaceID replaced: its LoRA goes
     assert pipe.get_active_adapters() == [name]
     assert "faceid_0" not in pipe.unet.peft_config

@@ -49,6 +49,7 @@ from studio.core.models import (
     ModelRef,
 )
 from studio.core.render import AdapterUse, LoraUse
+from studio.engine.render.pipelines import loaded_loras, lora_adapter_name, pipeline_family
 
 VARIANT_NAMES = {
     PLAIN: "IP-Adapter",
@@ -212,12 +213,6 @@ def _layout_of(shapes: dict[str, list[int]]) -> _Layout | None:
     return None
 
 
-def _pipe_family(pipe: Any) -> str:
-    if getattr(pipe, "text_encoder_2", None) is not None:
-        return SDXL
-    return SDXL if pipe.unet.config.get("addition_embed_type") == "text_time" else SD15
-
-
 def _cross_attention_layers(unet: Any) -> int:
     return sum(
         1
@@ -264,7 +259,7 @@ def _inspect(pipe: Any, use: AdapterUse) -> _Layout:
             f"{model.name} is a {model.kind} model, not an IP-Adapter.",
             hint="Choose an IP-Adapter for the shot's image prompt.",
         )
-    pipe_family = _pipe_family(pipe)
+    pipe_family = pipeline_family(pipe)
     if model.family and model.family != pipe_family:
         raise _family_error(model, model.family, pipe_family)
     path = Path(model.path)
@@ -392,8 +387,8 @@ def _faceid_loras(unet: Any) -> list[str]:
     return [n for n in getattr(unet, "peft_config", {}) if n.startswith(FACEID_LORA_PREFIX)]
 
 
-def _unload(pipe: Any, state: _State | None) -> bool:
-    """Take the adapters (and their FaceID LoRAs) out of the pipeline; whether LoRAs went."""
+def _unload(pipe: Any, state: _State | None) -> None:
+    """Take the adapters (and their FaceID LoRAs) out of the pipeline."""
     if state is not None:
         for hook in state.hooks:
             hook.remove()
@@ -403,7 +398,6 @@ def _unload(pipe: Any, state: _State | None) -> bool:
     if stale:
         with _quiet():
             pipe.unet.delete_adapters(stale)
-    return bool(stale)
 
 
 def _faceid_plus_hook(state: _State, index: int, name: str):
@@ -449,35 +443,38 @@ def _load(
     return state
 
 
-def _activate_loras(pipe: Any, state: _State | None, loras: Sequence[LoraUse], removed: bool):
-    names = [lora.model.sha256[:16] for lora in loras]
-    weights = [float(lora.weight) for lora in loras]
+def _activate_loras(pipe: Any, state: _State | None, loras: Sequence[LoraUse]) -> None:
+    # The shot's LoRAs as apply_loras sets them (the same LoRA twice: weights added), then
+    # the FaceID LoRAs at the weight they were trained with, off with their adapter.
+    weights: dict[str, float] = {}
+    for lora in loras:
+        name = lora_adapter_name(lora.model)
+        weights[name] = weights.get(name, 0.0) + float(lora.weight)
     for loaded in state.adapters if state else ():
         if loaded.lora:
-            # A FaceID LoRA runs at the weight it was trained with, and goes with its adapter.
-            names.append(loaded.lora)
-            weights.append(1.0 if loaded.use.scale > 0 else 0.0)
-    present = {name for names_ in pipe.get_list_adapters().values() for name in names_}
-    missing = [lora.model.name for lora in loras if lora.model.sha256[:16] not in present]
+            weights[loaded.lora] = 1.0 if loaded.use.scale > 0 else 0.0
+    present = loaded_loras(pipe)
+    missing = [name for name in weights if name not in present]
     if missing:
-        raise RuntimeError(f"LoRAs {missing} are not loaded: apply them before the IP-Adapters")
-    # Loading FaceID's LoRA activates it alone, and deleting one activates whatever is left:
-    # set the shot's own choice again.
-    if names or (removed and present):
-        pipe.set_adapters(names, weights)
+        raise RuntimeError(f"LoRAs {missing} are not loaded: apply_loras comes before adapters")
+    # Loading a FaceID LoRA activates it alone, and deleting one activates what is left.
+    if weights:
+        pipe.enable_lora()
+        pipe.set_adapters(list(weights), adapter_weights=list(weights.values()))
+    elif present:
+        pipe.disable_lora()
 
 
 def load_adapters(pipe: Any, adapters: Sequence[AdapterUse], loras: Sequence[LoraUse]) -> None:
     """Load the shot's IP-Adapters with their encoders and scales; keep its LoRAs active.
 
     Adapters already loaded in the same order are kept (only their scales change); a different
-    set replaces them. The LoRAs must already be in the pipeline under their sha256[:16] names.
+    set replaces them. The LoRAs must already be loaded (pipelines.apply_loras).
     """
     unet = pipe.unet
     state: _State | None = _STATES.get(unet)
     key = tuple((a.model.sha256, a.model.path, a.model.encoder_path) for a in adapters)
     current = state is not None and state.key == key and unet.encoder_hid_proj is state.projection
-    removed = False
     if not current:
         layouts = [_inspect(pipe, use) for use in adapters]
         encoders: dict[tuple[str, str], _Encoder] = {}
@@ -491,7 +488,7 @@ def load_adapters(pipe: Any, adapters: Sequence[AdapterUse], loras: Sequence[Lor
                     encoders[ekey] = old.get(ekey) or _load_encoder(pipe, use.model, layout)
                 encoder = encoders[ekey]
             plans.append((use, layout, encoder))
-        removed = _unload(pipe, state)
+        _unload(pipe, state)
         _STATES.pop(unet, None)
         state = None
         if plans:
@@ -503,7 +500,7 @@ def load_adapters(pipe: Any, adapters: Sequence[AdapterUse], loras: Sequence[Lor
         # Scales may change while the set stays: keep each use's scale for the LoRA weights.
         for loaded, use in zip(state.adapters, adapters, strict=True):
             loaded.use = use
-    _activate_loras(pipe, state, loras, removed)
+    _activate_loras(pipe, state, loras)
 
 
 # -- embeddings ----------------------------------------------------------------------------------
