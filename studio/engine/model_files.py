@@ -549,10 +549,23 @@ def pipeline_files(repo_id: str, *, revision: str = "", endpoint: str = "") -> l
     """The files a diffusers pipeline repository needs: configs, tokenizers, .safetensors
     weights (not their pickle twins, not the fp16 copies when full ones exist)."""
     try:
-        from huggingface_hub import HfApi
+        import huggingface_hub
 
-        files = HfApi(endpoint=endpoint or None).list_repo_files(repo_id, revision=revision or None)
+        # One quick look first (the hub client retries an unreachable server for half a
+        # minute): is the repository there, and is it a pipeline?
+        huggingface_hub.get_hf_file_metadata(
+            hub_url(repo_id, "model_index.json", revision, endpoint),
+            timeout=10,
+            endpoint=endpoint or None,
+        )
+        api = huggingface_hub.HfApi(endpoint=endpoint or None)
+        files = api.list_repo_files(repo_id, revision=revision or None)
     except Exception as exc:
+        if "EntryNotFound" in type(exc).__name__:
+            raise m.ModelFileError(
+                f"{repo_id} is not a diffusers pipeline (it has no model_index.json).",
+                hint="Name the files to download with --file.",
+            ) from None
         raise ModelMissingError(
             f"Could not list the files of {repo_id}: {_download_reason(exc)}",
             hint="Name the files to download with --file, or download the model folder yourself"

@@ -497,3 +497,10 @@ def test_tiny_models_are_told_apart_as_artists_files_arrive(tmp_path, family):
         assert found.family == ""  # a tiny width is no evidence: the user says which
         assert m.settle(found, family=family).family == family
         assert m.encoder_fits(found, encoder)
+
+
+def test_a_whole_repository_is_downloaded_only_when_it_is_a_pipeline(hub):
+    with pytest.raises(m.ModelFileError, match="not a diffusers pipeline"):
+        mf.pipeline_files("h94/IP-Adapter", endpoint=hub)
+    with pytest.raises(ModelMissingError, match="cannot be reached"):
+        mf.pipeline_files("runwayml/stable-diffusion-v1-5", endpoint="http://127.0.0.1:9")
