@@ -34,6 +34,7 @@ from studio.core.adapter_errors import (
 )
 from studio.core.errors import ModelMissingError
 from studio.core.models import (
+    CROSS_ATTENTION_FAMILY,
     FACE_EMBEDDING,
     FACEID,
     FACEID_PLUS,
@@ -44,26 +45,16 @@ from studio.core.models import (
     PICKLE_SUFFIXES,
     PLAIN,
     PLUS,
-    SD15,
-    SDXL,
+    VARIANT_NAMES,
     ModelRef,
 )
 from studio.core.render import AdapterUse, LoraUse
 from studio.engine.render.pipelines import loaded_loras, lora_adapter_name, pipeline_family
 
-VARIANT_NAMES = {
-    PLAIN: "IP-Adapter",
-    PLUS: "IP-Adapter Plus",
-    FULL_FACE: "IP-Adapter Full Face",
-    FACEID: "IP-Adapter FaceID",
-    FACEID_PLUS: "IP-Adapter FaceID Plus",
-}
-# The cross-attention width tells a file's family: what each family's UNet reads.
-CROSS_ATTENTION_FAMILY = {768: SD15, 2048: SDXL}
 # diffusers names the LoRA a FaceID file carries "faceid_<position in the loaded list>".
 FACEID_LORA_PREFIX = "faceid_"
 # Which published image encoder gives features of a width: (embeddings, patch features) widths.
-KNOWN_ENCODERS = {
+PUBLISHED_ENCODERS = {
     "ViT-H": (1024, 1280, "models/image_encoder of h94/IP-Adapter"),
     "ViT-bigG": (1280, 1664, "sdxl_models/image_encoder of h94/IP-Adapter"),
 }
@@ -225,7 +216,7 @@ def _cross_attention_layers(unet: Any) -> int:
 
 def _encoder_wanted(layout: _Layout) -> tuple[str, str]:
     """(what the adapter needs, where the published one is) for its image feature width."""
-    for label, (embeds, patches, where) in KNOWN_ENCODERS.items():
+    for label, (embeds, patches, where) in PUBLISHED_ENCODERS.items():
         width = patches if layout.reads_patches else embeds
         if layout.encoder_width == width:
             return f"the {label} image encoder", where
