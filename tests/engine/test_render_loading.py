@@ -156,6 +156,16 @@ def test_shipped_configs_build_the_published_architectures(family):
             cls = cls or CLIPTextModelWithProjection
             assert index[name] == ["transformers", cls.__name__]
             built[name] = cls(CLIPTextConfig.from_pretrained(folder / name))
+    import diffusers
+
+    pipeline_class = getattr(diffusers, index["_class_name"])
+    init, unused, _ = pipeline_class.extract_init_dict(pipeline_class.load_config(folder))
+    assert unused == {}
+    parts = {name for name, value in init.items() if isinstance(value, list | tuple) and value[0]}
+    tokenizers = {"tokenizer", "tokenizer_2"} if family == SDXL else {"tokenizer"}
+    assert parts == {"scheduler", *built, *tokenizers}  # no safety checker, no watermark
+    scheduler_class = getattr(diffusers, index["scheduler"][1])
+    scheduler_class.from_pretrained(str(folder), subfolder="scheduler", local_files_only=True)
     counts = {name: sum(p.numel() for p in m.parameters()) for name, m in built.items()}
     assert counts == PUBLISHED[family]
     assert all(p.device.type == "meta" for p in built["unet"].parameters())
@@ -342,6 +352,21 @@ def test_an_sdxl_lora_is_refused_on_sd15(sd15_model, sdxl_model, tmp_path):
             apply_loras(pipe, [LoraUse(lora_ref(path, SDXL), 1.0)])
     assert loaded_loras(pipe) == set()
     np.testing.assert_array_equal(render(pipe), plain)
+
+
+def test_a_lora_folder_loads_its_weights_file(sd15_model, tmp_path):
+    from studio.engine.render import apply_loras
+
+    pipe = load(model_ref(sd15_model.folder, SD15))
+    file = save_tiny_lora(pipe, tmp_path / "file" / "freckles.safetensors")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    shutil.copyfile(file, folder / "pytorch_lora_weights.safetensors")
+    apply_loras(pipe, [LoraUse(lora_ref(file, SD15), 1.0)])
+    from_file = render(pipe)
+    [name] = apply_loras(pipe, [LoraUse(lora_ref(folder, SD15), 1.0)])
+    assert name.startswith("lora_")
+    np.testing.assert_array_equal(render(pipe), from_file)
 
 
 def test_lora_files_that_are_not_loras(sd15_model, tmp_path):
