@@ -28,7 +28,7 @@ Prompt templates use `{placeholder}` tokens. In the positive template:
 - `{action}`: the shot's action text; appended at the end when the template lacks it.
 
 A free-text field that does not name its noun gets it where English puts it: before the first
-preposition, "with" or participle clause ("full lips with a wide smile").
+preposition, "with", participle clause or comma ("full lips with a wide smile").
 
 In the negative template:
 
@@ -46,8 +46,8 @@ tokens per window. Each phrase ranks by the placeholder it came from (`PROMPT_PR
 persona is first, then outfit and action, then lighting, posture and style; a template phrase
 without placeholders ranks with the style). With a token budget, the lowest-ranked phrases go
 first (the last of equals first) until the positive prompt fits; the trigger token always
-stays. The negative prompt is counted but never cut: a trait the artist ruled out is never let
-back in behind their back. Tokens are counted by the counter the caller passes (the real CLIP
+stays. The negative prompt is counted but never cut: cutting it would quietly allow a trait
+the artist ruled out. Tokens are counted by the counter the caller passes (the real CLIP
 tokenizer lives in the engine); without one, `estimate_tokens` over-counts on purpose and the
 prompt says it is an estimate.
 
@@ -1264,10 +1264,10 @@ def _asserted(record: dict) -> list[tuple[str, str, list[str]]]:
             out.append((path, label, kept))
 
     face = record.get("face") or {}
-    if face.get("eye_colour"):
-        add("face.eye_colour", f"the eye colour '{face['eye_colour']}'", _eyes(face))
-        if face["eye_colour"] == "heterochromia":
-            add("face.eye_colour", "the eye colour 'heterochromia'", "heterochromia")
+    eyes = face.get("eye_colour")
+    if eyes:
+        also = "heterochromia" if eyes == "heterochromia" else ""
+        add("face.eye_colour", f"the eye colour '{eyes}'", _eyes(face), also)
     if face.get("face_shape"):
         add(
             "face.face_shape",
