@@ -126,7 +126,6 @@ CHANGED = "changed"
 get_model = rows.get_model
 list_records = rows.list_models
 persona_models = rows.persona_models
-known_hashes = rows.known_hashes
 find_by_path = rows.find_by_path
 
 
@@ -191,14 +190,12 @@ def _check_files(project: Project, record: ModelRecord) -> tuple[str, str, str]:
     """(state, problem, hint): are the model's files where they were, with the same size and
     mtime as when they were hashed? (A changed mtime is reported, not re-hashed here.)"""
     path = record.path
-    again = f"persona-studio models remove PROJECT '{record.name}', then models add PROJECT {path}"
+    remove = f"persona-studio models remove PROJECT '{record.name}'"
     if not os.path.exists(path):
         return (
             MISSING,
             f"{path} is not there any more.",
-            "Put the file or folder back (or reconnect its drive), or remove the model: "
-            + again.split(", then")[0]
-            + ".",
+            f"Put the file or folder back (or reconnect its drive), or remove the model: {remove}.",
         )
     files = (record.meta or {}).get("files")
     if os.path.isdir(path):
@@ -212,14 +209,15 @@ def _check_files(project: Project, record: ModelRecord) -> tuple[str, str, str]:
             return (
                 MISSING,
                 f"{os.path.relpath(file, path)} is missing from {path}.",
-                "Download or copy the model again, or remove it: " + again.split(", then")[0] + ".",
+                f"Download or copy the model again, or remove it: {remove}.",
             )
         cached = rows.file_hash(project, file)
         if st.st_size != size or (cached is not None and cached[1] != st.st_mtime_ns):
             return (
                 CHANGED,
                 f"{file} has changed since it was registered (sha256 {record.sha256[:12]}…).",
-                "If it was replaced on purpose, register it again: " + again + ".",
+                f"If it was replaced on purpose, register it again: {remove}, then"
+                f" persona-studio models add PROJECT {path}.",
             )
     return PRESENT, "", ""
 
