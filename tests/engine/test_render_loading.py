@@ -199,6 +199,17 @@ def test_config_folder_gets_the_shipped_tokenizer_once():
     assert first.model_max_length == 77
 
 
+def test_an_unwritable_cache_is_named(tmp_path, monkeypatch):
+    from studio.engine.render import config_folder
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.raises(ModelLoadError, match="cannot be written to") as caught:
+        config_folder(SD15)
+    assert "writable" in caught.value.hint
+
+
 def test_a_complete_config_root_is_used_in_place(sd15_model):
     from studio.engine.render import config_folder
 

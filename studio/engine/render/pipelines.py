@@ -119,20 +119,24 @@ def config_folder(family: str, config_root: str | Path | None = None) -> Path:
     dest = _cache_dir() / CONFIG_FOLDER / f"{family}-{digest.hexdigest()[:16]}"
     if (dest / "model_index.json").is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     building = dest.with_name(f"{dest.name}.{os.getpid()}.partial")
-    shutil.rmtree(building, ignore_errors=True)
-    shutil.copytree(source, building)
-    for name in missing:
-        for file in TOKENIZER_FILES:
-            shutil.copyfile(vocab / file, building / name / file)
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.copytree(source, building)
+        for name in missing:
+            for file in TOKENIZER_FILES:
+                shutil.copyfile(vocab / file, building / name / file)
         # Renamed into place whole, so a second process never sees a half-written folder.
         os.replace(building, dest)
-    except OSError:
+    except OSError as exc:
         shutil.rmtree(building, ignore_errors=True)
-        if not (dest / "model_index.json").is_file():
-            raise
+        if not (dest / "model_index.json").is_file():  # else another process built it first
+            raise ModelLoadError(
+                f"The model configuration cannot be written to {dest.parent}: "
+                f"{exc.strerror or exc}.",
+                hint="Free some disk space, or make that folder writable.",
+            ) from exc
     return dest
 
 
