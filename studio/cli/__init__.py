@@ -12,13 +12,13 @@ import sys
 from typing import Any
 
 from studio import __version__
-from studio.cli import drift, models, persona, project, refs, shots
+from studio.cli import drift, models, persona, project, refs, render, shots
 from studio.cli.common import UsageError
 from studio.core.errors import ProjectLockedError, StudioError
 
 VERBS = (
     "new", "demo", "persona", "refs", "shots", "analyze", "review", "thresholds", "reshoots",
-    "report", "export", "check", "jobs", "copy", "restore", "models",
+    "render", "report", "export", "check", "jobs", "copy", "restore", "models",
 )  # fmt: skip
 
 GUI_USAGE = """\
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     refs.register(verb, group)
     shots.register(verb, group)
     drift.register(verb, group)
+    render.register(verb, group)
     models.register(verb, group)
     project.register_upkeep(verb, group)
     return parser

@@ -102,11 +102,13 @@ def run_job(project: Any, job_or_spec: Any, label: str, *, on_cancel: str | None
     """
     from studio.jobs.runner import JobRunner
 
-    job = with_cancel(
-        lambda token: JobRunner(project).run(
-            job_or_spec, progress=progress_printer(label), cancel=token
+    runner = JobRunner(project)
+    try:
+        job = with_cancel(
+            lambda token: runner.run(job_or_spec, progress=progress_printer(label), cancel=token)
         )
-    )
+    finally:
+        runner.shutdown()  # ends a worker process now, freeing its GPU memory
     if job.state == "cancelled":
         if on_cancel:
             raise StudioError(on_cancel)

@@ -109,10 +109,10 @@ def check_settings(settings: RenderSettings) -> None:
     if not 1 <= s.frames <= MAX_FRAMES:
         raise StudioError(f"A shot has 1 to {MAX_FRAMES:,} frames, not {s.frames}.")
     for what, value in (("width", s.width), ("height", s.height)):
-        if value and (value < 64 or value > 4096 or value % 8):
+        if value and (value < 32 or value > 4096 or value % 8):
             raise StudioError(
                 f"A {what} of {value} px cannot be rendered.",
-                hint="Use a multiple of 8 between 64 and 4096 (512 for SD 1.5, 1024 for SDXL).",
+                hint="Use a multiple of 8 between 32 and 4096 (512 for SD 1.5, 1024 for SDXL).",
             )
     if not 1 <= s.steps <= 200:
         raise StudioError(f"{s.steps} denoising steps is outside 1-200.", hint="25 is typical.")

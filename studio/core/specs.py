@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from studio.core.jobs import JobSpec
+from studio.core.model_specs import HubDownloadSpec, ModelConvertSpec, ModelRegisterSpec
 from studio.core.render import RenderSpec
+from studio.core.takes import ExportSpec
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,10 @@ SPEC_TYPES: dict[str, type[JobSpec]] = {
         DriftSpec,
         ReportSpec,
         RenderSpec,
+        ExportSpec,
+        ModelRegisterSpec,
+        ModelConvertSpec,
+        HubDownloadSpec,
     )
 }
 

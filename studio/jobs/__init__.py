@@ -1,1 +1,1 @@
-"""Runs job specs in the runner's thread or a long-lived worker process, persisting progress. No Qt."""
+"""Runs job specs in the runner's thread or a long-lived worker process, with progress. No Qt."""

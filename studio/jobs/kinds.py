@@ -13,10 +13,12 @@ from studio.core.jobs import JobSpec
 from studio.core.specs import SPEC_TYPES
 from studio.jobs.base import JobKind
 from studio.jobs.drift_kinds import DriftAnalysis, FootageImport
+from studio.jobs.export_kinds import Export
 from studio.jobs.library_kinds import Audit, Import, ModelDownload, Thumbnails, Verify
+from studio.jobs.model_kinds import HubDownload, ModelConvert, ModelRegister
+from studio.jobs.render_kinds import Render
 from studio.jobs.report import Report
 
-# Rendering's kinds join here from their own module (studio.jobs.render_kinds).
 KINDS: dict[str, JobKind] = {
     k.kind: k
     for k in (
@@ -28,6 +30,11 @@ KINDS: dict[str, JobKind] = {
         FootageImport(),
         DriftAnalysis(),
         Report(),
+        Render(),
+        Export(),
+        ModelRegister(),
+        ModelConvert(),
+        HubDownload(),
     )
 }
 

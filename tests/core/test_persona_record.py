@@ -226,7 +226,7 @@ def test_wardrobe_rules_are_free_text():
         filled_record(),
         "wardrobe.rules",
         [
-            {"kind": "never", "subject": "jeans"},
+            {"kind": "never", "subject": "baseball cap"},
             {"kind": "always", "subject": "a silver locket"},
             {"kind": "only-with", "subject": "scarf", "object": "winter coat"},
         ],
