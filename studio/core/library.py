@@ -1,19 +1,21 @@
 """The reference library's maths: audit verdicts, calibration, pose coverage and shot picks.
 
-Pure functions on faces and embeddings; the services gather the rows and store the results.
-Every embedding handled together here comes from one engine id: callers never mix engines.
+Pure functions on faces, embeddings and grey pixel arrays; the services gather the rows (and
+decode the pictures) and store the results. Every embedding handled together here comes from
+one engine id: callers never mix engines.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from studio.core.faces import Face
+from studio.core.imports import NEAR_DUPLICATE_DISTANCE, hamming
 from studio.core.records import Reference
 from studio.core.text import plural
 
@@ -79,6 +81,30 @@ W_IDENTITY, W_QUALITY, W_POSE = 0.30, 0.20, 0.50
 W_REDUNDANCY = 0.5
 POSE_SCALE_DEG = 30.0
 GOOD_FACE_PX = 256.0
+# A reference covers a shot's pose when its (yaw, pitch) is within this many degrees of it.
+# The 5-point estimates of one photo re-read after mirroring, cropping, rescaling or
+# re-encoding scatter by 1.6 deg (median), 6.7 deg (95th percentile) and up to 15 deg (a turned,
+# small face); the average-head model adds a few degrees per person. Within 15 deg two poses
+# cannot be told apart; beyond it the reference is really turned or tilted another way.
+POSE_TOLERANCE_DEG = 15.0
+
+# Telling copies of one photo (mirrored, cropped, rescaled, re-encoded, regraded) from other
+# photos of the same person, whose embeddings are just as close. A fingerprint samples the grey
+# picture around the face on a square grid aligned on the eyes (unit: the inter-ocular
+# distance, IOD), at three spacings; two fingerprints are compared by the best correlation of
+# one's centre with the other over mirror, scale, turn and shift (the eyes of a turned face
+# move between copies by up to a fifth of the IOD). Measured on real photos: copies of one photo
+# are at most 0.11 apart (a turned face), other photos of the same person at least 0.40, other
+# people at least 0.23.
+SAME_PHOTO_DISTANCE = 0.2
+FINGERPRINT_MIN_IOD = 12.0  # pixels: closer eyes leave too little of the face to compare
+FINGERPRINT_STEPS = (0.5, 0.25, 0.125)  # sample spacings in IOD, coarse to fine
+FINGERPRINT_HALF = 4.5  # half the side of the sampled square, in IOD
+FINGERPRINT_WINDOW = 3.0  # half the side of the compared centre, in IOD
+FINGERPRINT_DROP = 0.45  # the centre sits this far below the eyes, in IOD
+FINGERPRINT_MIN_AREA = 4.0  # square IOD two pictures must share: eyes, nose and mouth
+# The coarse search: log scale, turn (degrees) and shift (IOD) steps, each way from none.
+_SEARCH_SCALE, _SEARCH_TURN, _SEARCH_SHIFT = (0.15, 3), (5.0, 2), (0.3, 2)
 
 
 def threshold_range(engine_id: str) -> tuple[float, float]:
@@ -273,14 +299,40 @@ class Pick:
     pose: float
     redundancy: float  # the penalty for resembling references picked before it
     why: str
+    pose_gap: float = 0.0  # degrees between its (yaw, pitch) and the shot's
+    pose_note: str = ""  # says so when pose_gap is over the tolerance
+    copies: tuple[Reference, ...] = ()  # copies of its photo left out for it
 
 
 class Picks(list):
-    """The picks, best first; `note` says why there are fewer than asked for."""
+    """The picks, best first, and what the user should hear about them.
 
-    def __init__(self, picks: Sequence[Pick] = (), note: str = ""):
+    `warnings`: sentences for the window, the CLI and the render's log (too few distinct
+    photos, the shot's pose not covered); `note` joins them. `pose_note` is the pose sentence
+    alone ("" when every pick is within `tolerance` degrees of the shot's pose).
+    """
+
+    def __init__(
+        self,
+        picks: Sequence[Pick] = (),
+        note: str = "",
+        *,
+        warnings: Sequence[str] = (),
+        pose_note: str = "",
+        target: tuple[float, float] = (0.0, 0.0),
+        tolerance: float = POSE_TOLERANCE_DEG,
+    ):
         super().__init__(picks)
-        self.note = note
+        self.warnings = tuple(w for w in (*warnings, note) if w)
+        self.note = " ".join(self.warnings)
+        self.pose_note = pose_note
+        self.target = target
+        self.tolerance = tolerance
+
+    @property
+    def copies(self) -> int:
+        """How many references were left out as copies of a picked photo."""
+        return sum(len(p.copies) for p in self)
 
 
 # -- per reference ----------------------------------------------------------------------------
@@ -550,11 +602,12 @@ def pose_coverage(
 
 @dataclass(frozen=True)
 class PickCandidate:
-    """An eligible reference with its persona face and audit agreement."""
+    """An eligible reference with its persona face, audit agreement and whole-image hash."""
 
     reference: Reference
     face: Face
     agreement: float | None
+    phash: str = ""  # 16 hex digits, "" when the import made none
 
 
 def face_quality(face: Face) -> float:
@@ -565,10 +618,14 @@ def face_quality(face: Face) -> float:
     return (sharp + exposure + size) / 3.0
 
 
+def pose_gap(face: Face, yaw: float, pitch: float) -> float:
+    """Degrees between a face's (yaw, pitch) and a target pose."""
+    return math.hypot(face.yaw - yaw, face.pitch - pitch)
+
+
 def pose_closeness(face: Face, yaw: float, pitch: float) -> float:
     """1 at the target pose, falling off over about POSE_SCALE_DEG degrees."""
-    d = math.hypot(face.yaw - yaw, face.pitch - pitch)
-    return math.exp(-((d / POSE_SCALE_DEG) ** 2))
+    return math.exp(-((pose_gap(face, yaw, pitch) / POSE_SCALE_DEG) ** 2))
 
 
 def identity_score(
@@ -584,6 +641,253 @@ def identity_score(
     return min(max((agreement - floor) / (top - floor), 0.0), 1.0)
 
 
+def _degrees(v: float) -> str:
+    r = round(v)
+    return "0°" if r == 0 else f"{r:+d}°"
+
+
+def pose_text(yaw: float, pitch: float) -> str:
+    """'yaw +30°, pitch 0°'."""
+    return f"yaw {_degrees(yaw)}, pitch {_degrees(pitch)}"
+
+
+def pose_label(yaw: float, pitch: float) -> str:
+    """The pose's bins in words: 'frontal view', 'right three-quarter view, looking up'."""
+    words = dict(YAW_BINS)[yaw_bin(yaw)]
+    tilt = pitch_bin(pitch)
+    return words if tilt == "level" else f"{words}, {dict(PITCH_BINS)[tilt]}"
+
+
+def pose_warning(
+    gaps: Sequence[float],
+    nearest: Face | None,
+    nearest_gap: float,
+    target_yaw: float,
+    target_pitch: float,
+    tolerance: float = POSE_TOLERANCE_DEG,
+) -> str:
+    """The sentence for picks (their pose gaps, in order) that miss the shot's pose; "" if none.
+
+    nearest: the candidate face closest to the target pose, nearest_gap its gap.
+    """
+    far = [g for g in gaps if g > tolerance]
+    if not far:
+        return ""
+    shot = f"{pose_text(target_yaw, target_pitch)} ({pose_label(target_yaw, target_pitch)})"
+    advice = f"add references at about {pose_text(target_yaw, target_pitch)}"
+    if len(far) == len(gaps):
+        where = ""
+        if nearest is not None:
+            at = pose_text(nearest.yaw, nearest.pitch)
+            label = pose_label(nearest.yaw, nearest.pitch)
+            where = f": the nearest is {nearest_gap:.0f}° away, at {at} ({label})"
+        return f"No reference within {tolerance:.0f}° of the shot's pose, {shot}{where}; {advice}."
+    spread = f"{min(far):.0f}°"
+    if round(max(far)) != round(min(far)):
+        spread += f" to {max(far):.0f}°"
+    near = len(gaps) - len(far)
+    return (
+        f"Only {near} of the {len(gaps)} picks {'is' if near == 1 else 'are'} within"
+        f" {tolerance:.0f}° of the shot's pose, {shot}; {plural(len(far), 'other')}"
+        f" {'is' if len(far) == 1 else 'are'} {spread} away: {advice}."
+    )
+
+
+# -- telling copies of one photo apart ---------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class FaceFingerprint:
+    """A face and its surroundings in grey, aligned on the eyes, sampled at FINGERPRINT_STEPS.
+
+    Each level is a square grid 2 x FINGERPRINT_HALF inter-ocular distances wide around the
+    face, smoothed to its spacing; NaN where the grid leaves the picture.
+    """
+
+    levels: tuple[np.ndarray, ...]
+
+
+def _box_blur(img: np.ndarray, radius: int) -> np.ndarray:
+    if radius < 1:
+        return img
+    for axis in (0, 1):
+        a = np.moveaxis(img, axis, 0)
+        padded = np.concatenate([np.repeat(a[:1], radius + 1, 0), a, np.repeat(a[-1:], radius, 0)])
+        c = np.cumsum(padded, 0, dtype=np.float64)
+        img = np.moveaxis((c[2 * radius + 1 :] - c[: -2 * radius - 1]) / (2 * radius + 1), 0, axis)
+    return img
+
+
+def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """img (2 x 2 or larger) sampled at (x, y) in pixel centres; NaN outside it (or next to a
+    NaN)."""
+    h, w = img.shape
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    valid = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    x = np.where(valid, x, np.float32(0))
+    y = np.where(valid, y, np.float32(0))
+    # Inside, the corner below-right of (x0, y0) is in the picture too.
+    x0 = np.minimum(x.astype(np.int32), w - 2)
+    y0 = np.minimum(y.astype(np.int32), h - 2)
+    fx, fy = x - x0, y - y0
+    flat = np.asarray(img, dtype=np.float32).ravel()
+    i = y0 * w + x0
+    top = flat[i]
+    top += fx * (flat[i + 1] - top)
+    bottom = flat[i + w]
+    bottom += fx * (flat[i + w + 1] - bottom)
+    top += fy * (bottom - top)
+    top[~valid] = np.nan
+    return top
+
+
+def face_fingerprint(
+    grey: np.ndarray, landmarks: Sequence[Sequence[float]], scale: float = 1.0
+) -> FaceFingerprint | None:
+    """The fingerprint of a face in a grey picture; None when its eyes are too close to tell.
+
+    landmarks: 5 points in `LANDMARKS` order, in the pixels of the image the face was found
+    in; `scale` maps them onto `grey` (a thumbnail's width over the image's).
+    """
+    pts = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2) * scale
+    grey = np.asarray(grey)
+    if len(pts) < 2 or grey.ndim != 2:
+        return None
+    across = pts[1] - pts[0]
+    iod = float(np.hypot(*across))
+    if iod < FINGERPRINT_MIN_IOD:
+        return None
+    down = np.array([-across[1], across[0]])
+    centre = (pts[0] + pts[1]) / 2.0 + FINGERPRINT_DROP * down
+    # Only the region the grids reach is smoothed (a turn needs the square's diagonal).
+    reach = FINGERPRINT_HALF * iod * 1.5 + 2
+    h, w = grey.shape
+    x0, x1 = max(0, int(centre[0] - reach)), min(w, int(centre[0] + reach) + 1)
+    y0, y1 = max(0, int(centre[1] - reach)), min(h, int(centre[1] + reach) + 1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    region = grey[y0:y1, x0:x1].astype(np.float32)
+    cx, cy = centre[0] - x0, centre[1] - y0
+    levels = []
+    for step in FINGERPRINT_STEPS:
+        u = (np.arange(round(2 * FINGERPRINT_HALF / step)) + 0.5) * step - FINGERPRINT_HALF
+        uu, vv = np.meshgrid(u, u)
+        smooth = _box_blur(region, round(step * iod / 2))
+        x = cx + uu * across[0] + vv * down[0]
+        y = cy + uu * across[1] + vv * down[1]
+        levels.append(_bilinear(smooth, x, y).astype(np.float32))
+    if np.isfinite(levels[-1]).sum() * FINGERPRINT_STEPS[-1] ** 2 < FINGERPRINT_MIN_AREA:
+        return None
+    return FaceFingerprint(tuple(levels))
+
+
+def _window(step: float) -> tuple[np.ndarray, np.ndarray]:
+    u = (np.arange(round(2 * FINGERPRINT_WINDOW / step)) + 0.5) * step - FINGERPRINT_WINDOW
+    uu, vv = np.meshgrid(u, u)
+    return uu.ravel(), vv.ravel()
+
+
+_WINDOWS = tuple(_window(step) for step in FINGERPRINT_STEPS)
+
+
+def _sample(level: np.ndarray, step: float, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    to_index = FINGERPRINT_HALF / step - 0.5
+    return _bilinear(level, u / step + to_index, v / step + to_index)
+
+
+def _correlations(a: FaceFingerprint, b: FaceFingerprint, k: int, params: np.ndarray) -> np.ndarray:
+    """Correlation of a's centre with b moved by each row of params at level k (-1: too little
+    in common). A row: mirror (0/1), log scale, turn (radians), shift x and y (IOD)."""
+    step = FINGERPRINT_STEPS[k]
+    u, v = _WINDOWS[k]
+    ours = _sample(a.levels[k], step, u, v)[None, :]
+    mirror, log_scale, turn, tx, ty = (params[:, i, None] for i in range(5))
+    su = np.where(mirror > 0, -u, u)
+    scale, cos, sin = np.exp(log_scale), np.cos(turn), np.sin(turn)
+    theirs = _sample(
+        b.levels[k], step, scale * (cos * su - sin * v) + tx, scale * (sin * su + cos * v) + ty
+    )
+    ok = np.isfinite(theirs) & np.isfinite(ours)
+    count = ok.sum(axis=1)
+    n = np.maximum(count, 1)
+    x = np.where(ok, ours, 0.0)
+    y = np.where(ok, theirs, 0.0)
+    x = np.where(ok, x - (x.sum(axis=1) / n)[:, None], 0.0)
+    y = np.where(ok, y - (y.sum(axis=1) / n)[:, None], 0.0)
+    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    enough = (count >= FINGERPRINT_MIN_AREA / step**2) & (den > 1e-6)
+    return np.where(enough, (x * y).sum(axis=1) / np.maximum(den, 1e-12), -1.0)
+
+
+def _grid(*axes: Sequence[float]) -> np.ndarray:
+    return np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(axes), -1).T
+
+
+def _around(centre: np.ndarray, steps: Sequence[float]) -> np.ndarray:
+    """Placements one step either way of centre on each axis with a step (mirror is kept)."""
+    return _grid(*([c - s, c, c + s] if s else [c] for c, s in zip(centre, steps, strict=True)))
+
+
+def _coarse_grid() -> np.ndarray:
+    axes = [(0.0, 1.0)]
+    for (step, n), unit in zip((_SEARCH_SCALE, _SEARCH_TURN), (1.0, math.pi / 180), strict=True):
+        axes.append(np.arange(-n, n + 1) * step * unit)
+    shift = np.arange(-_SEARCH_SHIFT[1], _SEARCH_SHIFT[1] + 1) * _SEARCH_SHIFT[0]
+    return _grid(*axes, shift, shift)
+
+
+_COARSE = _coarse_grid()
+# Refinement steps (mirror, log scale, turn, shift x, shift y): half the coarse ones at the
+# middle spacing; at the finest a quarter, the turn kept (searching it there gained nothing).
+_REFINE = (
+    0.0,
+    _SEARCH_SCALE[0] / 2,
+    math.radians(_SEARCH_TURN[0]) / 2,
+    *[_SEARCH_SHIFT[0] / 2] * 2,
+)
+_REFINE_FINE = (0.0, _SEARCH_SCALE[0] / 4, 0.0, *[_SEARCH_SHIFT[0] / 4] * 2)
+
+
+def fingerprint_distance(a: FaceFingerprint, b: FaceFingerprint) -> float:
+    """1 - the best correlation of a's centre with b over mirror, scale, turn and shift.
+
+    About 0 for copies of one photo, 0.4 and more for other photos; inf when the two share
+    less than FINGERPRINT_MIN_AREA of picture.
+    """
+
+    def best(k: int, grid: np.ndarray) -> tuple[float, np.ndarray]:
+        r = _correlations(a, b, k, grid)
+        i = int(np.argmax(r))
+        return float(r[i]), grid[i]
+
+    # Coarse to fine: the three best coarse placements are refined at the middle spacing, the
+    # best of those at the finest.
+    coarse = _correlations(a, b, 0, _COARSE)
+    top = np.argsort(-coarse, kind="stable")[:3]
+    _, p = max((best(1, _around(_COARSE[i], _REFINE)) for i in top), key=lambda t: t[0])
+    r, _ = best(2, _around(p, _REFINE_FINE))
+    return math.inf if r <= -1.0 else 1.0 - r
+
+
+def same_photo(
+    a: PickCandidate,
+    b: PickCandidate,
+    fingerprint: Callable[[PickCandidate], FaceFingerprint | None] | None = None,
+) -> bool:
+    """Whether two references are copies of one photo: their whole-image hashes are near
+    duplicates, or their face fingerprints are within SAME_PHOTO_DISTANCE."""
+    if a.phash and b.phash and hamming(a.phash, b.phash) <= NEAR_DUPLICATE_DISTANCE:
+        return True
+    if fingerprint is None:
+        return False
+    fa, fb = fingerprint(a), fingerprint(b)
+    return fa is not None and fb is not None and fingerprint_distance(fa, fb) <= SAME_PHOTO_DISTANCE
+
+
+# -- picking references for a shot ------------------------------------------------------------
+
+
 def pick(
     candidates: Sequence[PickCandidate],
     count: int,
@@ -592,50 +896,96 @@ def pick(
     threshold: float | None,
     typical_similarity: float | None,
     typical_agreement: float | None = None,
-) -> list[Pick]:
-    """Greedy choice of `count` candidates: best score, penalised for resembling earlier picks.
+    *,
+    fingerprint: Callable[[PickCandidate], FaceFingerprint | None] | None = None,
+    tolerance: float = POSE_TOLERANCE_DEG,
+) -> Picks:
+    """Greedy choice of `count` distinct photos: best score, penalised for resembling earlier
+    picks; a candidate within `tolerance` degrees of the pose ranks above any that is not.
 
+    A candidate that is a copy of a picked photo (`same_photo`) is left out and listed in that
+    pick's `copies`; so each photo is represented by its best-scoring copy.
     `typical_similarity` (the median genuine pair) sets where resemblance starts to count as
     redundancy: at it the penalty is 0, for an identical face it is W_REDUNDANCY.
     `typical_agreement` (the median agreement) is where the identity score reaches 1.
+    fingerprint: the face fingerprint of a candidate, asked for only when it is compared.
     """
     base = typical_similarity if typical_similarity is not None else 0.5
     base = min(base, 0.999)
+    cache: dict[str, FaceFingerprint | None] = {}
+
+    def cached(c: PickCandidate) -> FaceFingerprint | None:
+        if c.reference.id not in cache:
+            cache[c.reference.id] = fingerprint(c) if fingerprint is not None else None
+        return cache[c.reference.id]
+
     scored = []
     for c in candidates:
         ident = identity_score(c.agreement, threshold, typical_agreement)
         qual = face_quality(c.face)
-        pose = pose_closeness(c.face, target_yaw, target_pitch)
+        gap = pose_gap(c.face, target_yaw, target_pitch)
+        pose = math.exp(-((gap / POSE_SCALE_DEG) ** 2))
         score = W_IDENTITY * ident + W_QUALITY * qual + W_POSE * pose
         emb = None if c.face.embedding is None else _normalise(np.asarray(c.face.embedding, float))
-        scored.append((c, ident, qual, pose, score, emb))
+        scored.append((c, ident, qual, pose, gap, score, emb))
     # Deterministic: ties fall to the earlier import, then the id.
     scored.sort(key=lambda s: (s[0].reference.imported_at, s[0].reference.id))
-    picked: list[Pick] = []
+    chosen: list[tuple] = []  # (candidate, adjusted, penalty, scored row)
+    copies: list[list[Reference]] = []
     picked_embs: list[np.ndarray] = []
     remaining = list(scored)
-    while remaining and len(picked) < count:
+    while remaining and len(chosen) < count:
         best = None
         for s in remaining:
-            c, ident, qual, pose, score, emb = s
+            emb = s[6]
             penalty = 0.0
             if emb is not None and picked_embs:
                 closest = max(float(emb @ p) for p in picked_embs)
                 r = min(max((closest - base) / (1.0 - base), 0.0), 1.0)
                 penalty = W_REDUNDANCY * r * r
-            adjusted = round(score - penalty, 9)
-            if best is None or adjusted > best[0]:
-                best = (adjusted, penalty, s)
-        adjusted, penalty, s = best
+            key = (s[4] <= tolerance, round(s[5] - penalty, 9))
+            if best is None or key > best[0]:
+                best = (key, penalty, s)
+        (_, adjusted), penalty, s = best
         remaining.remove(s)
-        c, ident, qual, pose, score, emb = s
-        if emb is not None:
-            picked_embs.append(emb)
+        c = s[0]
+        copy_of = next((i for i, ch in enumerate(chosen) if same_photo(ch[0], c, cached)), None)
+        if copy_of is not None:
+            copies[copy_of].append(c.reference)
+            continue
+        if s[6] is not None:
+            picked_embs.append(s[6])
+        chosen.append((c, adjusted, penalty, s))
+        copies.append([])
+    picks = []
+    for (c, adjusted, penalty, s), same in zip(chosen, copies, strict=True):
+        _, ident, qual, pose, gap, _, _ = s
         why = (
             f"identity {ident:.2f}, quality {qual:.2f}, pose {pose:.2f} "
-            f"(yaw {c.face.yaw:+.0f}°, pitch {c.face.pitch:+.0f}°)"
+            f"({pose_text(c.face.yaw, c.face.pitch)})"
         )
         if penalty > 0.005:
             why += f", -{penalty:.2f} for resembling an earlier pick"
-        picked.append(Pick(c.reference, c.face, adjusted, ident, qual, pose, penalty, why))
-    return picked
+        note = f"{gap:.0f}° from the shot's pose" if gap > tolerance else ""
+        if note:
+            why += f", {note}"
+        picks.append(
+            Pick(c.reference, c.face, adjusted, ident, qual, pose, penalty, why, gap, note,
+                 tuple(same))
+        )  # fmt: skip
+    nearest = min(scored, key=lambda s: (s[4], s[0].reference.imported_at), default=None)
+    pose_note = pose_warning(
+        [p.pose_gap for p in picks],
+        nearest[0].face if nearest else None,
+        nearest[4] if nearest else 0.0,
+        target_yaw,
+        target_pitch,
+        tolerance,
+    )
+    return Picks(
+        picks,
+        warnings=(pose_note,),
+        pose_note=pose_note,
+        target=(target_yaw, target_pitch),
+        tolerance=tolerance,
+    )

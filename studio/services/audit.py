@@ -10,9 +10,12 @@ upgrade thus shows as references still pending, and the next audit scans them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from studio.core import library as lib
 from studio.core.errors import StudioError
@@ -22,7 +25,7 @@ from studio.core.library import (
     AuditInput,
     AuditSummary,
     Calibration,
-    Pick,
+    FaceFingerprint,
     PickCandidate,
     Picks,
     PoseCoverage,
@@ -31,15 +34,21 @@ from studio.core.library import (
 from studio.core.records import Persona, Reference
 from studio.core.specs import AuditSpec
 from studio.core.text import plural
-from studio.project import curation
+from studio.project import blobs, caches, curation
 from studio.project import faces as face_cache
 from studio.project import personas as persona_rows
 from studio.project import references as reference_rows
 from studio.project.settings import get_setting, set_setting
 from studio.project.store import Project
+from studio.services.library import THUMBNAIL_SIZE
 
 # What an edit changed: reference id -> (old value, new value), only for references it changed.
 Changes = dict[str, tuple[Any, Any]]
+
+# Eyes at least this far apart (pixels) in the cached thumbnail: the fingerprint is made from
+# it; closer, from the image decoded at a size that puts them FINGERPRINT_DECODE_IOD apart.
+FINGERPRINT_THUMBNAIL_IOD = 16.0
+FINGERPRINT_DECODE_IOD = 32.0
 
 ENGINE_SETTING = "face_engine"
 ENGINE_IDS_SETTING = "face_engine_ids"
@@ -275,10 +284,12 @@ def pick_references(
     target_pitch: float = 0.0,
     count: int = 4,
     engine_id: str | None = None,
-) -> list[Pick]:
-    """The best approved/ok references for a shot at this head pose, diverse among themselves.
+) -> Picks:
+    """The best approved/ok references for a shot at this head pose: distinct photos (copies of
+    one photo count once), diverse among themselves, the ones near the pose first.
 
-    Returns a `Picks` list; its `note` says why there are fewer than `count`.
+    The result's `warnings` (joined in `note`) say why there are fewer than `count` and when
+    the picks miss the shot's pose; each pick carries its `pose_gap` in degrees.
     """
     lo, hi = lib.PICK_RANGE
     if not isinstance(count, int) or not lo <= count <= hi:
@@ -292,8 +303,9 @@ def pick_references(
     persona = persona_rows.get_persona(project, persona_key)
     rows, cal = _audit_rows(project, persona, engine_id)
     picked_faces = curation.face_indexes(project, persona.id)
+    hashes = {r.id: h for r, h in reference_rows.references_with_phash(project, persona.id)}
     candidates = [
-        PickCandidate(a.reference, a.face, a.agreement)
+        PickCandidate(a.reference, a.face, a.agreement, hashes.get(a.reference.id) or "")
         for a in rows
         if _eligible(a, a.reference.id in picked_faces)
     ]
@@ -312,14 +324,77 @@ def pick_references(
         cal.threshold if calibrated else None,
         cal.quantiles.get("q50") if calibrated else None,
         cal.agreement_median if calibrated else None,
+        fingerprint=_fingerprint_loader(project),
     )
-    note = ""
-    if len(picks) < count:
-        note = (
+    short = ""
+    if len(picks) < count and picks.copies:
+        copy = "a copy" if picks.copies == 1 else "copies"
+        what = f"{copy} of {'it' if len(picks) == 1 else 'a picked one'}"
+        short = (
+            f"Only {plural(len(picks), 'distinct photo')} of {persona.name} for {count} picks:"
+            f" {plural(picks.copies, 'other usable reference')}"
+            f" {'is' if picks.copies == 1 else 'are'} {what} (mirrored, cropped, resized or"
+            f" regraded); import or approve other photos of {persona.name}."
+        )
+    elif len(picks) < count:
+        short = (
             f"Only {plural(len(picks), 'usable reference')} of "
             f"{persona.name} for {count} picks: approve more, or fix the flagged ones."
         )
-    return Picks(picks, note)
+    return Picks(
+        picks,
+        warnings=(short, *picks.warnings),
+        pose_note=picks.pose_note,
+        target=picks.target,
+        tolerance=picks.tolerance,
+    )
+
+
+def _fingerprint_loader(project: Project) -> Callable[[PickCandidate], FaceFingerprint | None]:
+    def load(c: PickCandidate) -> FaceFingerprint | None:
+        return face_fingerprint(project, c.reference, c.face)
+
+    return load
+
+
+def face_fingerprint(project: Project, reference: Reference, face: Face) -> FaceFingerprint | None:
+    """The fingerprint that tells copies of a reference's photo (see `lib.same_photo`).
+
+    Made from the cached thumbnail when the face is large enough there, else from the image
+    decoded just large enough; None when neither can be read or the face is too small.
+    """
+    (x0, y0), (x1, y1) = face.landmarks[0], face.landmarks[1]
+    iod = float(np.hypot(x1 - x0, y1 - y0))
+    if reference.width <= 0 or iod <= 0:
+        return None
+    thumbnail = caches.get_thumbnail(project, reference.blob_sha, THUMBNAIL_SIZE)
+    if thumbnail is not None:
+        grey = _grey(thumbnail)
+        if grey is not None and iod * grey.shape[1] / reference.width >= FINGERPRINT_THUMBNAIL_IOD:
+            return lib.face_fingerprint(grey, face.landmarks, grey.shape[1] / reference.width)
+    try:
+        data = blobs.get_blob(project, reference.blob_sha)
+    except StudioError:
+        return None
+    grey = _grey(data, min(1.0, FINGERPRINT_DECODE_IOD / iod))
+    if grey is None:
+        return None
+    return lib.face_fingerprint(grey, face.landmarks, grey.shape[1] / reference.width)
+
+
+def _grey(data: bytes, scale: float = 1.0) -> np.ndarray | None:
+    """An image's bytes as a grey array, EXIF orientation applied; a JPEG is decoded at the
+    smallest of its DCT scales that is at least `scale` of its size. None if unreadable."""
+    # Pillow only here: the service is imported by the CLI, which must start without it.
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if scale < 1.0:
+                im.draft("L", (max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+            return np.asarray(ImageOps.exif_transpose(im).convert("L"))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 # -- curation (each one transaction, returning what changed for undo) ------------------------
