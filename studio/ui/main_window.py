@@ -34,6 +34,7 @@ from studio.ui import dialogs
 from studio.ui.drift_workspace import DriftWorkspace
 from studio.ui.jobs_panel import JobsPanel
 from studio.ui.library_browser import LibraryBrowser
+from studio.ui.models_panel import ModelsPanel
 from studio.ui.persona_editor import PersonaEditor
 from studio.ui.qt_bridge import JobBridge
 from studio.ui.themes import apply_theme
@@ -86,6 +87,17 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
         self.bridge.job_event.connect(self.jobs_panel.on_job_event)
         self.bridge.job_event.connect(self._on_job_event)
+
+        self.models_panel = ModelsPanel()
+        self.models_dock = QDockWidget("Models", self)
+        self.models_dock.setObjectName("modelsDock")
+        self.models_dock.setWidget(self.models_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.models_dock)
+        self.tabifyDockWidget(self.jobs_dock, self.models_dock)
+        self.jobs_dock.raise_()
+        self.bridge.job_event.connect(self.models_panel.on_job_event)
+        self.models_panel.status_message.connect(self.show_message)
+        self.undo_group.addStack(self.models_panel.undo_stack)
 
         self.project_label = QLabel()
         self.statusBar().addPermanentWidget(self.project_label)
@@ -180,6 +192,9 @@ class MainWindow(QMainWindow):
         jobs_toggle = self.jobs_dock.toggleViewAction()
         jobs_toggle.setShortcut(QKeySequence("Ctrl+J"))
         view.addAction(jobs_toggle)
+        models_toggle = self.models_dock.toggleViewAction()
+        models_toggle.setShortcut(QKeySequence("Ctrl+Shift+M"))
+        view.addAction(models_toggle)
         theme_menu = view.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
         for name in ("light", "dark"):
@@ -246,6 +261,7 @@ class MainWindow(QMainWindow):
         self.library_browser.set_runner(self.runner)
         self.drift_workspace.set_runner(self.runner)
         self.jobs_panel.set_project(project, self.runner)
+        self.models_panel.set_project(project, self.runner)
         self._remember_recent(path)
         self._update_title()
         self._update_actions()
@@ -285,6 +301,7 @@ class MainWindow(QMainWindow):
         for w in self._workspace_widgets:
             w.set_project(None)
         self.jobs_panel.set_project(None, None)
+        self.models_panel.set_project(None, None)
         self.project.close()
         self.project = None
         self._update_title()

@@ -13,6 +13,24 @@ from tests.fixtures.photos import (  # noqa: F401  (fixtures)
     nova_rgb,
     sdist_photos,
 )
+from tests.fixtures.tiny_models import tiny_sd15, tiny_sdxl  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread for the tiny diffusion models: on a shared 2-core machine two threads
+    wait on each other (a 32 px frame takes seconds instead of a fifth of one)."""
+    import sys
+
+    if "torch" not in sys.modules:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
