@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import tempfile
 import time
@@ -216,7 +217,7 @@ def full_size(family: str, device: str):
                 CLIPTextConfig.from_pretrained(folder / "text_encoder_2")
             )
     parts["tokenizer"] = CLIPTokenizer.from_pretrained(folder / "tokenizer")
-    scheduler = diffusers.SchedulerMixin.load_config(folder / "scheduler")
+    scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
     parts["scheduler"] = getattr(diffusers, scheduler["_class_name"]).from_config(scheduler)
     if family == SDXL:
         parts["tokenizer_2"] = CLIPTokenizer.from_pretrained(folder / "tokenizer_2")

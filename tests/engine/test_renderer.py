@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from studio.core.errors import Cancelled, JobError, StudioError
+from studio.core.errors import BadImageError, Cancelled, JobError, StudioError
 from studio.core.jobs import CancelToken
 from studio.core.models import FACEID_PLUS, PLAIN, SD15, SDXL, ModelRef
 from studio.core.render import IMG2IMG, INPAINT, AdapterUse, LoraUse, ShotRender
@@ -28,7 +28,6 @@ from tests.fixtures.tiny_models import (
     lora_ref,
     model_ref,
     save_tiny_lora,
-    save_tiny_model,
     tiny_pipeline,
 )
 
@@ -39,15 +38,6 @@ LONG_PROMPT = ", ".join(
     ["a portrait of ada", "red coat", "green scarf", "rain at night", "neon signs behind her"] * 3
     + ["and a small yellow umbrella in her left hand"]
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread; several fight over shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class TinyLoader:
@@ -262,6 +252,15 @@ def test_out_of_memory_with_every_fallback_taken_is_a_clear_error(loader):
     assert "render smaller frames" in caught.value.hint
 
 
+def test_a_model_too_large_for_the_gpu_is_a_clear_error(loader, monkeypatch):
+    def too_large(ref, device, dtype):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 5.00 GiB")
+
+    monkeypatch.setattr(loader, "load_base", too_large)
+    with pytest.raises(StudioError, match="not enough memory on cpu to load tiny in float32"):
+        render(Renderer(device="cpu", loader=loader), shot(frames=1))
+
+
 def test_other_errors_are_not_taken_for_running_out_of_memory(loader):
     def memory_check(batch, notes):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
@@ -360,6 +359,14 @@ def test_a_frame_without_its_init_image_or_mask_is_refused_before_loading(render
     assert loader.loads == []
 
 
+def test_an_init_image_that_is_not_a_picture_is_named_before_loading(renderer, loader):
+    blobs = {"d" * 64: b"not a picture"}
+    the_shot = shot(frames=1, mode=IMG2IMG, init_images=((0, "d" * 64),))
+    with pytest.raises(BadImageError, match="The init image dddddddddddd cannot be used"):
+        render(renderer, the_shot, blobs=blobs)
+    assert loader.loads == []
+
+
 def test_samplers_are_swapped_by_name_and_empty_keeps_the_models_own(renderer, loader):
     frames = {}
     for name in SAMPLERS:
@@ -399,8 +406,9 @@ def test_pipelines_stay_loaded_while_the_base_model_is_the_same(renderer, loader
 # -- with the studio's own loaders ----------------------------------------------------------------
 
 
-def test_a_lora_weight_changes_the_frame_without_loading_the_model_again(tmp_path, monkeypatch):
-    tiny = save_tiny_model(SD15, tmp_path)
+def test_a_lora_weight_changes_the_frame_without_loading_the_model_again(
+    tmp_path, tiny_sd15, monkeypatch
+):
     pipe = tiny_pipeline(SD15, tmp_path / "lora-tokenizer")
     lora = lora_ref(save_tiny_lora(pipe, tmp_path / "freckles.safetensors"), SD15)
     loads = []
@@ -409,7 +417,7 @@ def test_a_lora_weight_changes_the_frame_without_loading_the_model_again(tmp_pat
         pipelines, "load_base", lambda *a, **k: loads.append(1) or real_load(*a, **k)
     )
     renderer = Renderer(device="cpu")
-    the_shot = shot(frames=1, base=model_ref(tiny.folder, SD15))
+    the_shot = shot(frames=1, base=model_ref(tiny_sd15.folder, SD15))
     plain = render(renderer, the_shot)[0].png
     light = render(renderer, shot(frames=1, base=the_shot.base, loras=(LoraUse(lora, 0.5),)))
     strong = render(renderer, shot(frames=1, base=the_shot.base, loras=(LoraUse(lora, 1.5),)))
@@ -418,22 +426,8 @@ def test_a_lora_weight_changes_the_frame_without_loading_the_model_again(tmp_pat
     assert loads == [1]
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [
-        PLAIN,
-        pytest.param(
-            FACEID_PLUS,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="apply_loras() with no LoRAs disables every LoRA, FaceID's too, and "
-                "load_adapters() sets it active without enabling LoRAs again: only the first "
-                "render after loading uses FaceID's LoRA",
-            ),
-        ),
-    ],
-)
-def test_ip_adapter_frames_do_not_depend_on_the_batch_either(tmp_path, variant):
+@pytest.mark.parametrize("variant", [PLAIN, FACEID_PLUS])
+def test_ip_adapter_frames_do_not_depend_on_the_batch_either(tmp_path, tiny_sd15, variant):
     from tests.fixtures.tiny_adapters import (
         adapter_ref,
         face_embedding,
@@ -442,7 +436,6 @@ def test_ip_adapter_frames_do_not_depend_on_the_batch_either(tmp_path, variant):
         save_image_encoder,
     )
 
-    tiny = save_tiny_model(SD15, tmp_path)
     unet = tiny_pipeline(SD15, tmp_path / "adapter-tokenizer").unet
     encoder = save_image_encoder(tmp_path / "image_encoder")
     adapter = adapter_ref(
@@ -451,7 +444,7 @@ def test_ip_adapter_frames_do_not_depend_on_the_batch_either(tmp_path, variant):
     blobs = dict(png_blob(np.asarray(im.convert("RGB"))) for im in reference_images(3))
     the_shot = shot(
         frames=2,
-        base=model_ref(tiny.folder, SD15),
+        base=model_ref(tiny_sd15.folder, SD15),
         adapters=(AdapterUse(adapter, 0.8),),
         references=tuple(blobs),
         face_embedding=tuple(float(x) for x in face_embedding()),

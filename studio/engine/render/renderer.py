@@ -146,6 +146,9 @@ class Renderer:
         if not todo:
             return
         images, masks = _init_images(shot, todo, read_blob)
+        references = []
+        if shot.adapters:  # read before loading, so a bad picture fails fast
+            references = [_picture(read_blob, sha, "reference") for sha in shot.references]
         loaded = self._load(shot.base)
         loader = self._get_loader()
         loader.apply_loras(loaded.pipe, shot.loras)
@@ -164,7 +167,6 @@ class Renderer:
         with torch.no_grad():
             embeds = encode_prompts(pipe, shot.prompt, shot.negative).pipeline_kwargs()
             if shot.adapters:
-                references = [_picture(read_blob, sha, "reference") for sha in shot.references]
                 embeds["ip_adapter_image_embeds"] = loader.adapter_embeds(
                     pipe, shot.adapters, references, tuple(shot.face_embedding), do_cfg
                 )
@@ -215,7 +217,16 @@ class Renderer:
         if self._loaded is not None and self._loaded.key == key:
             return self._loaded
         self.release()  # one base model in memory at a time
-        pipe = self._get_loader().load_base(base, self.device, self.dtype)
+        try:
+            pipe = self._get_loader().load_base(base, self.device, self.dtype)
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
+            raise StudioError(
+                f"There is not enough memory on {self.device_name} to load {base.name} "
+                f"in {self.dtype_name}.",
+                hint="Close other programs using the GPU, or render on the CPU.",
+            ) from None
         scheduler = pipe.scheduler
         self._loaded = _Loaded(key, pipe, type(scheduler), dict(scheduler.config))
         return self._loaded
