@@ -3,14 +3,17 @@
 What a frame depends on. Every frame gets its own `torch.Generator` on the CPU, seeded with
 its seed from the shot (`ShotRender.seeds`), for its starting noise, for the noise of
 ancestral samplers and for encoding its init image; the prompt is encoded once per shot and
-each frame is decoded by the VAE on its own. On the CPU the UNet is also run one frame at a
-time inside a batch (`exact`), because CPU matrix kernels (oneDNN convolutions, MKL GEMMs)
-round differently for different batch sizes: with it a frame's PNG is bitwise identical
-whatever the batch size and whichever frames share its batch (tested). On a GPU the UNet
-runs the whole batch at once for speed: the random numbers are still the frame's own, so a
-frame rendered in another batch size differs only by floating-point rounding, not bitwise.
-`Renderer(exact=True)` buys bitwise batch independence on a GPU too, at the cost of the
-batching speed-up.
+each frame is decoded by the VAE on its own. CPU matrix kernels (oneDNN convolutions, MKL
+GEMMs) round differently for different batch sizes, though not for a frame's position in a
+batch or for its batch-mates; so on the CPU the UNet is run one frame at a time inside a
+batch (`exact`), and a frame's PNG is bitwise identical whatever the batch size and
+whichever frames share its batch (tested, SD 1.5 and SDXL, txt2img, img2img, IP-Adapter),
+and identical to what the plain diffusers pipeline renders with its seed. On a GPU the UNet
+runs the whole batch at once for speed: the random numbers are still the frame's own, but
+the GPU's kernels too may round differently per batch size, so a frame rendered in another
+batch size is the same picture, not necessarily the same bytes. `Renderer(exact=True)` runs
+the UNet frame by frame on a GPU too, so each frame meets the same kernels at the same shapes
+as when rendered alone, at the cost of the batching speed-up.
 
 Memory. With no batch size given, a CUDA GPU's batch is sized from its free memory at
 `BYTES_PER_PIXEL` per frame pixel (half precision, both guidance halves of the UNet batch;
@@ -60,9 +63,10 @@ SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 # GPU memory one more frame in a batch takes, per pixel of the frame, in half precision with
-# classifier-free guidance: the UNet's activations (SDPA attention) for SD 1.5 at 512 px
-# (~0.5 GB a frame) and SDXL at 1024 px (~2.5 GB a frame). The VAE decodes one frame at a
-# time after denoising, so it adds no per-frame cost.
+# classifier-free guidance: an estimate of the UNet's activations (SDPA attention) for SD 1.5
+# at 512 px (~0.5 GB a frame) and SDXL at 1024 px (~2.5 GB a frame), to be checked against the
+# peak memory `bench/bench_render.py --gpu` prints. The VAE decodes one frame at a time after
+# denoising, so it adds no per-frame cost.
 BYTES_PER_PIXEL = {SD15: 2_000, SDXL: 2_400}
 HEADROOM = 0.8  # share of free memory a sized batch may use
 MAX_AUTO_BATCH = 8  # beyond this a GPU renders no faster per frame
