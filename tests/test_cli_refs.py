@@ -71,9 +71,36 @@ def test_list_set_and_pick(capsys, demo_path):
     code, out, _ = run(
         capsys, "refs", "pick", demo_path, "--persona", "Nova Hale", "--count", "3", "--json"
     )
-    picks = json.loads(out)["picks"]
-    assert code == 0 and len(picks) == 3
-    assert stranger["id"] not in {p["id"] for p in picks}
+    data = json.loads(out)
+    picks = data["picks"]
+    # The demo's five references of Nova are one photo: one pick, the rest its copies.
+    assert code == 0 and [p["file_name"] for p in picks] == ["nova-closeup.jpg"]
+    assert len(picks[0]["copies"]) == 4 and stranger["id"] not in {
+        c["id"] for c in picks[0]["copies"]
+    }
+    assert picks[0]["pose_gap"] < data["tolerance"] == 15.0 and data["pose_note"] == ""
+    assert data["warnings"] == [data["note"]] and data["note"].startswith(
+        "Only 1 distinct photo of Nova Hale for 3 picks"
+    )
+
+
+def test_pick_prints_each_pick_its_copies_and_the_pose_warning(capsys, demo_path):
+    code, out, _ = run(capsys, "refs", "pick", demo_path, "--persona", "Nova Hale", "--yaw", "30")
+    lines = out.splitlines()
+    assert code == 0 and "nova-closeup.jpg" in lines[0]
+    assert lines[0].endswith("° from the shot's pose")
+    assert lines[1].split() == [
+        "copies",
+        "left",
+        "out:",
+        "nova-medium.jpg,",
+        "nova-mirrored.jpg,",
+        "nova-portrait.jpg,",
+        "nova-warm-grade.jpg",
+    ]
+    assert lines[2].startswith("warning: Only 1 distinct photo of Nova Hale for 4 picks")
+    assert lines[3].startswith("warning: No reference within 15° of the shot's pose, yaw +30°")
+    assert len(lines) == 4
 
 
 def test_unknown_reference_id_is_a_clear_error(capsys, demo_path):

@@ -146,15 +146,28 @@ def cmd_refs(args: argparse.Namespace) -> int:
                     "id": pk.reference.id,
                     "file_name": pk.reference.file_name,
                     "score": round(pk.score, 4),
+                    "yaw": round(pk.face.yaw, 1),
+                    "pitch": round(pk.face.pitch, 1),
+                    "pose_gap": round(pk.pose_gap, 1),
+                    "pose_note": pk.pose_note,
+                    "copies": [{"id": c.id, "file_name": c.file_name} for c in pk.copies],
                     "why": pk.why,
                 }
                 for pk in picks
             ],
-            "note": getattr(picks, "note", ""),
+            "target": {"yaw": args.yaw, "pitch": args.pitch},
+            "tolerance": picks.tolerance,
+            "pose_note": picks.pose_note,
+            "warnings": list(picks.warnings),
+            "note": picks.note,
         }
-        lines = [f"{pk.reference.id[:10]}  {pk.reference.file_name}  {pk.why}" for pk in picks]
-        if data["note"]:
-            lines.append(data["note"])
+        lines = []
+        for pk in picks:
+            lines.append(f"{pk.reference.id[:10]}  {pk.reference.file_name}  {pk.why}")
+            if pk.copies:
+                names = ", ".join(c.file_name for c in pk.copies)
+                lines.append(f"{'':10}  copies left out: {names}")
+        lines += [f"warning: {w}" for w in picks.warnings]
         emit(args, data, "\n".join(lines))
         return 0
     return 2

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.core.library import pose_text
 from studio.core.text import plural
 from studio.services import audit, imports, library, models, personas
 from studio.ui import dialogs
@@ -534,12 +535,15 @@ class LibraryBrowser(Workspace):
         p.addWidget(self.pick_button)
         self.pick_list = QListWidget()
         self.pick_list.setIconSize(QSize(72, 72))
+        self.pick_list.setWordWrap(True)
         self.pick_list.itemClicked.connect(
             lambda item: self.select_reference(item.data(Qt.ItemDataRole.UserRole))
         )
         p.addWidget(self.pick_list, 1)
         self.pick_reason = QLabel()
         self.pick_reason.setWordWrap(True)
+        self.pick_reason.setTextFormat(Qt.TextFormat.PlainText)
+        self.pick_reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         p.addWidget(self.pick_reason)
         self.side.addTab(pick, "Pick for a shot")
         return self.side
@@ -1058,28 +1062,43 @@ class LibraryBrowser(Workspace):
 
     def pick(self) -> None:
         self.pick_list.clear()
+        yaw, pitch = self.pick_yaw.value(), self.pick_pitch.value()
         try:
             picks = audit.pick_references(
                 self.project,
                 self.persona_id,
-                target_yaw=self.pick_yaw.value(),
-                target_pitch=self.pick_pitch.value(),
+                target_yaw=yaw,
+                target_pitch=pitch,
                 count=self.pick_count.value(),
             )
         except StudioError as exc:
             self.pick_reason.setText(str(exc))
             return
+        palette = self.pick_list.palette()
         for pk in picks:
-            item = QListWidgetItem(f"{pk.reference.file_name}\n{pk.why}")
+            pose = pose_text(pk.face.yaw, pk.face.pitch)
+            lines = [pk.reference.file_name]
+            if pk.pose_note:
+                lines.append(f"⚠ {pose}: {pk.pose_note}")
+            else:
+                lines.append(f"{pose}: {pk.pose_gap:.0f}° from the shot's pose")
+            if pk.copies:
+                n = len(pk.copies)
+                lines.append(
+                    f"{n} {'copy' if n == 1 else 'copies'} of this photo left out: "
+                    + ", ".join(c.file_name for c in pk.copies)
+                )
+            item = QListWidgetItem("\n".join(lines))
+            item.setToolTip(pk.why)
             item.setData(Qt.ItemDataRole.UserRole, pk.reference.id)
+            if pk.pose_note:
+                item.setForeground(palette.color(palette.ColorRole.Link))
             pixmap = self.model.cached_pixmap(pk.reference.blob_sha)
             if pixmap is not None:
                 item.setIcon(pixmap)
             self.pick_list.addItem(item)
-        self.pick_reason.setText(
-            f"{len(picks)} picked for yaw {self.pick_yaw.value()}°, "
-            f"pitch {self.pick_pitch.value()}°."
-        )
+        summary = f"{plural(len(picks), 'distinct photo')} picked for {pose_text(yaw, pitch)}."
+        self.pick_reason.setText("\n".join([summary, *(f"⚠ {w}" for w in picks.warnings)]))
 
     def _update_actions(self) -> None:
         has_sel = bool(self.selected_rows()) if self.project is not None else False

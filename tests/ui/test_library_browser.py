@@ -131,12 +131,41 @@ def test_move_references_to_another_persona_with_undo(window):
     assert len(audit.audit_rows(window.project, nova.id)) == 6
 
 
-def test_pick_references_for_a_shot(window):
+def test_pick_references_for_a_shot(window, qtbot):
     lib = window.library_browser
+    lib.side.setCurrentIndex(lib.side.count() - 1)
     lib.pick_count.setValue(3)
-    lib.pick()
-    picked = [lib.pick_list.item(i).text().split("\n")[0] for i in range(lib.pick_list.count())]
-    assert len(picked) == 3 and "set-photo-0412.jpg" not in picked
+    qtbot.mouseClick(lib.pick_button, Qt.MouseButton.LeftButton)
+    items = [lib.pick_list.item(i) for i in range(lib.pick_list.count())]
+    # The demo's five references of Nova are one photo: one pick, its copies named.
+    assert [item.text().split("\n")[0] for item in items] == ["nova-closeup.jpg"]
+    lines = items[0].text().split("\n")
+    assert lines[1].startswith("yaw +4°, pitch +2°: ") and lines[1].endswith("from the shot's pose")
+    assert lines[2].startswith("4 copies of this photo left out: ")
+    assert "set-photo-0412.jpg" not in items[0].text()
+    assert items[0].toolTip().startswith("identity ")
+    reason = lib.pick_reason.text().split("\n")
+    assert reason[0] == "1 distinct photo picked for yaw 0°, pitch 0°."
+    assert reason[1].startswith("⚠ Only 1 distinct photo of Nova Hale for 3 picks")
+
+    lib.pick_yaw.setValue(30)
+    qtbot.mouseClick(lib.pick_button, Qt.MouseButton.LeftButton)
+    item = lib.pick_list.item(0)
+    assert item.text().split("\n")[1].startswith("⚠ yaw +4°, pitch +2°: ")
+    assert item.foreground().color() == lib.pick_list.palette().color(
+        lib.pick_list.palette().ColorRole.Link
+    )
+    assert (
+        lib.pick_reason.text()
+        .split("\n")[-1]
+        .startswith("⚠ No reference within 15° of the shot's pose, yaw +30°, pitch 0°")
+    )
+    qtbot.mouseClick(
+        lib.pick_list.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=lib.pick_list.visualItemRect(item).center(),
+    )
+    assert [r.reference.file_name for r in lib.selected_rows()] == ["nova-closeup.jpg"]
 
 
 def test_drag_out_exports_the_original_files(window, tmp_path):
