@@ -53,7 +53,9 @@ def build(path: Path, n_personas: int, n_versions: int, n_frames: int) -> None:
                 v = persona_rows.create_persona(project, f"Persona {i:04d}", record, "Created")
                 parent = v.id
                 for k in range(1, n_versions):
-                    record = set_path(record, "lighting.colour_temperature_k", 3000 + k * 100)
+                    record = set_path(
+                        record, "lighting.colour_temperature_k", 3000 + k * 100, create=True
+                    )
                     parent = persona_rows.add_version(
                         project, v.persona_id, record, f"v{k + 1}", parent
                     ).id
