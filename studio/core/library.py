@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -625,7 +625,11 @@ def pose_gap(face: Face, yaw: float, pitch: float) -> float:
 
 def pose_closeness(face: Face, yaw: float, pitch: float) -> float:
     """1 at the target pose, falling off over about POSE_SCALE_DEG degrees."""
-    return math.exp(-((pose_gap(face, yaw, pitch) / POSE_SCALE_DEG) ** 2))
+    return _closeness(pose_gap(face, yaw, pitch))
+
+
+def _closeness(gap: float) -> float:
+    return math.exp(-((gap / POSE_SCALE_DEG) ** 2))
 
 
 def identity_score(
@@ -888,6 +892,16 @@ def same_photo(
 # -- picking references for a shot ------------------------------------------------------------
 
 
+class _Scored(NamedTuple):
+    candidate: PickCandidate
+    identity: float
+    quality: float
+    pose: float
+    gap: float
+    score: float
+    embedding: np.ndarray | None
+
+
 def pick(
     candidates: Sequence[PickCandidate],
     count: int,
@@ -924,60 +938,65 @@ def pick(
         ident = identity_score(c.agreement, threshold, typical_agreement)
         qual = face_quality(c.face)
         gap = pose_gap(c.face, target_yaw, target_pitch)
-        pose = math.exp(-((gap / POSE_SCALE_DEG) ** 2))
-        score = W_IDENTITY * ident + W_QUALITY * qual + W_POSE * pose
+        pose = _closeness(gap)
         emb = None if c.face.embedding is None else _normalise(np.asarray(c.face.embedding, float))
-        scored.append((c, ident, qual, pose, gap, score, emb))
+        score = W_IDENTITY * ident + W_QUALITY * qual + W_POSE * pose
+        scored.append(_Scored(c, ident, qual, pose, gap, score, emb))
     # Deterministic: ties fall to the earlier import, then the id.
-    scored.sort(key=lambda s: (s[0].reference.imported_at, s[0].reference.id))
-    chosen: list[tuple] = []  # (candidate, adjusted, penalty, scored row)
+    scored.sort(key=lambda s: (s.candidate.reference.imported_at, s.candidate.reference.id))
+    chosen: list[tuple[_Scored, float, float]] = []  # with its adjusted score and penalty
     copies: list[list[Reference]] = []
     picked_embs: list[np.ndarray] = []
     remaining = list(scored)
     while remaining and len(chosen) < count:
         best = None
-        for s in remaining:
-            emb = s[6]
+        for i, s in enumerate(remaining):
             penalty = 0.0
-            if emb is not None and picked_embs:
-                closest = max(float(emb @ p) for p in picked_embs)
+            if s.embedding is not None and picked_embs:
+                closest = max(float(s.embedding @ p) for p in picked_embs)
                 r = min(max((closest - base) / (1.0 - base), 0.0), 1.0)
                 penalty = W_REDUNDANCY * r * r
-            key = (s[4] <= tolerance, round(s[5] - penalty, 9))
+            key = (s.gap <= tolerance, round(s.score - penalty, 9))
             if best is None or key > best[0]:
-                best = (key, penalty, s)
-        (_, adjusted), penalty, s = best
-        remaining.remove(s)
-        c = s[0]
-        copy_of = next((i for i, ch in enumerate(chosen) if same_photo(ch[0], c, cached)), None)
+                best = (key, penalty, i)
+        (_, adjusted), penalty, i = best
+        s = remaining.pop(i)
+        copy_of = next(
+            (
+                i
+                for i, (ch, _, _) in enumerate(chosen)
+                if same_photo(ch.candidate, s.candidate, cached)
+            ),
+            None,
+        )
         if copy_of is not None:
-            copies[copy_of].append(c.reference)
+            copies[copy_of].append(s.candidate.reference)
             continue
-        if s[6] is not None:
-            picked_embs.append(s[6])
-        chosen.append((c, adjusted, penalty, s))
+        if s.embedding is not None:
+            picked_embs.append(s.embedding)
+        chosen.append((s, adjusted, penalty))
         copies.append([])
     picks = []
-    for (c, adjusted, penalty, s), same in zip(chosen, copies, strict=True):
-        _, ident, qual, pose, gap, _, _ = s
+    for (s, adjusted, penalty), same in zip(chosen, copies, strict=True):
+        face = s.candidate.face
         why = (
-            f"identity {ident:.2f}, quality {qual:.2f}, pose {pose:.2f} "
-            f"({pose_text(c.face.yaw, c.face.pitch)})"
+            f"identity {s.identity:.2f}, quality {s.quality:.2f}, pose {s.pose:.2f} "
+            f"({pose_text(face.yaw, face.pitch)})"
         )
         if penalty > 0.005:
             why += f", -{penalty:.2f} for resembling an earlier pick"
-        note = f"{gap:.0f}° from the shot's pose" if gap > tolerance else ""
+        note = f"{s.gap:.0f}° from the shot's pose" if s.gap > tolerance else ""
         if note:
             why += f", {note}"
         picks.append(
-            Pick(c.reference, c.face, adjusted, ident, qual, pose, penalty, why, gap, note,
-                 tuple(same))
+            Pick(s.candidate.reference, face, adjusted, s.identity, s.quality, s.pose, penalty,
+                 why, s.gap, note, tuple(same))
         )  # fmt: skip
-    nearest = min(scored, key=lambda s: (s[4], s[0].reference.imported_at), default=None)
+    nearest = min(scored, key=lambda s: s.gap, default=None)
     pose_note = pose_warning(
         [p.pose_gap for p in picks],
-        nearest[0].face if nearest else None,
-        nearest[4] if nearest else 0.0,
+        nearest.candidate.face if nearest else None,
+        nearest.gap if nearest else 0.0,
         target_yaw,
         target_pitch,
         tolerance,

@@ -393,7 +393,7 @@ def _grey(data: bytes, scale: float = 1.0) -> np.ndarray | None:
             if scale < 1.0:
                 im.draft("L", (max(1, round(im.width * scale)), max(1, round(im.height * scale))))
             return np.asarray(ImageOps.exif_transpose(im).convert("L"))
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None
 
 
