@@ -42,9 +42,9 @@ split on commas; empty phrases and case-insensitive repeats are dropped (the fir
 and whitespace is collapsed.
 
 Prompts are written for the text encoder that reads them: Stable Diffusion's CLIP reads 75
-tokens per window. Each phrase ranks by the placeholder it came from (`PROMPT_PRIORITY`: who the
-persona is first, then outfit and action, then lighting, posture and style; a template phrase
-without placeholders ranks with the style). With a token budget, the lowest-ranked phrases go
+tokens per window. Each phrase ranks by the placeholder it came from (`PROMPT_PRIORITY`: who
+the persona is and the shot's action first, then the outfit, then lighting, posture and style;
+a template phrase without placeholders ranks with the style). With a token budget, the lowest-ranked phrases go
 first (the last of equals first) until the positive prompt fits; the trigger token always
 stays. The negative prompt is counted but never cut: cutting it would quietly allow a trait
 the artist ruled out. Tokens are counted by the counter the caller passes (the real CLIP
@@ -103,19 +103,19 @@ DEFAULT_TOKEN_BUDGET = 150
 PROMPT_PRIORITY: tuple[str, ...] = (
     "trigger",
     "name",
+    "action",  # the shot itself: what she does there is never traded for an accessory
     "age",
     "face",
     "hair",
     "marks",
     "outfit",
-    "action",
     "lighting",
     "posture",
     "style",
 )
 DEFAULT_POSITIVE_TEMPLATE = (
-    "{trigger}, portrait of {name}, {age}, {face}, {hair}, {marks}, "
-    "wearing {outfit}, {action}, {lighting}, {posture}, {style}"
+    "{trigger}, portrait of {name}, {action}, {age}, {face}, {hair}, {marks}, "
+    "wearing {outfit}, {lighting}, {posture}, {style}"
 )
 DEFAULT_NEGATIVE_TEMPLATE = "{negative_traits}, {wardrobe_never}"
 

@@ -99,11 +99,11 @@ def words(text: str) -> int:
 
 
 MARA_POSITIVE = (
-    "ohwx_maraquinn, portrait of Mara Quinn, 28 years old, green eyes, heart face, defined jaw, "
-    "small upturned nose, thick straight brows, full lips, fair skin, "
+    "ohwx_maraquinn, portrait of Mara Quinn, climbing a rocky ridge, 28 years old, green eyes, "
+    "heart face, defined jaw, small upturned nose, thick straight brows, full lips, fair skin, "
     "copper red mid-back-length hair, loose curls, light freckles across the nose, "
     "scar on left eyebrow, wearing olive green waxed cotton wax jacket, dark brown boots, "
-    "brass compass, silver locket, climbing a rocky ridge, rembrandt lighting, "
+    "brass compass, silver locket, rembrandt lighting, "
     "key light from the left, warm 3200K light, moderate contrast, moody, contrapposto, "
     "head tilted slightly to the left, calm expression, cinematic still, 50mm lens, f/1.8, "
     "shot on Kodak Portra 400"
@@ -439,10 +439,10 @@ def test_the_default_template_keeps_the_longest_fitting_start_at_every_budget():
 def test_the_budget_drops_by_priority_wherever_the_template_puts_a_phrase():
     record = with_templates(mara(), "{trigger}, {style}, masterpiece, portrait of {name}, {face}")
     prompt = compose_prompt(record, "running", token_budget=12, count_tokens=words)
-    # The style and a phrase without placeholders rank last, then the action, then the face
-    # from its end.
+    # The style and a phrase without placeholders rank last, then the face from its end; the
+    # shot's action ranks with who she is.
     assert prompt.positive == (
-        "ohwx_maraquinn, portrait of Mara Quinn, green eyes, heart face, defined jaw"
+        "ohwx_maraquinn, portrait of Mara Quinn, green eyes, heart face, defined jaw, running"
     )
     assert prompt.dropped[:5] == (
         "masterpiece",
@@ -451,7 +451,7 @@ def test_the_budget_drops_by_priority_wherever_the_template_puts_a_phrase():
         "50mm lens",
         "cinematic still",
     )
-    assert prompt.dropped[5] == "running"
+    assert "running" not in prompt.dropped
     assert prompt.dropped[-1] == "small upturned nose"
 
 

@@ -64,7 +64,9 @@ def test_a_demo_prompt_fitted_with_clip_counts_fills_the_budget():
     # The last phrase dropped would not have fitted back in.
     assert tokens.count_tokens(f"{fitted.positive}, {fitted.dropped[-1]}") > DEFAULT_TOKEN_BUDGET
     # Identity stays; the style (lowest priority) went first.
-    assert fitted.positive.startswith("ohwx_nova, portrait of Nova Hale, 35-42 years old")
+    assert fitted.positive.startswith(
+        "ohwx_nova, portrait of Nova Hale, walking through rain, 35-42 years old"
+    )
     assert fitted.dropped[0] == "fine grain" and "photograph" in fitted.dropped
     assert fitted.negative == full.negative and fitted.negative_tokens == full.negative_tokens
 
