@@ -407,10 +407,17 @@ class Project:
                     dst.close()
 
     def _copy_assets(self, dest_folder: Path) -> None:
-        rows = self.query("select sha256, file_name from assets")
+        rels = [_asset_relpath(r["sha256"], r["file_name"]) for r in self.query(
+            "select sha256, file_name from assets"
+        )]  # fmt: skip
+        if any(c["name"] == "stored" for c in self.query("pragma table_info(blobs)")):
+            # Large pictures kept beside the file (rendered frames), by hash under blobs/.
+            rels += [
+                Path(_BLOBS_FOLDER) / r["sha256"][:2] / r["sha256"]
+                for r in self.query("select sha256 from blobs where stored = 'file'")
+            ]
         source_folder = _side(self.path, ".assets")
-        for row in rows:
-            rel = _asset_relpath(row["sha256"], row["file_name"])
+        for rel in rels:
             src, dst = source_folder / rel, dest_folder / rel
             if not src.is_file() or dst.exists():
                 continue
@@ -531,6 +538,9 @@ def _open_backup(backup: Path, path: Path) -> sqlite3.Connection:
 def _side(path: Path, suffix: str) -> Path:
     """A file or folder named after the project: `<file>.pstudio<suffix>`."""
     return path.with_name(path.name + suffix)
+
+
+_BLOBS_FOLDER = "blobs"  # studio.project.blobs.BLOBS_FOLDER: pictures kept beside the file
 
 
 def _asset_relpath(sha: str, file_name: str | None) -> Path:

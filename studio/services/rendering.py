@@ -220,7 +220,8 @@ def plan_shot(
     if not shot.persona_ids:
         raise StudioError(
             f"The shot '{shot.name}' has no persona to render.",
-            hint="Give it one: persona-studio shots set PROJECT SHOT --persona P",
+            hint="Add the shot again with its persona: persona-studio shots add PROJECT NAME"
+            " --persona P",
         )
     persona_id = shot.persona_ids[0]
     persona = persona_rows.get_persona(project, persona_id)

@@ -200,3 +200,40 @@ def test_a_killed_cli_render_resumes_with_the_missing_frames_only(cast, tmp_path
         runner = JobRunner(project)
         runner.run(rendering.plan_render(project, force=True).spec)
         assert _shas(project) == after
+
+
+def test_ip_adapter_renders_with_distinct_library_references_of_the_demo_persona(
+    demo_project, tiny, tmp_path
+):
+    from tests.fixtures.tiny_adapters import save_adapter, save_image_encoder
+
+    project = demo_project
+    model, _ = tiny
+    encoder = save_image_encoder(tmp_path / "image_encoder")
+    pipe = tiny_sd15_pipeline(tmp_path / "tok")
+    adapter = save_adapter(tmp_path / "ip-adapter_tiny.safetensors", "plain", pipe.unet)
+    _register(project, model.folder, name="tiny-base")
+    _register(project, adapter, name="nova-ip", kind="ip-adapter", family="sd15",
+              encoder=str(encoder))  # fmt: skip
+    persona = personas.list_personas(project)[0]
+    render_service.add_render_shot(
+        project,
+        "Close-up",
+        [persona.name],
+        RenderSettings(action="smiling", frames=2, width=SIZE, height=SIZE, steps=2,
+                       ip_adapters=(("nova-ip", 0.7),), references=4, yaw=30.0),
+    )  # fmt: skip
+    plan = rendering.plan_render(project, ["Close-up"])
+    shot = plan.spec.shots[0]
+    # The demo's references are variants (mirrored, cropped, regraded) of one portrait and a
+    # stranger: one distinct photo of Nova, and the plan says why there are fewer than asked.
+    assert len(shot.references) == 1
+    print(plan.notes)
+    assert any("30°" in note for note in plan.notes)  # and none of them is turned
+    assert shot.adapters[0].model.encoder_path == str(encoder)
+    job = JobRunner(project).run(plan.spec)
+    assert job.state == "done", job.message
+    takes = render_rows.current_takes(project, shot.shot_id)
+    assert sorted(takes) == [0, 1]
+    assert all(t.reference_shas == shot.references for t in takes.values())
+    assert takes[0].adapters[0].name == "nova-ip" and takes[0].adapters[0].scale == 0.7

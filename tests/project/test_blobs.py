@@ -166,3 +166,11 @@ def test_large_rendered_pictures_live_beside_the_file(project):
     blobs.blob_file(project, sha).unlink()
     with pytest.raises(NotFoundError, match="assets folder"):
         get_blob(project, sha)
+
+
+def test_a_saved_copy_keeps_the_pictures_kept_beside_the_file(project, tmp_path):
+    big = os.urandom(blobs.LARGE_BLOB + 10)
+    sha = put_blob(project, big, "image/png", large_outside=True)
+    copy = project.save_copy(tmp_path / "copy.pstudio")
+    with Project.open(copy) as other:
+        assert get_blob(other, sha) == big
