@@ -330,7 +330,7 @@ class Picks(list):
         self.tolerance = tolerance
 
     @property
-    def copies(self) -> int:
+    def left_out(self) -> int:
         """How many references were left out as copies of a picked photo."""
         return sum(len(p.copies) for p in self)
 

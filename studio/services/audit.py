@@ -327,13 +327,13 @@ def pick_references(
         fingerprint=_fingerprint_loader(project),
     )
     short = ""
-    if len(picks) < count and picks.copies:
-        copy = "a copy" if picks.copies == 1 else "copies"
+    if len(picks) < count and picks.left_out:
+        copy = "a copy" if picks.left_out == 1 else "copies"
         what = f"{copy} of {'it' if len(picks) == 1 else 'a picked one'}"
         short = (
             f"Only {plural(len(picks), 'distinct photo')} of {persona.name} for {count} picks:"
-            f" {plural(picks.copies, 'other usable reference')}"
-            f" {'is' if picks.copies == 1 else 'are'} {what} (mirrored, cropped, resized or"
+            f" {plural(picks.left_out, 'other usable reference')}"
+            f" {'is' if picks.left_out == 1 else 'are'} {what} (mirrored, cropped, resized or"
             f" regraded); import or approve other photos of {persona.name}."
         )
     elif len(picks) < count:

@@ -224,7 +224,7 @@ def test_copies_of_one_photo_count_once_and_the_best_copy_is_kept(nova, operator
     picks = lib.pick(_candidates(*faces), 4, 0.0, 0.0, None, None, fingerprint=fingerprint)
     assert [p.reference.id for p in picks] == ["r01", "r04"]
     assert sorted(c.id for c in picks[0].copies) == ["r00", "r02", "r03"]
-    assert picks[1].copies == () and picks.copies == 3
+    assert picks[1].copies == () and picks.left_out == 3
     assert len(asked) == len(set(asked))  # each fingerprint is made once
     # Without a way to compare pictures every reference is a photo of its own.
     assert len(lib.pick(_candidates(*faces), 4, 0.0, 0.0, None, None)) == 4
@@ -234,7 +234,7 @@ def test_resized_or_re_encoded_copies_are_found_by_their_whole_image_hash():
     faces = [_face(yaw=0), _face(yaw=1), _face(yaw=-2)]
     hashes = ["f0f0f0f0f0f0f0f0", "f0f0f0f0f0f0f0f3", "0f0f0f0f0f0f0f0f"]  # 2 bits, 64 bits
     picks = lib.pick(_candidates(*faces, phashes=hashes), 3, 0.0, 0.0, None, None)
-    assert len(picks) == 2 and picks.copies == 1
+    assert len(picks) == 2 and picks.left_out == 1
     assert {picks[0].reference.id, *(c.id for c in picks[0].copies)} == {"r00", "r01"}
 
 

@@ -136,5 +136,5 @@ def test_real_photos_of_one_person_stay_apart_and_their_copies_do_not(
         frozenset({"obama2.jpg", "obama2-cropped.jpg"}),
         frozenset({"obama3.jpg"}),
     }
-    assert len(picks) == 3 and picks.copies == 2
+    assert len(picks) == 3 and picks.left_out == 2
     assert picks.warnings[0].startswith("Only 3 distinct photos of Ada for 5 picks: 2 other")
