@@ -61,18 +61,23 @@ def progress_printer(label: str):
         if not p.done and p.total and p.message and p.message not in ("Starting", "Waiting"):
             # Work before the first counted unit (an analysis measuring its references) is
             # said in words, once when piped, so the counter is not seen stuck at 0.
-            if tty or not state.get("said"):
+            # (On a terminal the bar's line says it.)
+            if not tty and not state.get("said"):
                 state["said"] = p.message
-                start, end = ("\r", "   ") if tty else ("", "\n")
-                sys.stderr.write(f"{start}{label}: {p.message}{end}")
+                sys.stderr.write(f"{label}: {p.message}\n")
                 sys.stderr.flush()
+        # Work inside a unit (a frame's denoising steps) is said on the bar's line.
+        inside = p.message if p.message and not p.message.startswith(f"{p.done} of ") else ""
+        if tty and inside and p.done < p.total and (p.done, p.total) == state["seen"]:
+            _draw_bar(label, p, state.get("eta", ""), inside)
+            return
         if not p.total or (p.done, p.total) == state["seen"]:
             return  # nothing counted yet, or the job's last word repeats its last unit
         state["seen"] = (p.done, p.total)
         pct = int(100 * p.fraction)
         if tty:
-            bar = "#" * (pct // 5) + "-" * (20 - pct // 5)
-            sys.stderr.write(f"\r{label} [{bar}] {p.done}/{p.total} {format_eta(p.eta_s)}   ")
+            state["eta"] = format_eta(p.eta_s)
+            _draw_bar(label, p, state["eta"], inside)
             if p.done >= p.total:
                 sys.stderr.write("\n")
         elif pct // 10 != state["last"] or p.done >= p.total:
@@ -81,6 +86,18 @@ def progress_printer(label: str):
         sys.stderr.flush()
 
     return show
+
+
+def _draw_bar(label: str, p: Any, eta: str, note: str) -> None:
+    import shutil
+
+    pct = int(100 * p.fraction)
+    bar = "#" * (pct // 5) + "-" * (20 - pct // 5)
+    line = f"{label} [{bar}] {p.done}/{p.total} {eta}".rstrip()
+    if note:
+        line += f"  {note}"
+    width = shutil.get_terminal_size((100, 20)).columns - 1
+    sys.stderr.write("\r" + line[:width].ljust(width))
 
 
 def with_cancel(fn):

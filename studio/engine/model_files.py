@@ -352,7 +352,7 @@ def convert_pickle(
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "studio.engine.convert_pickle", str(src), str(dest)],
+        [sys.executable, "-P", "-m", "studio.engine.convert_pickle", str(src), str(dest)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

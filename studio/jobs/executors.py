@@ -311,7 +311,9 @@ class _WorkerProcess:
     """One worker process and the two threads that keep its stdout and stderr read."""
 
     def __init__(self, idle_timeout: float | None):
-        command = [sys.executable, "-m", "studio.jobs.worker"]
+        # -P: the working folder is not put first on the path, so a folder there named like one
+        # of the studio's packages cannot shadow it.
+        command = [sys.executable, "-P", "-m", "studio.jobs.worker"]
         if idle_timeout is not None:
             command += ["--idle-timeout", repr(float(idle_timeout))]
         # The worker imports what this process can import (a kind's module may live beside

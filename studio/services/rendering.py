@@ -245,6 +245,7 @@ def plan_shot(
     adapters = _adapters(project, settings, base)
     reference_ids: list[str] = []
     reference_shas: tuple[str, ...] = ()
+    pose_gaps: tuple[float, ...] = ()
     embedding: tuple = ()
     if adapters:
         picks = audit.pick_references(
@@ -252,8 +253,8 @@ def plan_shot(
         )
         reference_ids = [p.reference.id for p in picks]
         reference_shas = tuple(p.reference.blob_sha for p in picks)
-        if picks.note:
-            notes.append(f"{shot.name}: {picks.note}")
+        notes.extend(f"{shot.name}: {warning}" for warning in picks.warnings)
+        pose_gaps = tuple(round(p.pose_gap, 1) for p in picks)
         if any(a.model.variant in m.FACE_EMBEDDING for a in adapters):
             embedding = _face_embedding(project, persona_id, picks)
     width, height = settings.size_for(base.family)
@@ -281,6 +282,7 @@ def plan_shot(
             ("persona_version_id", version.id),
             ("persona_version", version.number),
             ("reference_ids", tuple(reference_ids)),
+            ("reference_pose_gaps", pose_gaps),
             ("lighting_setup", prompt.lighting_setup or ""),
             ("outfit", shot.outfit_for(persona_id) or ""),
             ("prompt_dropped", tuple(prompt.dropped)),
