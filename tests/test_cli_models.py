@@ -10,7 +10,7 @@ import pytest
 
 from studio.__main__ import main
 from studio.core import models as m
-from tests.core.test_model_detection import (
+from tests.fixtures.model_files import (
     VIT_H,
     checkpoint_shapes,
     ip_adapter_shapes,

@@ -167,6 +167,20 @@ def get_audit(project: Project, persona_id: str, engine_id: str) -> dict[str, Au
     }
 
 
+def scanning_engines(project: Project, blob_shas: Sequence[str]) -> list[str]:
+    """Engine ids that scanned every one of these images, the most recent scan first."""
+    if not blob_shas:
+        return []
+    marks = ", ".join("?" * len(blob_shas))
+    rows = project.query(
+        f"select engine_id, max(created_at) as last from cache_face_scans where blob_sha in"
+        f" ({marks}) group by engine_id having count(distinct blob_sha) = ?"
+        " order by last desc, engine_id",
+        (*blob_shas, len(set(blob_shas))),
+    )
+    return [r["engine_id"] for r in rows]
+
+
 def audited_engines(project: Project, persona_id: str) -> list[str]:
     """Engine ids with an audit of the persona, the most recently audited first."""
     rows = project.query(

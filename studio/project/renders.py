@@ -238,7 +238,7 @@ def get_take(project: Project, take_id: str) -> Take:
 def takes_of(project: Project, frame_id: str) -> list[Take]:
     """A frame's takes, oldest first."""
     rows = project.query(
-        f"{_TAKE_SELECT} where t.frame_id = ? order by t.created_at, t.id", (frame_id,)
+        f"{_TAKE_SELECT} where t.frame_id = ? order by t.created_at, t.rowid", (frame_id,)
     )
     return [_take(r) for r in rows]
 
@@ -295,5 +295,5 @@ def find_takes(
             where.append(f"{column} = ?")
             args.append(value)
     sql = _TAKE_SELECT + (" where " + " and ".join(where) if where else "")
-    rows = project.query(sql + " order by t.created_at, t.id", args)
+    rows = project.query(sql + " order by t.created_at, t.rowid", args)
     return [_take(r) for r in rows]

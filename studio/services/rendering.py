@@ -169,11 +169,12 @@ def _adapters(
 def _face_embedding(project: Project, persona_id: str, picks: Sequence[Pick]) -> tuple:
     """The persona's identity vector for FaceID: the mean insightface embedding of the picked
     references' faces (the face in each nearest the one the pick chose)."""
-    engines = [e for e in face_rows.audited_engines(project, persona_id) if e.startswith("insight")]
+    shas = [p.reference.blob_sha for p in picks]
+    engines = [e for e in face_rows.scanning_engines(project, shas) if e.startswith("insight")]
     if not engines:
         raise StudioError(
-            "FaceID adapters read the persona's face with insightface, and her references have"
-            " not been scanned with it.",
+            "FaceID adapters read the persona's face with insightface, and the references picked"
+            " for the shot have not been scanned with it.",
             hint="Run the reference audit with the insightface engine first"
             " (persona-studio refs audit PROJECT PERSONA --engine insightface).",
         )

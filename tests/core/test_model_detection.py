@@ -1,234 +1,30 @@
 """What a model file or folder is, from its safetensors header or its files: kind, family,
 IP-Adapter variant, LoRA layout, and why; what the user says (--kind, --family) on top.
 
-The builders below write headers with the published models' key names and shapes (no
-weights), and sparse files around them; the other model manager tests use them too.
+The files are built by tests/fixtures/model_files.py: headers with the published models' key
+names and shapes (no weights), and sparse files around them.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import struct
 from pathlib import Path
 
 import pytest
 
 from studio.core import models as m
-
-DTYPE_BYTES = {"F32": 4, "F16": 2, "BF16": 2, "U8": 1}
-
-
-# -- builders ---------------------------------------------------------------------------------
-
-
-def header(shapes: dict[str, tuple], dtype: str = "F16", metadata: dict | None = None) -> dict:
-    """A safetensors header for tensors of these shapes, laid out one after another."""
-    out: dict = {}
-    offset = 0
-    for name, shape in shapes.items():
-        size = math.prod(shape) * DTYPE_BYTES[dtype]
-        out[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    if metadata:
-        out["__metadata__"] = metadata
-    return out
-
-
-def write_safetensors(
-    path: Path,
-    shapes: dict[str, tuple],
-    *,
-    dtype: str = "U8",
-    metadata: dict | None = None,
-    cut: int = 0,
-    fill: bytes = b"",
-) -> Path:
-    """A .safetensors file with these tensors (zeros, stored sparse; `fill` written first),
-    `cut` bytes short of whole."""
-    head = header(shapes, dtype, metadata)
-    data = max((v["data_offsets"][1] for k, v in head.items() if k != "__metadata__"), default=0)
-    raw = json.dumps(head).encode()
-    raw += b" " * (-len(raw) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)) + raw + fill[:data])
-        f.truncate(8 + len(raw) + data - cut)
-    return path
-
-
-CROSS = {m.SD15: 768, m.SDXL: 2048}
-HIDDEN = {m.SD15: 320, m.SDXL: 640}  # channels of the first attention block each family has
-
-
-def checkpoint_shapes(family: str, *, inpainting: bool = False, text: bool = True) -> dict:
-    """A single-file checkpoint's tell-tale keys in the original layout."""
-    d = "model.diffusion_model."
-    shapes = {f"{d}input_blocks.0.0.weight": (320, 9 if inpainting else 4, 3, 3)}
-    shapes["first_stage_model.decoder.conv_in.weight"] = (512, 4, 3, 3)
-    if family == m.SD15:
-        shapes[f"{d}input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"] = (320, 768)
-        if text:
-            pos = "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight"
-            shapes[pos] = (77, 768)
-    elif family == m.SDXL:
-        shapes[f"{d}input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight"] = (640, 2048)
-        shapes[f"{d}label_emb.0.0.weight"] = (1280, 2816)
-        if text:
-            first = "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding"
-            shapes[f"{first}.weight"] = (49408, 768)
-            shapes["conditioner.embedders.1.model.positional_embedding"] = (77, 1280)
-    elif family == "sd2":
-        shapes[f"{d}input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"] = (320, 1024)
-        shapes["cond_stage_model.model.token_embedding.weight"] = (49408, 1024)
-    return shapes
-
-
-def lora_shapes(family: str, layout: str, rank: int = 8) -> dict:
-    """A LoRA's keys for one attention block and the text encoder(s), in a layout."""
-    cross, hidden = CROSS[family], HIDDEN[family]
-    out: dict[str, tuple] = {}
-    if layout == m.KOHYA:
-        block = (
-            "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
-            if family == m.SD15
-            else "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k"
-        )
-        out[f"{block}.lora_down.weight"] = (rank, cross)
-        out[f"{block}.lora_up.weight"] = (hidden, rank)
-        out[f"{block}.alpha"] = ()
-        te = "lora_te_" if family == m.SD15 else "lora_te1_"
-        out[f"{te}text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = (rank, 768)
-        out[f"{te}text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight"] = (768, rank)
-        if family == m.SDXL:
-            te2 = "lora_te2_text_model_encoder_layers_0_self_attn_q_proj"
-            out[f"{te2}.lora_down.weight"] = (rank, 1280)
-            out[f"{te2}.lora_up.weight"] = (1280, rank)
-    else:
-        level = 0 if family == m.SD15 else 1
-        block = f"unet.down_blocks.{level}.attentions.0.transformer_blocks.0.attn2"
-        if layout == m.PEFT:
-            out[f"{block}.to_k.lora_A.weight"] = (rank, cross)
-            out[f"{block}.to_k.lora_B.weight"] = (hidden, rank)
-            text = "text_encoder.text_model.encoder.layers.0.self_attn.q_proj"
-            out[f"{text}.lora_A.weight"] = (rank, 768)
-            if family == m.SDXL:
-                out[f"text_encoder_2.{text.split('.', 1)[1]}.lora_A.weight"] = (rank, 1280)
-        else:
-            out[f"{block}.processor.to_k_lora.down.weight"] = (rank, cross)
-            out[f"{block}.processor.to_k_lora.up.weight"] = (hidden, rank)
-    return out
-
-
-VIT_H = (1280, 1024)  # hidden size, projection size of the encoder most adapters use
-VIT_BIGG = (1664, 1280)
-
-
-def ip_adapter_shapes(variant: str, family: str, encoder: tuple[int, int] = VIT_H) -> dict:
-    """An IP-Adapter's keys as the published files have them (image_proj., ip_adapter.)."""
-    cross, hidden = CROSS[family], HIDDEN[family]
-    enc_hidden, enc_proj = encoder
-    p = "image_proj."
-    out: dict[str, tuple] = {}
-    if variant == m.PLAIN:
-        out[f"{p}proj.weight"] = (4 * cross, enc_proj)
-        out[f"{p}proj.bias"] = (4 * cross,)
-        out[f"{p}norm.weight"] = (cross,)
-    elif variant == m.PLUS:
-        width = cross if family == m.SD15 else 1280
-        out[f"{p}latents"] = (1, 16, width)
-        out[f"{p}proj_in.weight"] = (width, enc_hidden)
-        out[f"{p}proj_out.weight"] = (cross, width)
-        out[f"{p}norm_out.weight"] = (cross,)
-        out[f"{p}layers.0.0.to_q.weight"] = (width, width)
-    elif variant == m.FULL_FACE:
-        out[f"{p}proj.0.weight"] = (enc_hidden, enc_hidden)
-        out[f"{p}proj.2.weight"] = (cross, enc_hidden)
-        out[f"{p}proj.3.weight"] = (cross,)
-    elif variant in (m.FACEID, m.FACEID_PLUS):
-        out[f"{p}proj.0.weight"] = (1024, 512)
-        out[f"{p}proj.2.weight"] = (4 * cross, 1024)
-        out[f"{p}norm.weight"] = (cross,)
-        if variant == m.FACEID_PLUS:
-            r = f"{p}perceiver_resampler."
-            out[f"{r}proj_in.weight"] = (cross, enc_hidden)
-            out[f"{r}proj_out.weight"] = (cross, cross)
-            out[f"{r}layers.0.0.to_q.weight"] = (cross, cross)
-        out["ip_adapter.1.to_k_lora.down.weight"] = (128, cross)
-        out["ip_adapter.1.to_k_lora.up.weight"] = (hidden, 128)
-    out["ip_adapter.1.to_k_ip.weight"] = (hidden, cross)
-    out["ip_adapter.1.to_v_ip.weight"] = (hidden, cross)
-    return out
-
-
-def clip_vision_shapes(encoder: tuple[int, int] = VIT_H, layers: int = 2) -> dict:
-    """A CLIP vision model with projection in transformers' names (ComfyUI's clip_vision)."""
-    hidden, proj = encoder
-    v = "vision_model."
-    out = {
-        f"{v}embeddings.patch_embedding.weight": (hidden, 3, 14, 14),
-        f"{v}embeddings.position_embedding.weight": (257, hidden),
-        "visual_projection.weight": (proj, hidden),
-    }
-    for i in range(layers):
-        out[f"{v}encoder.layers.{i}.mlp.fc1.weight"] = (4 * hidden, hidden)
-    return out
-
-
-def write_pipeline(
-    folder: Path, family: str, *, weights: str = "safetensors", refiner: bool = False
-) -> Path:
-    """A diffusers pipeline folder: model_index.json, configs, a small weights file each.
-
-    weights: "safetensors", "fp16" (only the fp16 variant) or "bin" (pickles only).
-    """
-    cls = "StableDiffusionXLPipeline" if family == m.SDXL else "StableDiffusionPipeline"
-    parts = m.PIPELINE_COMPONENTS[family]
-    index = {"_class_name": cls, "_diffusers_version": "0.42.1"}
-    for part in parts:
-        index[part] = ["diffusers", "Component"]
-    if refiner:
-        index["text_encoder"] = [None, None]
-        index["tokenizer"] = [None, None]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model_index.json").write_text(json.dumps(index))
-    for part in parts:
-        if refiner and part in ("text_encoder", "tokenizer"):
-            continue
-        sub = folder / part
-        sub.mkdir(exist_ok=True)
-        config: dict = {"_class_name": part}
-        if part == "unet":
-            config["cross_attention_dim"] = CROSS[family]
-        (sub / ("scheduler_config.json" if part == "scheduler" else "config.json")).write_text(
-            json.dumps(config)
-        )
-        if part in m.WEIGHTED_COMPONENTS:
-            stem = "model" if part.startswith("text_encoder") else "diffusion_pytorch_model"
-            if weights == "bin":
-                (sub / f"{stem}.bin").write_bytes(b"\x80\x02}q\x00.")
-            else:
-                name = f"{stem}.fp16.safetensors" if weights == "fp16" else f"{stem}.safetensors"
-                write_safetensors(sub / name, {f"{part}.weight": (4, 4)}, fill=part.encode())
-    return folder
-
-
-def write_encoder(folder: Path, encoder: tuple[int, int] = VIT_H) -> Path:
-    """An image encoder folder as h94/IP-Adapter publishes it (config.json, model.safetensors)."""
-    hidden, proj = encoder
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "architectures": ["CLIPVisionModelWithProjection"],
-        "model_type": "clip_vision_model",
-        "hidden_size": hidden,
-        "projection_dim": proj,
-        "image_size": 224,
-        "patch_size": 14,
-        "num_hidden_layers": 32,
-    }
-    (folder / "config.json").write_text(json.dumps(config))
-    write_safetensors(folder / "model.safetensors", clip_vision_shapes(encoder, layers=1))
-    return folder
+from tests.fixtures.model_files import (
+    CROSS,
+    VIT_BIGG,
+    VIT_H,
+    checkpoint_shapes,
+    clip_vision_shapes,
+    header,
+    ip_adapter_shapes,
+    lora_shapes,
+    write_encoder,
+    write_pipeline,
+)
 
 
 def _listing(folder: Path) -> tuple[list[str], dict]:

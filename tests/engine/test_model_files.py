@@ -17,7 +17,7 @@ from studio.core import models as m
 from studio.core.errors import Cancelled, ModelMissingError
 from studio.core.jobs import CancelToken
 from studio.engine import model_files as mf
-from tests.core.test_model_detection import (
+from tests.fixtures.model_files import (
     VIT_BIGG,
     VIT_H,
     checkpoint_shapes,
@@ -255,7 +255,7 @@ def test_a_comfyui_models_folder_is_scanned_in_place(tmp_path):
 
 
 def _clip_file_shapes(encoder):
-    from tests.core.test_model_detection import clip_vision_shapes
+    from tests.fixtures.model_files import clip_vision_shapes
 
     return clip_vision_shapes(encoder)
 

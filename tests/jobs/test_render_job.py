@@ -27,6 +27,7 @@ from studio.services import models as model_service
 from studio.services import personas, rendering
 from studio.services import renders as render_service
 from studio.services.projects import new_project, open_project
+from tests.fixtures.photos import sdist_photos  # noqa: F401, F811  (a fixture)
 from tests.fixtures.tiny_models import SD15, save_tiny_lora, save_tiny_model, tiny_sd15_pipeline
 
 pytestmark = pytest.mark.slow
@@ -237,3 +238,83 @@ def test_ip_adapter_renders_with_distinct_library_references_of_the_demo_persona
     assert sorted(takes) == [0, 1]
     assert all(t.reference_shas == shot.references for t in takes.values())
     assert takes[0].adapters[0].name == "nova-ip" and takes[0].adapters[0].scale == 0.7
+
+
+def test_a_shot_with_her_lora_plain_and_faceid_adapters_renders_from_distinct_photos(
+    project,
+    tiny,
+    tmp_path,
+    sdist_photos,  # noqa: F811
+):
+    """Ada's library holds three photos and a mirrored copy; her references are picked as three
+    distinct photos, her LoRA and both adapters apply, FaceID reads her insightface vector."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from studio.core.faces import Face
+    from studio.jobs.library import audit_persona, import_references
+    from studio.project import faces as face_rows
+    from tests.fixtures.tiny_adapters import save_adapter, save_image_encoder
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    for name in ("obama", "obama2", "obama3"):
+        (folder / f"{name}.jpg").write_bytes(sdist_photos[name].read_bytes())
+    ImageOps.mirror(Image.open(sdist_photos["obama"]).convert("RGB")).save(folder / "m.jpg")
+    assert len(import_references(project, "Ada", [folder]).imported) == 4
+    audit_persona(project, "Ada", "dlib")
+    # Her references as insightface saw them: the same faces with 512-value identity vectors.
+    engine = "insightface:buffalo_l:w600k_r50-0123456789ab"
+    rng = np.random.default_rng(5)
+    dlib_id = face_rows.audited_engines(project, personas.get_persona(project, "Ada").id)[0]
+    vectors = {}
+    for sha, faces in face_rows.scans(
+        project, [r.blob_sha for r in personas_refs(project)], dlib_id
+    ).items():
+        vectors[sha] = rng.standard_normal(512).astype(np.float32)
+        vectors[sha] /= np.linalg.norm(vectors[sha])
+        face = faces[0]
+        face_rows.put_scan(project, sha, engine, [Face(face.box, face.landmarks, 0.9,
+                           face.size_px, embedding=vectors[sha])])  # fmt: skip
+
+    model, lora = tiny
+    pipe = tiny_sd15_pipeline(tmp_path / "tok")
+    encoder = save_image_encoder(tmp_path / "image_encoder")
+    plain = save_adapter(tmp_path / "ip-adapter_tiny.safetensors", "plain", pipe.unet)
+    faceid = save_adapter(tmp_path / "ip-adapter-faceid_tiny.safetensors", "faceid", pipe.unet)
+    _register(project, model.folder, name="tiny-base")
+    _register(project, lora, name="ada-look", kind="lora", persona="Ada", weight=0.8)
+    _register(project, plain, name="ada-ip", kind="ip-adapter", family="sd15",
+              encoder=str(encoder))  # fmt: skip
+    _register(project, faceid, name="ada-faceid", kind="ip-adapter", family="sd15")
+    render_service.add_render_shot(
+        project,
+        "Portrait",
+        ["Ada"],
+        RenderSettings(action="listening", frames=2, width=SIZE, height=SIZE, steps=2,
+                       ip_adapters=(("ada-ip", 0.6), ("ada-faceid", 0.5)), references=5),
+    )  # fmt: skip
+    plan = rendering.plan_render(project)
+    shot = plan.spec.shots[0]
+    assert len(shot.references) == 3 == len(set(shot.references))
+    assert any("Only 3 distinct photos of Ada for 5 picks" in n for n in plan.notes)
+    mean = np.mean([vectors[s] for s in shot.references], axis=0)
+    assert np.allclose(shot.face_embedding, mean / np.linalg.norm(mean), atol=1e-6)
+    assert [(u.model.name, u.model.variant, u.scale) for u in shot.adapters] == [
+        ("ada-ip", "plain", 0.6),
+        ("ada-faceid", "faceid", 0.5),
+    ]
+    job = JobRunner(project).run(plan.spec)
+    assert job.state == "done", job.message
+    takes = render_rows.current_takes(project, shot.shot_id)
+    assert sorted(takes) == [0, 1]
+    for take in takes.values():
+        assert take.reference_shas == shot.references
+        assert [(lo.name, lo.weight) for lo in take.loras] == [("ada-look", 0.8)]
+        assert {a.name for a in take.adapters} == {"ada-ip", "ada-faceid"}
+
+
+def personas_refs(project):
+    from studio.project import references
+
+    return references.list_references(project, personas.get_persona(project, "Ada").id)

@@ -18,7 +18,7 @@ from studio.jobs import model_kinds
 from studio.jobs.runner import JobRunner
 from studio.services import models
 from studio.services import personas as persona_service
-from tests.core.test_model_detection import (
+from tests.fixtures.model_files import (
     VIT_BIGG,
     VIT_H,
     checkpoint_shapes,

@@ -22,7 +22,7 @@ from studio.ui.models_panel import (
     ModelsPanel,
 )
 from studio.ui.qt_bridge import JobBridge
-from tests.core.test_model_detection import (
+from tests.fixtures.model_files import (
     VIT_H,
     checkpoint_shapes,
     ip_adapter_shapes,
