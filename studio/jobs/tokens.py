@@ -25,6 +25,14 @@ def tokenizer_loaded() -> bool:
     return module is not None and module.clip_tokenizer.cache_info().currsize > 0
 
 
+_loading = threading.Event()  # set while a background load runs
+
+
+def tokenizer_loading() -> bool:
+    """True while `load_in_background` is loading the tokenizer."""
+    return _loading.is_set()
+
+
 def load_in_background(done: Callable[[BaseException | None], None]) -> None:
     """Load the tokenizer on a thread, then call done(None) there, or done(error) if it failed."""
 
@@ -34,8 +42,11 @@ def load_in_background(done: Callable[[BaseException | None], None]) -> None:
 
             tokens.clip_tokenizer()
         except Exception as exc:  # handed to the caller, who keeps estimating and says why
+            _loading.clear()
             done(exc)
         else:
+            _loading.clear()
             done(None)
 
+    _loading.set()
     threading.Thread(target=run, name="clip-tokenizer", daemon=True).start()

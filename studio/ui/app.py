@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from studio import __version__
 from studio.core.errors import StudioError
+from studio.jobs import tokens
 from studio.jobs.demo import build_demo
 from studio.ui.main_window import MainWindow
 
@@ -85,7 +86,8 @@ def _settle(app: QApplication, window: MainWindow, timeout_ms: int = 20000) -> N
     timer.start()
     while timer.elapsed() < timeout_ms:
         app.processEvents()
-        if window.runner is None or not window.runner.busy:
+        idle = window.runner is None or not window.runner.busy
+        if idle and not tokens.tokenizer_loading():  # the prompt preview's exact counts
             break
         QCoreApplication.processEvents()
     for _ in range(5):
