@@ -41,10 +41,8 @@ def progress_line(label: str):
 def _run(project: Any, spec: Any, label: str) -> Any:
     """Run a model job here with a progress line; Ctrl-C cancels it (what is done stays)."""
     from studio.cli.common import with_cancel
-    from studio.jobs.model_kinds import ensure_registered
     from studio.jobs.runner import JobRunner
 
-    ensure_registered()
     job = with_cancel(
         lambda token: JobRunner(project).run(spec, progress=progress_line(label), cancel=token)
     )

@@ -20,6 +20,8 @@ from studio.core.records import Reference
 from studio.core.text import plural
 
 # Quality flags, in the order they are reported.
+THUMBNAIL_SIZE = 256  # the longer edge of the thumbnails the library caches
+
 NO_FACE = "no_face"
 SEVERAL_FACES = "several_faces"
 FACE_TOO_SMALL = "face_too_small"

@@ -44,12 +44,12 @@ and whitespace is collapsed.
 Prompts are written for the text encoder that reads them: Stable Diffusion's CLIP reads 75
 tokens per window. Each phrase ranks by the placeholder it came from (`PROMPT_PRIORITY`: who
 the persona is and the shot's action first, then the outfit, then lighting, posture and style;
-a template phrase without placeholders ranks with the style). With a token budget, the lowest-ranked phrases go
-first (the last of equals first) until the positive prompt fits; the trigger token always
-stays. The negative prompt is counted but never cut: cutting it would quietly allow a trait
-the artist ruled out. Tokens are counted by the counter the caller passes (the real CLIP
-tokenizer lives in the engine); without one, `estimate_tokens` over-counts on purpose and the
-prompt says it is an estimate.
+a template phrase without placeholders ranks with the style). With a token budget, the
+lowest-ranked phrases go first (the last of equals first) until the positive prompt fits; the
+trigger token always stays. The negative prompt is counted but never cut: cutting it would
+quietly allow a trait the artist ruled out. Tokens are counted by the counter the caller passes
+(the real CLIP tokenizer lives in the engine); without one, `estimate_tokens` over-counts on
+purpose and the prompt says it is an estimate.
 
 A record whose negative prompt rules out what its positive prompt asks for ("blue" eyes and a
 negative trait "blue eyes", a garment that a `never` rule names) is not valid: validation

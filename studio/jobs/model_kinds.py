@@ -15,7 +15,6 @@ from studio.core import models as m
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, Progress
 from studio.core.model_specs import (
-    MODEL_SPEC_TYPES,
     HubDownloadSpec,
     ModelConvertSpec,
     ModelRegisterSpec,
@@ -200,15 +199,6 @@ class HubDownload:
 
 
 MODEL_KINDS = (ModelRegister(), ModelConvert(), HubDownload())
-
-
-def ensure_registered() -> None:
-    """Make the runner know the model manager's kinds (a no-op once the registry lists them)."""
-    from studio.jobs import kinds
-
-    for kind, spec_type in zip(MODEL_KINDS, MODEL_SPEC_TYPES, strict=True):
-        if kind.kind not in kinds.KINDS:
-            kinds.register(kind, spec_type)
 
 
 # -- finding models in a folder ----------------------------------------------------------------

@@ -40,7 +40,6 @@ from studio.project import personas as persona_rows
 from studio.project import references as reference_rows
 from studio.project.settings import get_setting, set_setting
 from studio.project.store import Project
-from studio.services.library import THUMBNAIL_SIZE
 
 # What an edit changed: reference id -> (old value, new value), only for references it changed.
 Changes = dict[str, tuple[Any, Any]]
@@ -367,7 +366,7 @@ def face_fingerprint(project: Project, reference: Reference, face: Face) -> Face
     iod = float(np.hypot(x1 - x0, y1 - y0))
     if reference.width <= 0 or iod <= 0:
         return None
-    thumbnail = caches.get_thumbnail(project, reference.blob_sha, THUMBNAIL_SIZE)
+    thumbnail = caches.get_thumbnail(project, reference.blob_sha, lib.THUMBNAIL_SIZE)
     if thumbnail is not None:
         grey = _grey(thumbnail)
         if grey is not None and iod * grey.shape[1] / reference.width >= FINGERPRINT_THUMBNAIL_IOD:

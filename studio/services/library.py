@@ -15,7 +15,7 @@ from studio.project import blobs, caches
 from studio.project import references as rows
 from studio.project.store import Project
 
-THUMBNAIL_SIZE = 256
+THUMBNAIL_SIZE = lib.THUMBNAIL_SIZE
 
 list_references = rows.list_references
 get_thumbnail = caches.get_thumbnail

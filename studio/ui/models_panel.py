@@ -174,8 +174,6 @@ class ModelsPanel(QWidget):
         self._jobs.clear()
         self.undo_stack.clear()
         self._show_job(None)
-        if runner is not None:
-            model_kinds.ensure_registered()
         self.reload()
 
     def reload(self) -> None:

@@ -30,11 +30,6 @@ from tests.fixtures.model_files import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _kinds():
-    model_kinds.ensure_registered()
-
-
 @pytest.fixture
 def reads(monkeypatch) -> list[str]:
     """Every file the registration reads to hash, in order."""
