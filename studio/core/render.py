@@ -27,6 +27,9 @@ MODES = (TXT2IMG, IMG2IMG, INPAINT)
 NATIVE_SIZE = {SD15: (512, 512), SDXL: (1024, 1024)}
 MAX_FRAMES = 10_000
 REFERENCE_RANGE = (3, 5)  # how many library references IP-Adapter is fed per shot
+# The samplers the renderer knows ("" renders with the model's own scheduler). The engine maps
+# each name to a scheduler; the window offers them without importing the engine.
+SAMPLER_NAMES = ("euler", "euler-a", "dpmpp-2m", "dpmpp-2m-karras", "ddim", "unipc")
 
 
 def frame_seed(seed_base: int, shot_offset: int, frame_index: int) -> int:

@@ -200,7 +200,8 @@ def _centre(box: Sequence[float]) -> tuple[float, float]:
     return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
 
 
-def _prompt_action(settings: RenderSettings) -> str:
+def prompt_action(settings: RenderSettings) -> str:
+    """The action text a shot's prompt is composed with: framing, action and camera."""
     return ", ".join(p for p in (settings.framing, settings.action, settings.camera) if p.strip())
 
 
@@ -231,7 +232,7 @@ def plan_shot(
     prompt = personas.compose_for_render(
         project,
         persona_id,
-        action=_prompt_action(settings),
+        action=prompt_action(settings),
         outfit=shot.outfit_for(persona_id),
         lighting_setup=settings.lighting_setup or None,
         count_tokens=count_tokens,
