@@ -178,6 +178,8 @@ def _uses(items, word: str) -> str:
 
 
 def _settings_lines(shot: Any, settings: Any, personas: dict[str, str], rendered: int) -> list[str]:
+    from studio.services.export import shot_rate
+
     s = settings
     outfits = [f"{personas.get(pid, pid)}: {outfit}" for pid, outfit in shot.outfits if outfit] or [
         "any of the wardrobe"
@@ -191,6 +193,7 @@ def _settings_lines(shot: Any, settings: Any, personas: dict[str, str], rendered
         ("outfit", "; ".join(outfits)),
         ("lighting", s.lighting_setup or "the persona's first allowed setup"),
         ("frames", f"{s.frames} ({rendered} rendered)"),
+        ("frame rate", f"{_number(shot_rate(shot))} fps" + ("" if shot.fps else " (the default)")),
         ("size", size if size != "native" else "native (512x512 SD 1.5, 1024x1024 SDXL)"),
         ("steps", str(s.steps)),
         ("guidance", _number(s.guidance)),
@@ -216,6 +219,7 @@ def _show(args: argparse.Namespace, project: Any, shot_key: str, said: str = "")
         "personas": [names.get(p, p) for p in shot.persona_ids],
         "outfits": {names.get(p, p): o for p, o in shot.outfits},
         "settings": settings.to_dict(),
+        "fps": shot.fps,
         "rendered": rendered,
     }
     lines = ([said] if said else []) + _settings_lines(shot, settings, names, rendered)
@@ -234,7 +238,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
         changes = _changes(args)
         with open_project(args.project) as project:
             shot = renders.add_render_shot(
-                project, args.name, args.persona, RenderSettings(**changes), args.outfit
+                project, args.name, args.persona, RenderSettings(**changes), args.outfit, args.fps
             )
             return _show(args, project, shot.id, f"Added the shot '{shot.name}' to render.")
     if action == "set":
@@ -243,10 +247,13 @@ def cmd_shots(args: argparse.Namespace) -> int:
         changes = _changes(args)
         if args.outfit is not None:
             changes["outfit"] = args.outfit or None
-        if not changes:
+        if not changes and args.fps is None:
             raise UsageError("say what to change: give one or more of the setting options")
         with open_project(args.project) as project:
-            renders.set_render_settings(project, args.name, **changes)
+            if args.fps is not None:
+                renders.set_shot_fps(project, args.name, args.fps)
+            if changes:
+                renders.set_render_settings(project, args.name, **changes)
             return _show(args, project, args.name)
     if action == "show":
         with open_project(args.project, read_only=True) as project:
@@ -292,6 +299,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from studio.core.errors import Cancelled, ProjectLockedError
+    from studio.core.takes import EXPORT_VIDEO
     from studio.services import export
     from studio.services.projects import open_project as open_
 
@@ -301,6 +309,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         project = open_(args.project, read_only=True)
     try:
         spec = export.plan_export(project, args.shot, args.output, args.frames)
+        video = spec.output == EXPORT_VIDEO
+        cancelled = (
+            "Cancelled: no video was written."
+            if video
+            else "Cancelled: part of the frames were written."
+        )
         if project.read_only:  # no job queue to write to: the same work, here
             from studio.jobs.export_kinds import run_export
 
@@ -308,18 +322,24 @@ def cmd_export(args: argparse.Namespace) -> int:
             try:
                 message = with_cancel(lambda token: run_export(project, spec, label, token))
             except Cancelled:
-                raise StudioError("Cancelled: part of the frames were written.") from None
+                raise StudioError(cancelled) from None
         else:
-            message = run_job(project, spec, "Exporting").message
+            on_cancel = cancelled if video else None
+            message = run_job(project, spec, "Exporting", on_cancel=on_cancel).message
     finally:
         project.close()
     data = {
-        "shot": spec.shot_name,
-        "folder": spec.folder,
-        "files": [f.file_name for f in spec.frames],
-        "missing": [i + 1 for i in spec.missing],
+        "shot": spec.shot_name if spec.shot_id else None,
+        "shots": list(spec.shots),
+        "output": spec.output,
         "message": message,
     }
+    if video:
+        data |= {"video": spec.path, "frames": spec.video_frames, "fps": spec.fps}
+        data |= {"width": spec.width, "height": spec.height}
+    else:
+        data |= {"folder": spec.folder, "files": [f.unit for f in spec.frames]}
+        data["missing"] = [i + 1 for i in spec.missing]
     emit(args, data, message)
     return 0
 
@@ -339,6 +359,12 @@ def _render_options(p: argparse.ArgumentParser, *, changing: bool) -> None:
     )
     p.add_argument("--lighting", metavar="SETUP", help="one of the persona's allowed setups")
     p.add_argument("--frames", type=int, metavar="N", help="how many frames the shot has")
+    p.add_argument(
+        "--fps",
+        type=float,
+        metavar="FPS",
+        help="the rate its frames play at in a video" + ("" if changing else " (default 24)"),
+    )
     p.add_argument("--size", type=_size_arg, metavar="WxH", help="frame size, or native")
     p.add_argument("--steps", type=int, metavar="N", help="denoising steps")
     p.add_argument("--guidance", type=float, metavar="X", help="guidance (CFG) scale")
@@ -429,13 +455,18 @@ def register(verb, group) -> None:
 
     p = verb(
         "export",
-        "write a shot's frames as numbered PNGs carrying their generation parameters",
-        epilog="Files are named SHOT_0001.png... (frames from 1). A rendered frame's PNG holds "
-        "AUTOMATIC1111's 'parameters' text (read by A1111, Forge, ComfyUI and Civitai) and the "
-        "studio's own record under 'persona-studio'; a footage frame is a plain PNG.",
+        "write a shot's or the whole timeline's frames as numbered PNGs or as an MP4 video",
+        epilog="The output's name chooses: a folder gets PNGs named SHOT_0001.png... (frames "
+        "from 1; without --shot, a folder for each shot); a .mp4 file gets one H.264 video at "
+        "the shot's frame rate (without --shot, every shot in story order at the first shot's "
+        "rate). A rendered frame's PNG holds AUTOMATIC1111's 'parameters' text (read by A1111, "
+        "Forge, ComfyUI and Civitai) and the studio's own record under 'persona-studio'; a "
+        "footage frame is a plain PNG. A video's metadata names the shot, personas and models.",
     )
     p.add_argument("project")
-    p.add_argument("--shot", required=True, metavar="NAME")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the files")
+    p.add_argument("--shot", metavar="NAME", help="the shot (leave out: the whole timeline)")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR|FILE.mp4", help="folder, or a .mp4 file"
+    )
     p.add_argument("--frames", metavar="FRAMES", help="a range 3-9 or a list 1,4,7-8 (from 1)")
     p.set_defaults(func=cmd_export)

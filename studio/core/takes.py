@@ -232,6 +232,9 @@ def export_file_name(shot_name: str, frame_index: int) -> str:
 
 # -- the export job -----------------------------------------------------------------------------
 
+EXPORT_PNG = "png"  # a numbered PNG sequence in a folder
+EXPORT_VIDEO = "mp4"  # one H.264 MP4 file
+
 
 @dataclass(frozen=True)
 class ExportFrame:
@@ -241,6 +244,15 @@ class ExportFrame:
     blob_sha: str
     file_name: str
     record: str = ""  # the "persona-studio" JSON (`provenance_json`); "" for footage
+    folder: str = ""  # the shot's folder inside the export's, for a whole timeline as PNGs
+    repeat: int = 1  # how many video frames show it (a shot's rate converted to the video's)
+    width: int = 0
+    height: int = 0
+
+    @property
+    def unit(self) -> str:
+        """The file this frame is written to, relative to the export's folder."""
+        return f"{self.folder}/{self.file_name}" if self.folder else self.file_name
 
     @classmethod
     def from_dict(cls, data: dict) -> ExportFrame:
@@ -249,21 +261,57 @@ class ExportFrame:
 
 @dataclass(frozen=True)
 class ExportSpec(JobSpec):
-    """Write a shot's current frames as a numbered PNG sequence with their parameters."""
+    """Write a shot's (or the timeline's) current frames as numbered PNGs or as one video.
+
+    A PNG sequence is written a file at a time, so a resumed export writes only the files it
+    had not finished. A video is one unit: a partial MP4 is useless, so an interrupted video
+    export starts over, and the file appears only when it is whole.
+    """
 
     kind: ClassVar[str] = "export"
-    shot_id: str = ""
-    shot_name: str = ""
+    shot_id: str = ""  # "" for the whole timeline
+    shot_name: str = ""  # the shot's, or the project's name for the whole timeline
     folder: str = ""  # absolute; made when missing
     frames: tuple[ExportFrame, ...] = ()
     # LoRA sha256 -> its file, to compute the short hash A1111 lists (files gone are left out).
     lora_files: tuple[tuple[str, str], ...] = ()
     missing: tuple[int, ...] = ()  # frame indexes asked for that have no picture yet
+    output: str = EXPORT_PNG  # EXPORT_PNG or EXPORT_VIDEO
+    path: str = ""  # the video file (absolute) when output is EXPORT_VIDEO
+    fps: float = 0.0  # the video's frame rate
+    width: int = 0  # the video's size: even, every frame letterboxed into it
+    height: int = 0
+    comment: str = ""  # the video's provenance summary (its container's "comment")
+    shots: tuple[str, ...] = ()  # the shots exported, in story order
+    notes: tuple[str, ...] = ()  # what the export changed (rates converted, frames scaled)
+
+    @property
+    def video_frames(self) -> int:
+        """How many frames the video has (each picture repeated or dropped to the rate)."""
+        return sum(f.repeat for f in self.frames)
 
     @classmethod
     def from_dict(cls, data: dict) -> ExportSpec:
         values = dict(data)
         values["frames"] = tuple(ExportFrame.from_dict(f) for f in data.get("frames") or ())
         values["lora_files"] = tuple(tuple(x) for x in data.get("lora_files") or ())
-        values["missing"] = tuple(data.get("missing") or ())
+        for key in ("missing", "shots", "notes"):
+            values[key] = tuple(data.get(key) or ())
         return cls(**values)
+
+
+def retime(count: int, rate: float, to_rate: float) -> tuple[int, ...]:
+    """How many frames at `to_rate` show each of `count` frames shown at `rate` (0: dropped).
+
+    Frame j of the output shows the source frame on screen at its time, j / to_rate; the
+    counts add up to the source's duration at the new rate, rounded.
+    """
+    if count <= 0:
+        return ()
+    if rate <= 0 or to_rate <= 0 or abs(rate - to_rate) < 1e-9:
+        return (1,) * count
+    total = max(1, round(count * to_rate / rate))
+    counts = [0] * count
+    for j in range(total):
+        counts[min(count - 1, int(j * rate / to_rate + 1e-9))] += 1
+    return tuple(counts)

@@ -5,21 +5,29 @@ byte for byte as rendered: "parameters", AUTOMATIC1111's text (what A1111, Forge
 readers and Civitai parse), and "persona-studio", the studio's whole record as JSON. A chunk is
 tEXt when its text is Latin-1 and iTXt (UTF-8) otherwise, as Pillow and A1111 write them.
 Footage frames are written as plain PNGs.
+
+A shot or the whole timeline can also be written as one H.264 MP4 (PyAV's bundled FFmpeg),
+with the shot's name and the personas and models that made it in the container's metadata.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import struct
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
 from studio.core.errors import BadImageError, StudioError
+from studio.core.jobs import CancelToken, Progress
 from studio.core.takes import (
     PARAMETERS_KEY,
     PROVENANCE_KEY,
@@ -185,6 +193,94 @@ def write_file(folder: str | os.PathLike, name: str, data: bytes) -> Path:
     except OSError as exc:
         raise StudioError(
             f"Cannot write {target} ({exc.strerror or exc}).",
+            hint="Check the free disk space and that the folder is writable.",
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+# -- video --------------------------------------------------------------------------------------
+
+VIDEO_CODEC = "libx264"
+VIDEO_CRF = 18  # visually lossless for most footage, at a fraction of a PNG sequence's size
+VIDEO_PIXELS = "yuv420p"  # what every player decodes; it needs even width and height
+
+
+def fit_frame(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The picture scaled to fit width x height, aspect kept, centred on black (letterboxed)."""
+    h, w = rgb.shape[:2]
+    if (w, h) == (width, height):
+        return np.ascontiguousarray(rgb)
+    from PIL import Image
+
+    scale = min(width / w, height / h)
+    fit_w, fit_h = max(1, round(w * scale)), max(1, round(h * scale))
+    scaled = np.asarray(Image.fromarray(rgb).resize((fit_w, fit_h), Image.Resampling.LANCZOS))
+    out = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - fit_h) // 2, (width - fit_w) // 2
+    out[top : top + fit_h, left : left + fit_w] = scaled
+    return out
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    *,
+    width: int,
+    height: int,
+    fps: float,
+    title: str = "",
+    comment: str = "",
+    total: int = 0,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Path:
+    """Encode RGB frames as an H.264 MP4 at `path`, written whole (a temporary file renamed).
+
+    Frames of another size are letterboxed into width x height (made even). title and comment
+    go into the container's metadata. Cancelled (and no file left) when `cancel` is set.
+    """
+    import av
+
+    target = Path(path)
+    if fps <= 0:
+        raise ValueError(f"a video needs a frame rate above 0, not {fps}")
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise StudioError(
+            "There are no frames to write to the video.",
+            hint="Render or import the shot's frames first.",
+        )
+    if not (width and height):  # size unknown: the first frame's
+        height, width = first.shape[:2]
+    width, height = max(2, width - width % 2), max(2, height - height % 2)
+    tmp = target.parent / f".{target.stem}.{uuid.uuid4().hex}.part"
+    written = 0
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with av.open(str(tmp), "w", format="mp4") as container:
+            if title:
+                container.metadata["title"] = title
+            if comment:
+                container.metadata["comment"] = comment
+            stream = container.add_stream(VIDEO_CODEC, rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height, stream.pix_fmt = width, height, VIDEO_PIXELS
+            stream.options = {"crf": str(VIDEO_CRF)}
+            for rgb in itertools.chain([first], frames):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                picture = av.VideoFrame.from_ndarray(fit_frame(rgb, width, height), "rgb24")
+                container.mux(stream.encode(picture))
+                written += 1
+                if progress:
+                    progress(Progress(written, total or written, f"frame {written} of {total}"))
+            container.mux(stream.encode(None))
+        os.replace(tmp, target)
+    except (OSError, av.error.FFmpegError) as exc:
+        raise StudioError(
+            f"Cannot write {target} ({getattr(exc, 'strerror', None) or exc}).",
             hint="Check the free disk space and that the folder is writable.",
         ) from None
     finally:

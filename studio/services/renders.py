@@ -33,6 +33,7 @@ from studio.project.store import Project
 from studio.services import shots as shot_service
 
 RENDER_KIND = "render"  # Shot.source_kind of a shot made for rendering
+MIN_FPS, MAX_FPS = 1.0, 240.0
 _SETTING_NAMES = frozenset(f.name for f in fields(RenderSettings))
 
 rendered_frames = rows.rendered_frames
@@ -48,12 +49,15 @@ def add_render_shot(
     persona_keys: Sequence[str],
     settings: RenderSettings,
     outfit: str | None = None,
+    fps: float | None = None,
 ) -> Shot:
     """Add a shot to render at the end of the timeline, with its settings (one transaction).
 
     settings.seed_offset 0 gives the shot the next free offset: 1,000 above the highest in use.
     outfit: the outfit the personas wear, as "NAME" or "PERSONA=NAME" (None: any of theirs).
+    fps: the rate its frames play at (None: the studio's default, 24).
     """
+    fps = _checked_fps(fps)
     name = " ".join(name.split())
     if not name:
         raise StudioError("A shot needs a name.", hint="Give the shot a name.")
@@ -77,7 +81,13 @@ def add_render_shot(
             settings = settings.with_changes(seed_offset=rows.next_seed_offset(project))
         settings, model = _checked(project, personas, settings)
         shot = shot_rows.add_shot(
-            project, name, [p.id for p in personas], [], source_kind=RENDER_KIND, outfits=outfits
+            project,
+            name,
+            [p.id for p in personas],
+            [],
+            source_kind=RENDER_KIND,
+            fps=fps,
+            outfits=outfits,
         )
         rows.put_render_settings(project, shot.id, settings, model.id if model else None)
     return shot
@@ -118,6 +128,30 @@ def set_render_settings(project: Project, shot_key: str, **changes: Any) -> Rend
             for persona in personas:
                 shot_rows.set_outfit(project, shot.id, persona.id, outfits.get(persona.id))
     return settings
+
+
+def set_shot_fps(project: Project, shot_key: str, fps: float | None) -> Shot:
+    """Set the frame rate a render shot plays at (None: the default, 24); the shot as it is now.
+
+    A footage shot keeps its clip's rate: its frames were taken at it.
+    """
+    shot = shot_rows.get_shot(project, shot_key)
+    _settings_of(project, shot)
+    fps = _checked_fps(fps)
+    with project.atomic() as db:
+        db.execute("update shots set fps = ? where id = ?", (fps, shot.id))
+    return shot_rows.get_shot(project, shot.id)
+
+
+def _checked_fps(fps: float | None) -> float | None:
+    if fps is None:
+        return None
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise StudioError(
+            f"A frame rate of {fps:g} fps is out of range.",
+            hint=f"Give a rate from {MIN_FPS:g} to {MAX_FPS:g} fps, such as 24, 25 or 30.",
+        )
+    return float(fps)
 
 
 def _settings_of(project: Project, shot: Shot) -> RenderSettings:
