@@ -12,6 +12,7 @@ with the shot's name and the personas and models that made it in the container's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -180,6 +181,12 @@ def frame_png(frame: ExportFrame, data: bytes, hashes: Mapping[str, str] | None 
     return with_texts(as_png(data), {PARAMETERS_KEY: parameters, PROVENANCE_KEY: frame.record})
 
 
+def _discard(tmp: Path) -> None:
+    # The folder may be a file or gone: the error being raised already says so.
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+
+
 def write_file(folder: str | os.PathLike, name: str, data: bytes) -> Path:
     """Write a file whole under its name (a temporary file renamed), making the folder."""
     folder = Path(folder)
@@ -196,7 +203,7 @@ def write_file(folder: str | os.PathLike, name: str, data: bytes) -> Path:
             hint="Check the free disk space and that the folder is writable.",
         ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
     return target
 
 
@@ -284,5 +291,5 @@ def write_video(
             hint="Check the free disk space and that the folder is writable.",
         ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
     return target
