@@ -152,6 +152,8 @@ def test_bad_outputs_and_rates_get_a_clear_message(capsys, path, tmp_path):
     assert code == 1 and "only in one shot" in err
     code, _, err = run(capsys, "shots", "set", path, "Walk", "--fps", "0")
     assert code == 1 and "out of range" in err
+    code, _, err = run(capsys, "shots", "set", path, "Set visit", "--fps", "30")
+    assert code == 1 and "plays at its footage's frame rate" in err
     assert not (tmp_path / "clip.avi").exists() and not (tmp_path / "a.mp4").exists()
 
 

@@ -136,7 +136,11 @@ def set_shot_fps(project: Project, shot_key: str, fps: float | None) -> Shot:
     A footage shot keeps its clip's rate: its frames were taken at it.
     """
     shot = shot_rows.get_shot(project, shot_key)
-    _settings_of(project, shot)
+    if rows.get_settings(project, shot.id) is None:
+        raise StudioError(
+            f"'{shot.name}' was made from footage, so it plays at its footage's frame rate.",
+            hint="Set a frame rate on a shot made to render.",
+        )
     fps = _checked_fps(fps)
     with project.atomic() as db:
         db.execute("update shots set fps = ? where id = ?", (fps, shot.id))
