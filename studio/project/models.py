@@ -139,6 +139,12 @@ def add_model(
     return get_model_by_id(project, row["id"])
 
 
+def set_kind(project: Project, model_id: str, kind: str) -> None:
+    """Change what a model is used as (a base model given to a persona becomes her DreamBooth)."""
+    with project.atomic() as db:
+        db.execute("update models set kind = ? where id = ?", (kind, model_id))
+
+
 def set_encoder(project: Project, model_id: str, encoder_id: str | None) -> None:
     """Link an IP-Adapter to its image encoder (None unlinks)."""
     with project.atomic() as db:

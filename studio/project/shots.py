@@ -158,6 +158,12 @@ def set_outfit(project: Project, shot_id: str, persona_id: str, outfit: str | No
         )
 
 
+def set_fps(project: Project, shot_id: str, fps: float | None) -> None:
+    """A shot's frame rate (None: the default)."""
+    with project.atomic() as db:
+        db.execute("update shots set fps = ? where id = ?", (fps, shot_id))
+
+
 def delete_shot(project: Project, shot_id: str) -> None:
     """Remove a shot and its frames (their blobs stay until garbage-collected)."""
     with project.atomic() as db:

@@ -498,8 +498,7 @@ def _link(project: Project, persona_id: str, record: ModelRecord, weight: float)
     persona = persona_rows.get_persona(project, persona_id)
     notes = []
     if record.kind == m.BASE:
-        with project.atomic() as db:
-            db.execute("update models set kind = ? where id = ?", (m.DREAMBOOTH, record.id))
+        rows.set_kind(project, record.id, m.DREAMBOOTH)
     if role == m.DREAMBOOTH:
         replaced = []
         for other, other_role, _ in rows.persona_models(project, persona_id):

@@ -142,8 +142,7 @@ def set_shot_fps(project: Project, shot_key: str, fps: float | None) -> Shot:
             hint="Set a frame rate on a shot made to render.",
         )
     fps = _checked_fps(fps)
-    with project.atomic() as db:
-        db.execute("update shots set fps = ? where id = ?", (fps, shot.id))
+    shot_rows.set_fps(project, shot.id, fps)
     return shot_rows.get_shot(project, shot.id)
 
 
