@@ -207,3 +207,27 @@ def test_a_footage_shot_shows_that_there_is_nothing_to_set(qtbot, ada, errors):
     assert FOOTAGE_TEXT in editor.footage_label.text()
     assert not editor.steps_spin.isVisible() and editor.settings is None
     assert stack.count() == 0 and errors == []
+
+
+def test_the_model_menu_sets_the_native_size_and_her_own_lora_is_shown(qtbot, ada, errors):
+    _register(ada, "base15", "base")
+    _register(ada, "basexl", "base", family="sdxl")
+    own = _register(ada, "ada-face", "lora")
+    ada_id = personas.get_persona(ada, "Ada").id
+    model_rows.link_persona(ada, ada_id, own.id, "lora", 0.8)
+    shot = renders.add_render_shot(ada, "Street", ["Ada"], RenderSettings())
+    editor, stack = _open(qtbot, ada, shot.id)
+    combo = editor.model_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["", "base15", "basexl"]
+    assert editor.width_spin.text() == "native"  # two bases: the render asks which one
+
+    _choose(combo, "basexl")
+
+    assert renders.render_settings(ada, shot.id).model == "basexl"
+    assert (editor.width_spin.text(), editor.height_spin.text()) == ("native (1024)",) * 2
+    row = _row(editor.lora_table, "ada-face")
+    assert "hers at 0.8, applied" in editor.lora_table.item(row, 2).text()
+    assert editor.lora_table.cellWidget(row, 1).value() == 0.8
+    stack.undo()
+    assert renders.render_settings(ada, shot.id).model == ""
+    assert combo.currentData() == "" and errors == []
