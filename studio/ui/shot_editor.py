@@ -69,8 +69,51 @@ class _TokenizerBridge(QObject):
     loaded = Signal(object)  # None, or the error that kept the tokenizer from loading
 
 
+class _Spin(QSpinBox):
+    """A spin box the mouse wheel changes only once it has focus: scrolling the form over it
+    scrolls the form instead of storing a new value."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event) -> None:
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # the scroll area behind gets it
+
+
+class _DoubleSpin(QDoubleSpinBox):
+    """A spin box of decimals that takes the mouse wheel only with focus (see `_Spin`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event) -> None:
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
+class _Combo(QComboBox):
+    """A menu that takes the mouse wheel only with focus (see `_Spin`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event) -> None:
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
+
+
 def _spin(lo: int, hi: int, step: int = 1, tip: str = "") -> QSpinBox:
-    box = QSpinBox()
+    box = _Spin()
     box.setRange(lo, hi)
     box.setSingleStep(step)
     box.setKeyboardTracking(False)  # one edit per value entered, not per keystroke
@@ -79,7 +122,7 @@ def _spin(lo: int, hi: int, step: int = 1, tip: str = "") -> QSpinBox:
 
 
 def _dspin(lo: float, hi: float, step: float, decimals: int, suffix: str = "") -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
+    box = _DoubleSpin()
     box.setRange(lo, hi)
     box.setSingleStep(step)
     box.setDecimals(decimals)
@@ -236,9 +279,9 @@ class ShotEditor(QWidget):
         self.framing_edit.setPlaceholderText("close-up, medium shot, full body…")
         self.camera_edit = QLineEdit()
         self.camera_edit.setPlaceholderText("85mm, eye level")
-        self.outfit_combo = QComboBox()
+        self.outfit_combo = _Combo()
         self.outfit_combo.setToolTip("The outfit she wears in the shot")
-        self.lighting_combo = QComboBox()
+        self.lighting_combo = _Combo()
         self.lighting_combo.setToolTip("The one lighting setup of the shot (hers allowed)")
         form.addRow("Action", self.action_edit)
         form.addRow("Framing", self.framing_edit)
@@ -250,9 +293,9 @@ class ShotEditor(QWidget):
     def _build_render_group(self) -> QGroupBox:
         box = QGroupBox("Render")
         form = QFormLayout(box)
-        self.model_combo = QComboBox()
+        self.model_combo = _Combo()
         self.model_combo.setToolTip("The base model the frames are rendered with")
-        self.sampler_combo = QComboBox()
+        self.sampler_combo = _Combo()
         self.sampler_combo.addItem("The model's own", "")
         for name in SAMPLER_NAMES:
             self.sampler_combo.addItem(name, name)

@@ -231,3 +231,36 @@ def test_the_model_menu_sets_the_native_size_and_her_own_lora_is_shown(qtbot, ad
     stack.undo()
     assert renders.render_settings(ada, shot.id).model == ""
     assert combo.currentData() == "" and errors == []
+
+
+def _wheel(widget) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_scrolling_over_a_field_changes_it_only_once_it_has_focus(qtbot, ada, errors):
+    shot = renders.add_render_shot(ada, "Street", ["Ada"], RenderSettings())
+    editor, stack = _open(qtbot, ada, shot.id)
+    editor.action_edit.setFocus()
+
+    _wheel(editor.steps_spin)
+    assert renders.render_settings(ada, shot.id).steps == 25 and stack.count() == 0
+
+    editor.steps_spin.setFocus()
+    qtbot.waitUntil(editor.steps_spin.hasFocus)
+    _wheel(editor.steps_spin)
+    assert renders.render_settings(ada, shot.id).steps == 26 and stack.count() == 1
