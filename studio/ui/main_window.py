@@ -38,6 +38,7 @@ from studio.ui.models_panel import ModelsPanel
 from studio.ui.persona_editor import PersonaEditor
 from studio.ui.qt_bridge import JobBridge
 from studio.ui.themes import apply_theme
+from studio.ui.timeline_workspace import TimelineWorkspace
 
 MAX_RECENT = 10
 FILE_FILTER = "Persona Studio projects (*.pstudio)"
@@ -61,10 +62,12 @@ class MainWindow(QMainWindow):
         self.persona_editor = PersonaEditor(self)
         self.library_browser = LibraryBrowser(self)
         self.drift_workspace = DriftWorkspace(self)
+        self.timeline_workspace = TimelineWorkspace(self)
         self._workspace_widgets: list[QWidget] = [
             self.persona_editor,
             self.library_browser,
             self.drift_workspace,
+            self.timeline_workspace,
         ]
         for w in self._workspace_widgets:
             self.workspaces.addTab(w, w.title)
@@ -260,6 +263,7 @@ class MainWindow(QMainWindow):
             w.set_project(project)
         self.library_browser.set_runner(self.runner)
         self.drift_workspace.set_runner(self.runner)
+        self.timeline_workspace.set_runner(self.runner)
         self.jobs_panel.set_project(project, self.runner)
         self.models_panel.set_project(project, self.runner)
         self._remember_recent(path)
@@ -298,6 +302,7 @@ class MainWindow(QMainWindow):
             self.runner = None
             self.library_browser.set_runner(None)
             self.drift_workspace.set_runner(None)
+            self.timeline_workspace.set_runner(None)
         for w in self._workspace_widgets:
             w.set_project(None)
         self.jobs_panel.set_project(None, None)
@@ -491,6 +496,7 @@ class MainWindow(QMainWindow):
             self.persona_editor.refresh_portraits()  # a finished job may have made thumbnails
         self.library_browser.on_job_event(event)
         self.drift_workspace.on_job_event(event)
+        self.timeline_workspace.on_job_event(event)
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)

@@ -1,0 +1,353 @@
+"""The Timeline workspace: shots as lanes in story order, edited with undo, rendered from here.
+
+A render's frames land in their lanes as the job commits them; when it ends the new frames are
+analysed for drift and the lanes show the verdicts.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSpinBox,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.core.render import RenderSettings
+from studio.core.text import plural
+from studio.services import drift, library, personas, rendering, timeline
+from studio.ui import dialogs
+from studio.ui.timeline_commands import (
+    AddShotCommand,
+    DeleteShotsCommand,
+    DuplicateShotCommand,
+    MoveShotCommand,
+)
+from studio.ui.timeline_lanes import TimelineLanes
+from studio.ui.workspace import Workspace
+
+try:  # the per-shot settings editor, where this build has it
+    from studio.ui.shot_editor import ShotEditor
+except ImportError:
+    ShotEditor = None
+
+
+class AddShotDialog(QDialog):
+    """A new shot to render: its name, persona, action and number of frames."""
+
+    def __init__(self, cast: list[tuple[str, str]], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Add Shot")
+        form = QFormLayout(self)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("Stage left")
+        self.persona = QComboBox()
+        for persona_id, name in cast:
+            self.persona.addItem(name, persona_id)
+        self.action = QLineEdit()
+        self.action.setPlaceholderText("laughing on stage")
+        self.frames = QSpinBox()
+        self.frames.setRange(1, 10_000)
+        self.frames.setValue(RenderSettings().frames)
+        form.addRow("&Name:", self.name)
+        form.addRow("&Persona:", self.persona)
+        form.addRow("&Action:", self.action)
+        form.addRow("&Frames:", self.frames)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def values(self) -> dict:
+        return {
+            "name": self.name.text(),
+            "persona_id": self.persona.currentData(),
+            "action": self.action.text().strip(),
+            "frames": self.frames.value(),
+        }
+
+
+class TimelineWorkspace(Workspace):
+    """Shots as lanes; select some and render them, reorder them by dragging."""
+
+    name = "timeline"
+    title = "Timeline"
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.lanes = TimelineLanes()
+        self.lanes.selection_changed.connect(self._selection_changed)
+        self.lanes.move_requested.connect(self.move_shot)
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("timelineLog")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(500)
+        self.log.setPlaceholderText("What the renders and analyses of these shots say")
+        self.log.setMaximumHeight(110)
+
+        self.add_action = self.workspace_action(
+            "&Add Shot…", "Ctrl+Shift+N", self.add_shot_dialog, "Add a shot to render"
+        )
+        self.duplicate_action = self.workspace_action(
+            "D&uplicate Shot",
+            "Ctrl+D",
+            self.duplicate_selection,
+            "Copy the selected render shot: same settings, its own seeds, no frames yet",
+        )
+        self.delete_action = self.workspace_action(
+            "&Delete Shots",
+            "Del",
+            self.delete_selection,
+            "Delete the selected shots with their frames and takes (undo brings them back)",
+        )
+        self.render_action = self.workspace_action(
+            "&Render",
+            "Ctrl+R",
+            self.render_selection,
+            "Render the selected shots' frames that have no current take (runs as a job)",
+        )
+        tools = QToolBar()
+        for action in (self.add_action, self.duplicate_action, self.delete_action):
+            tools.addAction(action)
+        tools.addSeparator()
+        tools.addAction(self.render_action)
+
+        left = QWidget()
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(tools)
+        column.addWidget(self.lanes, 1)
+        column.addWidget(self.log)
+
+        if ShotEditor is not None:
+            self.shot_editor = ShotEditor(self._undo)
+            self.shot_editor.settings_changed.connect(self.refresh_shot)
+            side: QWidget = self.shot_editor
+        else:
+            self.shot_editor = None
+            side = QLabel("Select a shot")
+            side.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        side.setMinimumWidth(280)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([1000, 360])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self._render_jobs: dict[str, tuple[str, ...]] = {}  # job id -> the shots it renders
+        self._landed: dict[str, set[tuple[str, int]]] = {}  # job id -> frames already shown
+        self._analysis_jobs: dict[str, tuple[str, ...]] = {}
+        self._update_actions()
+
+    # -- project --------------------------------------------------------------------------------
+
+    def set_project(self, project) -> None:
+        """Show a project's shots (None clears the workspace)."""
+        self.project = project
+        self._undo.clear()
+        self._render_jobs.clear()
+        self._landed.clear()
+        self._analysis_jobs.clear()
+        self.log.clear()
+        if self.shot_editor is not None:
+            self.shot_editor.set_project(project)
+        self.reload()
+
+    def set_runner(self, runner) -> None:
+        if self.shot_editor is not None:
+            self.shot_editor.set_runner(runner)
+        super().set_runner(runner)
+
+    def reload(self, select: list[str] | None = None) -> None:
+        """Read every lane again (after an edit of the timeline or a project switch)."""
+        if self.project is None:
+            self.lanes.set_rows(None, [], {})
+        else:
+            rows = timeline.timeline_rows(self.project)
+            cast = {pid for r in rows for pid in r.persona_ids}
+            portraits = {pid: library.portrait(self.project, pid) for pid in cast}
+            self.lanes.set_rows(self.project, rows, portraits)
+        if select is not None:
+            self.lanes.select(select)
+        self._selection_changed()
+
+    def refresh_cast(self) -> None:
+        self.reload(self.lanes.selected_ids())
+
+    def refresh_shot(self, shot_id: str) -> None:
+        """Show one shot's lane anew (its settings changed, frames landed, verdicts came)."""
+        if self.project is None:
+            return
+        found = timeline.timeline_rows(self.project, [shot_id]) if self._exists(shot_id) else []
+        if not found or not self.lanes.replace_row(found[0]):
+            self.reload(self.lanes.selected_ids())
+
+    def _exists(self, shot_id: str) -> bool:
+        return any(r.id == shot_id for r in self.lanes.rows())
+
+    def shots_changed(self, select: str | None = None) -> None:
+        """An undo command changed the timeline: show it, with `select` chosen."""
+        self.reload([select] if select else [])
+
+    # -- edits ----------------------------------------------------------------------------------
+
+    def _push(self, make) -> bool:
+        try:
+            self._undo.push(make())
+        except StudioError as exc:
+            dialogs.show_error(self, exc)
+            return False
+        return True
+
+    def move_shot(self, shot_id: str, position: int) -> None:
+        """Move a shot to a place in the timeline (0: first), as one undo step."""
+        row = next((r for r in self.lanes.rows() if r.id == shot_id), None)
+        if self.project is None or row is None or self.project.read_only:
+            return
+        self._push(lambda: MoveShotCommand(self, shot_id, row.name, position))
+
+    def duplicate_selection(self) -> None:
+        rows = self._selected_rows()
+        if self.project is None or self.project.read_only or len(rows) != 1:
+            return
+        self._push(lambda: DuplicateShotCommand(self, rows[0].id, rows[0].name))
+
+    def delete_selection(self) -> None:
+        rows = self._selected_rows()
+        if self.project is None or self.project.read_only or not rows:
+            return
+        text = (
+            f"Delete '{rows[0].name}'" if len(rows) == 1 else f"Delete {plural(len(rows), 'shot')}"
+        )
+        if self._push(lambda: DeleteShotsCommand(self, [r.id for r in rows], text)):
+            frames = sum(r.rendered for r in rows)
+            self.status_message.emit(f"{text} ({plural(frames, 'frame')}); Undo brings it back")
+
+    def add_shot_dialog(self) -> None:
+        if self.project is None or self.project.read_only:
+            return
+        cast = [(p.id, p.name) for p in personas.list_personas(self.project)]
+        dialog = AddShotDialog(cast, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.add_shot(**dialog.values())
+
+    def add_shot(self, name: str, persona_id: str, action: str, frames: int) -> bool:
+        """Add a render shot at the end of the timeline, as one undo step."""
+        settings = RenderSettings(action=action, frames=frames)
+        return self._push(lambda: AddShotCommand(self, name, persona_id, settings))
+
+    def _selected_rows(self) -> list[timeline.TimelineRow]:
+        chosen = set(self.lanes.selected_ids())
+        return [r for r in self.lanes.rows() if r.id in chosen]
+
+    def _selection_changed(self) -> None:
+        ids = self.lanes.selected_ids()
+        if self.shot_editor is not None:
+            self.shot_editor.set_shot(ids[0] if len(ids) == 1 else None)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        writable = self.project is not None and not self.project.read_only
+        rows = self._selected_rows() if self.project is not None else []
+        self.add_action.setEnabled(writable)
+        self.duplicate_action.setEnabled(
+            writable and len(rows) == 1 and rows[0].kind == timeline.RENDER_KIND
+        )
+        self.delete_action.setEnabled(writable and bool(rows))
+        self.render_action.setEnabled(
+            self.runner is not None
+            and writable
+            and any(r.kind == timeline.RENDER_KIND for r in rows)
+        )
+
+    # -- rendering and analysis -------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """A line in the workspace's log and the window's status bar."""
+        self.log.appendPlainText(text)
+        self.status_message.emit(text)
+
+    def render_selection(self) -> str | None:
+        """Plan and start rendering the selected shots; returns the job's id."""
+        if self.runner is None or self.project is None:
+            return None
+        from studio.jobs.tokens import count_tokens
+
+        ids = self.lanes.selected_ids()
+        try:
+            plan = rendering.plan_render(self.project, ids, count_tokens=count_tokens)
+        except StudioError as exc:
+            dialogs.show_error(self, exc, "Cannot render")
+            return None
+        for line in (*plan.skipped, *plan.notes):
+            self.log.appendPlainText(line)
+        if plan.empty:
+            self.say("Every selected frame is rendered and up to date.")
+            return None
+        job = self.runner.submit(plan.spec)
+        shots = tuple(s.shot_id for s in plan.spec.shots)
+        self._render_jobs[job.id] = shots
+        self._landed[job.id] = set()
+        self.say(f"Rendering {plural(plan.frames, 'frame')} of {plural(len(shots), 'shot')}…")
+        return job.id
+
+    def analyse(self, shot_ids) -> str | None:
+        """Score the shots' frames for drift (a job); returns its id, None when all are scored."""
+        if self.runner is None or self.project is None:
+            return None
+        try:
+            spec = drift.plan_analysis(self.project, list(shot_ids))
+        except StudioError as exc:
+            self.say(f"Not analysed: {exc.message}")
+            return None
+        if not spec.frames:
+            return None
+        job = self.runner.submit(spec)
+        self._analysis_jobs[job.id] = tuple(shot_ids)
+        return job.id
+
+    def on_job_event(self, event) -> None:
+        """Follow this workspace's renders and analyses; a committed frame refreshes its lane."""
+        if self.project is None:
+            return
+        job_id = event.job_id
+        if job_id in self._render_jobs:
+            self._render_event(job_id, event)
+        elif job_id in self._analysis_jobs and event.event in (
+            "done", "failed", "cancelled", "interrupted"
+        ):  # fmt: skip
+            shots = self._analysis_jobs.pop(job_id)
+            for shot_id in shots:
+                self.refresh_shot(shot_id)
+            if event.event == "done":
+                self.say(f"Drift verdicts in for {plural(len(shots), 'shot')}")
+
+    def _render_event(self, job_id: str, event) -> None:
+        if event.event in ("progress", "done", "failed", "cancelled", "interrupted"):
+            committed = timeline.committed_frames(self.project, job_id)
+            new = committed - self._landed[job_id]
+            self._landed[job_id] = committed
+            for shot_id in dict.fromkeys(s for s, _ in sorted(new)):
+                self.refresh_shot(shot_id)
+        if event.event in ("done", "failed", "cancelled", "interrupted"):
+            shots = self._render_jobs.pop(job_id)
+            self._landed.pop(job_id, None)
+            self.say(f"{event.title}: {event.message}")
+            if event.event == "done":
+                self.analyse(shots)
+        self._update_actions()

@@ -1,0 +1,225 @@
+"""The Timeline workspace driven through its widgets: lanes, reorder, copies, deletes, renders."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QDialog
+
+from studio.core.render import RenderSettings
+from studio.project import renders as render_rows
+from studio.project import shots as shot_rows
+from studio.services import renders, timeline
+from studio.ui.timeline_lanes import LANE_H
+from studio.ui.timeline_workspace import AddShotDialog
+from tests.fixtures.tiny_models import SD15, save_tiny_model
+from tests.ui.conftest import open_demo_window, wait_idle
+
+DEMO_SHOTS = ["Hangar walk", "Set visit", "Costume test", "Golden hour", "Cutaways"]
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, demo_path, errors):
+    w = open_demo_window(qtbot, tmp_path, demo_path, "timeline")
+    yield w
+    w.close_project()
+
+
+@pytest.fixture
+def ws(window):
+    return window.timeline_workspace
+
+
+def _lane_names(ws) -> list[str]:
+    return [r.name for r in ws.lanes.rows()]
+
+
+def _stored_names(ws) -> list[str]:
+    return [s.name for s in shot_rows.list_shots(ws.project)]
+
+
+def _png(shade: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (shade, 40, 90)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _add_shot(qtbot, ws, monkeypatch, name: str, frames: int = 3) -> None:
+    """Add a shot through the dialog, typed into as the artist would."""
+
+    def fill(dialog: AddShotDialog) -> int:
+        dialog.name.setText(name)
+        dialog.action.setText("waving at the camera")
+        dialog.frames.setValue(frames)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(AddShotDialog, "exec", fill)
+    ws.add_action.trigger()
+
+
+def test_demo_shots_are_lanes_in_story_order_with_their_verdicts(window, ws):
+    assert window.workspace_names()[3] == "timeline"
+    assert window.workspaces.currentWidget() is ws
+    assert _lane_names(ws) == DEMO_SHOTS == _stored_names(ws)
+    lanes = {r.name: r for r in ws.lanes.rows()}
+    assert all(r.kind == "footage" and r.planned == 16 for r in lanes.values())
+    assert lanes["Hangar walk"].count(timeline.FLAGGED) == 0
+    assert lanes["Set visit"].count(timeline.FLAGGED) == 5
+    assert lanes["Cutaways"].count(timeline.UNMEASURABLE) == 4
+
+
+def test_dragging_a_lane_reorders_the_shots_and_undo_puts_it_back(qtbot, ws):
+    lanes = ws.lanes
+    start = lanes.header_rect(0).center()
+    end = QPoint(start.x(), start.y() + 2 * LANE_H + LANE_H // 2 + 5)  # below the third lane
+    qtbot.mousePress(lanes.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(lanes.viewport(), QPoint(start.x(), start.y() + 20))
+    qtbot.mouseMove(lanes.viewport(), end)
+    qtbot.mouseRelease(lanes.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    moved = ["Set visit", "Costume test", "Hangar walk", "Golden hour", "Cutaways"]
+    assert _stored_names(ws) == moved == _lane_names(ws)
+    assert lanes.selected_ids() == [lanes.rows()[2].id]
+    ws.undo_stack.undo()
+    assert _stored_names(ws) == DEMO_SHOTS == _lane_names(ws)
+    ws.undo_stack.redo()
+    assert _stored_names(ws) == moved
+
+
+def test_add_shot_duplicate_and_undo(qtbot, ws, monkeypatch, errors):
+    _add_shot(qtbot, ws, monkeypatch, "Stage left", frames=3)
+    assert errors == []
+    assert _lane_names(ws) == [*DEMO_SHOTS, "Stage left"]
+    added = ws.lanes.rows()[-1]
+    assert (added.kind, added.planned, added.rendered) == ("render", 3, 0)
+    assert renders.render_settings(ws.project, "Stage left").action == "waving at the camera"
+    assert ws.lanes.selected_ids() == [added.id]
+
+    ws.duplicate_action.trigger()
+    assert _lane_names(ws) == [*DEMO_SHOTS, "Stage left", "Stage left copy"]
+    offsets = [renders.render_settings(ws.project, n).seed_offset for n in _lane_names(ws)[-2:]]
+    assert offsets[0] != offsets[1]
+
+    ws.undo_stack.undo()
+    ws.undo_stack.undo()
+    assert _stored_names(ws) == DEMO_SHOTS == _lane_names(ws)
+    ws.undo_stack.redo()
+    assert _lane_names(ws)[-1] == "Stage left"
+    assert ws.lanes.rows()[-1].id == added.id  # the same shot comes back
+
+    _add_shot(qtbot, ws, monkeypatch, "stage LEFT")
+    assert len(errors) == 1 and "already a shot" in errors[0].message
+    assert _lane_names(ws)[-1] == "Stage left"
+
+
+def test_delete_with_undo_brings_back_frames_takes_and_verdicts(qtbot, ws, monkeypatch):
+    _add_shot(qtbot, ws, monkeypatch, "Stage left", frames=3)
+    shot_id = ws.lanes.rows()[-1].id
+    for i in range(2):
+        render_rows.store_take(ws.project, shot_id, i, _png(i * 60), {"seed": i})
+    render_rows.store_take(ws.project, shot_id, 0, _png(200), {"seed": 9}, choose=False)
+    ws.refresh_shot(shot_id)
+    assert ws.lanes.rows()[-1].rendered == 2
+    before = {r.id: r for r in ws.lanes.rows()}
+    takes = render_rows.find_takes(ws.project, shot_id=shot_id)
+
+    set_visit = before and ws.lanes.rows()[1].id
+    ws.lanes.select([set_visit, shot_id])
+    qtbot.keyClick(ws.lanes, Qt.Key.Key_Delete)
+    assert _lane_names(ws) == ["Hangar walk", "Costume test", "Golden hour", "Cutaways"]
+    assert render_rows.find_takes(ws.project, shot_id=shot_id) == []
+
+    ws.undo_stack.undo()
+    assert _lane_names(ws) == [*DEMO_SHOTS, "Stage left"]
+    assert {r.id: r for r in ws.lanes.rows()} == before  # frames and verdicts as they were
+    assert render_rows.find_takes(ws.project, shot_id=shot_id) == takes
+    assert ws.lanes.rows()[1].count(timeline.FLAGGED) == 5
+
+
+def test_lanes_paint_frames_from_memory(qtbot, ws):
+    lanes = ws.lanes
+    lanes.viewport().repaint()
+    assert lanes.wait_pictures(20)
+    qtbot.waitUntil(lambda: lanes.pictures_loaded() > 0, timeout=5000)
+    shown = lanes.pictures_loaded()
+    statements: list[str] = []
+    ws.project._conn.set_trace_callback(statements.append)
+    try:
+        lanes.viewport().repaint()
+    finally:
+        ws.project._conn.set_trace_callback(None)
+    assert statements == []
+    assert shown >= 5  # at least a frame of each lane in view
+
+
+# -- rendering with tiny models on the CPU ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return save_tiny_model(SD15, tmp_path_factory.mktemp("timeline-models"))
+
+
+@pytest.fixture
+def render_window(qtbot, tmp_path, tiny_model, errors, monkeypatch):
+    """A window on a new project with Ada, the tiny model and a 2-frame 32 px shot."""
+    from PySide6.QtCore import QSettings
+
+    from studio.jobs.runner import JobRunner
+    from studio.services import models as model_service
+    from studio.services.projects import new_project
+    from studio.ui.main_window import MainWindow
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "cast.pstudio"
+    project = new_project(path, "Ada")
+    try:
+        spec = model_service.plan_register(project, [str(tiny_model.folder)], name="tiny-base")
+        assert JobRunner(project).run(spec).state == "done"
+        renders.add_render_shot(
+            project,
+            "Intro",
+            ["Ada"],
+            RenderSettings(action="waving", frames=2, width=32, height=32, steps=2),
+        )
+    finally:
+        project.close()
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    assert w.open_project(path)
+    w.show_workspace("timeline")
+    w.show()
+    wait_idle(qtbot, w)
+    yield w
+    w.close_project()
+
+
+@pytest.mark.slow
+def test_render_lands_frames_in_the_lane_then_the_verdicts(qtbot, render_window, errors):
+    ws = render_window.timeline_workspace
+    shot_id = ws.lanes.rows()[0].id
+    landed: list[int] = []
+    original = ws.lanes.replace_row
+
+    def replace_row(row):
+        landed.append(row.rendered)
+        return original(row)
+
+    ws.lanes.replace_row = replace_row
+    ws.lanes.select([shot_id])
+    assert ws.render_action.isEnabled()
+    qtbot.keyClick(ws.lanes, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert ws._render_jobs, errors
+
+    def verdicts() -> list[str]:
+        return [f.verdict for f in ws.lanes.rows()[0].frames]
+
+    qtbot.waitUntil(lambda: verdicts() == [timeline.UNMEASURABLE] * 2, timeout=240_000)
+    assert errors == []
+    assert landed[:2] == [1, 2]  # each committed frame refreshed its lane as it landed
+    row = ws.lanes.rows()[0]
+    assert (row.rendered, row.planned) == (2, 2)
+    assert len(render_rows.current_takes(ws.project, shot_id)) == 2
+    assert "Rendering 2 frames of 1 shot" in ws.log.toPlainText()
