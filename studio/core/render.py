@@ -9,6 +9,7 @@ get offsets 1,000 apart, so shots of fewer than 1,000 frames never share a seed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
@@ -106,6 +107,15 @@ class RenderSettings:
         return replace(self, **changes)
 
 
+def sampler_name(text: str) -> str:
+    """The studio's name of a sampler as an artist writes it ("Euler a", "DPM++ 2M Karras",
+    "dpmpp_2m"); "" stays "" (the model's own); an unknown name is returned as given."""
+    key = re.sub(r"[\s_\-]+", "", text.lower()).replace("++", "pp")
+    if key in ("eulerancestral", "eulera"):
+        return "euler-a"
+    return next((n for n in SAMPLER_NAMES if n.replace("-", "") == key), text)
+
+
 def check_settings(settings: RenderSettings) -> None:
     """Refuse settings no model can render, with a message naming the setting."""
     s = settings
@@ -121,6 +131,11 @@ def check_settings(settings: RenderSettings) -> None:
         raise StudioError(f"{s.steps} denoising steps is outside 1-200.", hint="25 is typical.")
     if not 0.0 <= s.guidance <= 30.0:
         raise StudioError(f"A guidance of {s.guidance} is outside 0-30.", hint="5-8 is typical.")
+    if s.sampler and s.sampler not in SAMPLER_NAMES:
+        raise StudioError(
+            f"'{s.sampler}' is not a sampler the studio knows.",
+            hint=f"Use one of {', '.join(SAMPLER_NAMES)}, or leave it empty for the model's own.",
+        )
     lo, hi = REFERENCE_RANGE
     if not lo <= s.references <= hi:
         raise StudioError(f"Feed IP-Adapter {lo} to {hi} references, not {s.references}.")

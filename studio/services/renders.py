@@ -23,7 +23,7 @@ from studio.core.models import (
     ModelRecord,
 )
 from studio.core.records import Persona
-from studio.core.render import RenderSettings, check_settings
+from studio.core.render import RenderSettings, check_settings, sampler_name
 from studio.core.shots import Shot
 from studio.project import models as model_rows
 from studio.project import personas as persona_rows
@@ -175,6 +175,7 @@ def _checked(
 ) -> tuple[RenderSettings, ModelRecord | None]:
     """The settings with names spelled as registered, and the base model they name; refuses
     what cannot be rendered with a message naming the setting."""
+    settings = settings.with_changes(sampler=sampler_name(settings.sampler))
     check_settings(settings)
     if not 0 <= settings.seed_offset < 2**32:
         raise StudioError(
