@@ -144,7 +144,7 @@ class TimelineWorkspace(Workspace):
         splitter.addWidget(left)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 1)
-        splitter.setSizes([1000, 360])
+        splitter.setSizes([940, 460])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -242,6 +242,15 @@ class TimelineWorkspace(Workspace):
         if self.project is None or self.project.read_only:
             return
         cast = [(p.id, p.name) for p in personas.list_personas(self.project)]
+        if not cast:
+            dialogs.show_error(
+                self,
+                StudioError(
+                    "There is no persona to render yet.",
+                    hint="Add one in the Persona workspace first.",
+                ),
+            )
+            return
         dialog = AddShotDialog(cast, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.add_shot(**dialog.values())
@@ -338,13 +347,15 @@ class TimelineWorkspace(Workspace):
                 self.say(f"Drift verdicts in for {plural(len(shots), 'shot')}")
 
     def _render_event(self, job_id: str, event) -> None:
-        if event.event in ("progress", "done", "failed", "cancelled", "interrupted"):
+        ended = event.event in ("done", "failed", "cancelled", "interrupted")
+        # A frame was committed when the count of frames done grew (step events keep it).
+        if ended or (event.event == "progress" and event.progress.done > len(self._landed[job_id])):
             committed = timeline.committed_frames(self.project, job_id)
             new = committed - self._landed[job_id]
             self._landed[job_id] = committed
             for shot_id in dict.fromkeys(s for s, _ in sorted(new)):
                 self.refresh_shot(shot_id)
-        if event.event in ("done", "failed", "cancelled", "interrupted"):
+        if ended:
             shots = self._render_jobs.pop(job_id)
             self._landed.pop(job_id, None)
             self.say(f"{event.title}: {event.message}")

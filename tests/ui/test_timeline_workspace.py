@@ -69,6 +69,10 @@ def test_demo_shots_are_lanes_in_story_order_with_their_verdicts(window, ws):
     assert lanes["Hangar walk"].count(timeline.FLAGGED) == 0
     assert lanes["Set visit"].count(timeline.FLAGGED) == 5
     assert lanes["Cutaways"].count(timeline.UNMEASURABLE) == 4
+    ws.lanes.select([lanes["Set visit"].id])
+    assert ws.delete_action.isEnabled()
+    assert not ws.render_action.isEnabled()  # footage: nothing to render
+    assert not ws.duplicate_action.isEnabled()
 
 
 def test_dragging_a_lane_reorders_the_shots_and_undo_puts_it_back(qtbot, ws):
