@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from PySide6.QtCore import QObject, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -23,7 +23,7 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
 )
-from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QWidget
+from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QToolTip, QWidget
 
 from studio.core.text import plural
 from studio.services import library, timeline
@@ -76,7 +76,6 @@ class TimelineLanes(QAbstractScrollArea):
 
     selection_changed = Signal()
     move_requested = Signal(str, int)  # shot id, the place it was dropped at
-    activated = Signal(str)  # a lane was double-clicked
     CACHE = 3000  # pictures kept in memory, least recently shown dropped
 
     def __init__(self, parent: QWidget | None = None):
@@ -408,10 +407,29 @@ class TimelineLanes(QAbstractScrollArea):
         if target != source:
             self.move_requested.emit(self._rows[source].id, target)
 
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        i = self.index_at(event.position().toPoint())
-        if i is not None:
-            self.activated.emit(self._rows[i].id)
+    def viewportEvent(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            text = self._tip_at(event.pos())
+            if text:
+                QToolTip.showText(event.globalPos(), text, self.viewport())
+            else:
+                QToolTip.hideText()
+            return True
+        return super().viewportEvent(event)
+
+    def _tip_at(self, pos: QPoint) -> str:
+        i = self.index_at(pos)
+        if i is None or pos.x() < HEADER_W:
+            return ""
+        row = self._rows[i]
+        step = CELL_W + CELL_GAP
+        k = (pos.x() - HEADER_W - CELL_GAP + self.horizontalScrollBar().value()) // step
+        if not 0 <= k < row.planned or not self.frame_rect(i, k).contains(pos):
+            return ""
+        frame = next((f for f in row.frames if f.index == k), None)
+        if frame is None or not frame.blob_sha:
+            return f"{row.name}, frame {k + 1}: not rendered yet"
+        return f"{row.name}, frame {k + 1}: {frame.verdict}"
 
     def keyPressEvent(self, event) -> None:
         key = event.key()

@@ -6,8 +6,9 @@ import io
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtCore import QEvent, QPoint, Qt
+from PySide6.QtGui import QHelpEvent
+from PySide6.QtWidgets import QApplication, QDialog, QToolTip
 
 from studio.core.render import RenderSettings
 from studio.project import renders as render_rows
@@ -227,3 +228,22 @@ def test_render_lands_frames_in_the_lane_then_the_verdicts(qtbot, render_window,
     assert (row.rendered, row.planned) == (2, 2)
     assert len(render_rows.current_takes(ws.project, shot_id)) == 2
     assert "Rendering 2 frames of 1 shot" in ws.log.toPlainText()
+
+
+def _tip(lanes, pos: QPoint) -> str:
+    view = lanes.viewport()
+    QApplication.sendEvent(view, QHelpEvent(QEvent.Type.ToolTip, pos, view.mapToGlobal(pos)))
+    text = QToolTip.text() if QToolTip.isVisible() else ""
+    QToolTip.hideText()
+    return text
+
+
+def test_a_frames_tooltip_gives_its_verdict(ws):
+    lanes = ws.lanes
+    assert _tip(lanes, lanes.header_rect(0).center()) == ""
+    set_visit = lanes.rows()[1]
+    drifted = next(f.index for f in set_visit.frames if f.verdict == timeline.FLAGGED)
+    assert _tip(lanes, lanes.frame_rect(1, drifted).center()) == (
+        f"Set visit, frame {drifted + 1}: flagged"
+    )
+    assert _tip(lanes, lanes.frame_rect(0, 0).center()) == "Hangar walk, frame 1: ok"
