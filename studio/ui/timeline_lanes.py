@@ -392,7 +392,13 @@ class TimelineLanes(QAbstractScrollArea):
         pos = event.position().toPoint()
         if (pos - self._press[1]).manhattanLength() < QApplication.startDragDistance():
             return
-        gap = (pos.y() + self.verticalScrollBar().value() + LANE_H // 2) // LANE_H
+        bar = self.verticalScrollBar()
+        edge = LANE_H // 3
+        if pos.y() < edge:  # near an edge the lanes scroll, so a lane can travel the whole film
+            bar.setValue(bar.value() - edge)
+        elif pos.y() > self.viewport().height() - edge:
+            bar.setValue(bar.value() + edge)
+        gap = (pos.y() + bar.value() + LANE_H // 2) // LANE_H
         self._drop_at = max(0, min(len(self._rows), gap))
         self.viewport().update()
 

@@ -247,3 +247,22 @@ def test_a_frames_tooltip_gives_its_verdict(ws):
         f"Set visit, frame {drifted + 1}: flagged"
     )
     assert _tip(lanes, lanes.frame_rect(0, 0).center()) == "Hangar walk, frame 1: ok"
+
+
+def test_dragging_to_the_bottom_edge_scrolls_the_lanes(qtbot, ws):
+    for i in range(8):
+        renders.add_render_shot(ws.project, f"Extra {i}", ["Nova Hale"], RenderSettings(frames=2))
+    ws.reload()
+    lanes, view = ws.lanes, ws.lanes.viewport()
+    shown = view.height() // LANE_H
+    assert len(lanes.rows()) > shown + 3
+    start = lanes.header_rect(0).center()
+    bottom = QPoint(start.x(), view.height() - 3)
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=start)
+    for _ in range(20):
+        qtbot.mouseMove(view, bottom)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=bottom)
+    assert lanes.verticalScrollBar().value() == lanes.verticalScrollBar().maximum()
+    names = _stored_names(ws)
+    assert names.index("Hangar walk") > shown
+    assert names == _lane_names(ws)
