@@ -21,7 +21,7 @@ from studio.engine.render.motion import (
     load_video_pipeline,
     render_clip,
 )
-from tests.fixtures.tiny_video import SAMPLE_SIZE, save_tiny_wan_i2v
+from tests.fixtures.tiny_video import SAMPLE_SIZE, WAN22, save_tiny_wan_i2v
 
 FRAMES = 9
 
@@ -252,3 +252,38 @@ def test_a_model_not_registered_as_video_or_not_there_is_refused(tmp_path, wan_f
         load_video_pipeline(wan_ref(tmp_path / "gone"), torch.device("cpu"), torch.float32)
 
     assert "not as a Wan image-to-video model" in wrong_kind.value.message
+
+
+def test_a_wan_2_2_folder_renders_with_both_transformers(tmp_path, keyframe, monkeypatch):
+    """Wan 2.2 I2V: no image encoder; the second transformer takes the low-noise steps."""
+    import torch
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = save_tiny_wan_i2v(tmp_path / "wan22", version=WAN22)
+    pipe = load_video_pipeline(wan_ref(folder), torch.device("cpu"), torch.float32)
+    calls = []
+    pipe.transformer.register_forward_hook(lambda *_: calls.append(1))
+    pipe.transformer_2.register_forward_hook(lambda *_: calls.append(2))
+
+    frames = clip(pipe, keyframe)
+
+    assert detect_video_folder(folder) == (VIDEO, WAN_I2V)
+    assert pipe.image_encoder is None
+    assert len(frames) == FRAMES and frames[0].shape == (SAMPLE_SIZE, SAMPLE_SIZE, 3)
+    assert calls == [1, 1, 2, 2]  # one step each, with and without the prompt
+    shutil.rmtree(folder / "transformer_2")
+    with pytest.raises(ModelLoadError) as missing:
+        detect_video_folder(folder)
+    assert "missing its transformer_2" in missing.value.message
+
+
+def test_a_half_precision_load_keeps_the_vae_and_image_encoder_in_float32(wan_folder, keyframe):
+    import torch
+
+    pipe = load_video_pipeline(wan_ref(wan_folder), torch.device("cpu"), torch.bfloat16)
+
+    frames = clip(pipe, keyframe)
+
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.text_encoder.dtype == torch.bfloat16
+    assert pipe.vae.dtype == torch.float32 and pipe.image_encoder.dtype == torch.float32
+    assert len(frames) == FRAMES and frames[0].dtype == np.uint8
