@@ -4,7 +4,8 @@ Builds two projects in a temporary folder: a large one (100 shots of 100 frames 
 and a small one (5 shots of 16 frames, about one screen). Every frame has its own picture and
 a drift score (a tenth of them flagged, a tenth not measurable). The Timeline workspace then
 opens each project offscreen at 1440x900 and
-- times the open (reading every lane, its frames and their verdicts once);
+- times the open (reading every lane, its frames and their verdicts once) and moving the first
+  shot to the end (one undo step, the lanes following);
 - scrolls the lanes from top to bottom a page at a time, then the film strips from left to
   right, painting the viewport synchronously at each position, first before the pictures
   arrive (placeholders) and then again once they were decoded off-thread;
@@ -101,6 +102,11 @@ def measure(app: QApplication, path: Path, settings: Path) -> dict:
     ws.reload()
     open_ms = (time.perf_counter() - t0) * 1000
     flagged = sum(r.count("flagged") for r in lanes.rows())
+    first = lanes.rows()[0].id
+    t0 = time.perf_counter()
+    ws.move_shot(first, len(lanes.rows()) - 1)  # one undo step: the edit and the lanes following
+    move_ms = (time.perf_counter() - t0) * 1000
+    assert lanes.rows()[-1].id == first
 
     gui = threading.get_ident()
     statements: list[str] = []
@@ -135,6 +141,7 @@ def measure(app: QApplication, path: Path, settings: Path) -> dict:
     window.project._conn.set_trace_callback(None)
     result = {
         "open_ms": open_ms,
+        "move_ms": move_ms,
         "lanes": len(lanes.rows()),
         "flagged": flagged,
         "steps": len(cold),
@@ -168,13 +175,18 @@ def main() -> int:
     for name, r in (("small (5x16)", small), (f"large ({args.shots}x{args.frames})", large)):
         print(
             f"{name:>16}: open {r['open_ms']:.0f} ms ({r['lanes']} lanes, {r['flagged']} flagged "
-            f"frames); {r['steps']} scroll steps, paint mean {r['cold_mean']:.1f} ms, max "
+            f"frames), move a shot {r['move_ms']:.0f} ms; {r['steps']} scroll steps, paint "
+            f"mean {r['cold_mean']:.1f} ms, max "
             f"{r['cold_max']:.1f} ms; with pictures mean {r['warm_mean']:.1f} ms, max "
             f"{r['warm_max']:.1f} ms; {r['gui_statements']} database statements on the GUI "
             f"thread while painting; {r['pictures_held']} pictures in memory"
         )
-    ratio = large["warm_mean"] / small["warm_mean"]
-    print(f"paint time, large / small timeline: {ratio:.2f}x (target about 1; under 30 ms a paint)")
+    cold = large["cold_mean"] / small["cold_mean"]
+    warm = large["warm_mean"] / small["warm_mean"]
+    print(
+        f"paint time, large / small timeline: {cold:.2f}x before the pictures, {warm:.2f}x with "
+        "them (target about 1; under 30 ms a paint)"
+    )
     return 0 if large["gui_statements"] == 0 else 1
 
 

@@ -127,6 +127,11 @@ def timeline_rows(project: Project, shot_keys: Sequence[str] | None = None) -> l
     return out
 
 
+def shot_order(project: Project) -> list[str]:
+    """Shot ids in timeline order (cheap: to follow an edit without reading every lane)."""
+    return rows.shot_order(project)
+
+
 def committed_frames(project: Project, job_id: str) -> set[tuple[str, int]]:
     """(shot id, frame index) of each frame a render job has committed so far."""
     return {parse_frame_unit(u) for u in job_rows.done_units(project, job_id) if "/" in u}

@@ -152,6 +152,7 @@ class TimelineWorkspace(Workspace):
         self._render_jobs: dict[str, tuple[str, ...]] = {}  # job id -> the shots it renders
         self._landed: dict[str, set[tuple[str, int]]] = {}  # job id -> frames already shown
         self._analysis_jobs: dict[str, tuple[str, ...]] = {}
+        self._portraits: dict[str, bytes | None] = {}  # persona id -> her portrait thumbnail
         self._update_actions()
 
     # -- project --------------------------------------------------------------------------------
@@ -175,13 +176,17 @@ class TimelineWorkspace(Workspace):
 
     def reload(self, select: list[str] | None = None) -> None:
         """Read every lane again (after an edit of the timeline or a project switch)."""
+        self._portraits = {}
+        rows = timeline.timeline_rows(self.project) if self.project is not None else []
+        self._show(rows, select)
+
+    def _show(self, rows: list[timeline.TimelineRow], select: list[str] | None) -> None:
         if self.project is None:
             self.lanes.set_rows(None, [], {})
         else:
-            rows = timeline.timeline_rows(self.project)
-            cast = {pid for r in rows for pid in r.persona_ids}
-            portraits = {pid: library.portrait(self.project, pid) for pid in cast}
-            self.lanes.set_rows(self.project, rows, portraits)
+            for pid in {pid for r in rows for pid in r.persona_ids} - set(self._portraits):
+                self._portraits[pid] = library.portrait(self.project, pid)
+            self.lanes.set_rows(self.project, rows, self._portraits)
         if select is not None:
             self.lanes.select(select)
         self._selection_changed()
@@ -201,8 +206,15 @@ class TimelineWorkspace(Workspace):
         return any(r.id == shot_id for r in self.lanes.rows())
 
     def shots_changed(self, select: str | None = None) -> None:
-        """An undo command changed the timeline: show it, with `select` chosen."""
-        self.reload([select] if select else [])
+        """An undo command changed the timeline: show it, with `select` chosen. Only shots new
+        to the lanes are read; the others keep their lanes, in the new order."""
+        if self.project is None:
+            return
+        order = timeline.shot_order(self.project)
+        shown = {r.id: r for r in self.lanes.rows()}
+        new = [s for s in order if s not in shown]
+        read = {r.id: r for r in timeline.timeline_rows(self.project, new)} if new else {}
+        self._show([shown.get(s) or read[s] for s in order], [select] if select else [])
 
     # -- edits ----------------------------------------------------------------------------------
 
