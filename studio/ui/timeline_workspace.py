@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QSpinBox,
@@ -27,6 +26,7 @@ from studio.core.render import RenderSettings
 from studio.core.text import plural
 from studio.services import drift, library, personas, rendering, timeline
 from studio.ui import dialogs
+from studio.ui.shot_editor import ShotEditor
 from studio.ui.timeline_commands import (
     AddShotCommand,
     DeleteShotsCommand,
@@ -35,11 +35,6 @@ from studio.ui.timeline_commands import (
 )
 from studio.ui.timeline_lanes import TimelineLanes
 from studio.ui.workspace import Workspace
-
-try:  # the per-shot settings editor, where this build has it
-    from studio.ui.shot_editor import ShotEditor
-except ImportError:
-    ShotEditor = None
 
 
 class AddShotDialog(QDialog):
@@ -131,18 +126,12 @@ class TimelineWorkspace(Workspace):
         column.addWidget(self.lanes, 1)
         column.addWidget(self.log)
 
-        if ShotEditor is not None:
-            self.shot_editor = ShotEditor(self._undo)
-            self.shot_editor.settings_changed.connect(self.refresh_shot)
-            side: QWidget = self.shot_editor
-        else:
-            self.shot_editor = None
-            side = QLabel("Select a shot")
-            side.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        side.setMinimumWidth(280)
+        self.shot_editor = ShotEditor(self._undo)
+        self.shot_editor.settings_changed.connect(self.refresh_shot)
+        self.shot_editor.setMinimumWidth(280)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(side)
+        splitter.addWidget(self.shot_editor)
         splitter.setStretchFactor(0, 1)
         splitter.setSizes([940, 460])
         layout = QVBoxLayout(self)
@@ -165,13 +154,11 @@ class TimelineWorkspace(Workspace):
         self._landed.clear()
         self._analysis_jobs.clear()
         self.log.clear()
-        if self.shot_editor is not None:
-            self.shot_editor.set_project(project)
+        self.shot_editor.set_project(project)
         self.reload()
 
     def set_runner(self, runner) -> None:
-        if self.shot_editor is not None:
-            self.shot_editor.set_runner(runner)
+        self.shot_editor.set_runner(runner)
         super().set_runner(runner)
 
     def reload(self, select: list[str] | None = None) -> None:
@@ -278,8 +265,7 @@ class TimelineWorkspace(Workspace):
 
     def _selection_changed(self) -> None:
         ids = self.lanes.selected_ids()
-        if self.shot_editor is not None:
-            self.shot_editor.set_shot(ids[0] if len(ids) == 1 else None)
+        self.shot_editor.set_shot(ids[0] if len(ids) == 1 else None)
         self._update_actions()
 
     def _update_actions(self) -> None:

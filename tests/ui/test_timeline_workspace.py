@@ -266,3 +266,16 @@ def test_dragging_to_the_bottom_edge_scrolls_the_lanes(qtbot, ws):
     names = _stored_names(ws)
     assert names.index("Hangar walk") > shown
     assert names == _lane_names(ws)
+
+
+def test_the_shot_editor_follows_the_selection_and_its_edits_reach_the_lane(ws, monkeypatch):
+    _add_shot(None, ws, monkeypatch, "Stage left", frames=3)
+    shot_id = ws.lanes.rows()[-1].id
+    assert ws.shot_editor.shot_id == shot_id
+    ws.shot_editor.frames_spin.setValue(7)
+    assert renders.render_settings(ws.project, shot_id).frames == 7
+    assert ws.lanes.rows()[-1].planned == 7
+    ws.undo_stack.undo()  # the edit, on the workspace's own undo stack
+    assert ws.lanes.rows()[-1].planned == 3
+    ws.lanes.select([ws.lanes.rows()[0].id, shot_id])
+    assert ws.shot_editor.shot_id is None  # one shot at a time
