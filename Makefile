@@ -48,6 +48,7 @@ screenshots: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace persona --screenshot docs/persona-editor.png
 	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace library --screenshot docs/library.png
 	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace drift --screenshot docs/drift-heatmap.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace timeline --screenshot docs/timeline.png
 	QT_QPA_PLATFORM=offscreen $(BIN)/persona-studio --workspace drift --size 1600x1000 \
 	  --screenshot docs/frame-inspector.png --part frameInspector
 

@@ -133,7 +133,7 @@ class TimelineWorkspace(Workspace):
         splitter.addWidget(left)
         splitter.addWidget(self.shot_editor)
         splitter.setStretchFactor(0, 1)
-        splitter.setSizes([940, 460])
+        splitter.setSizes([700, 800])  # the editor shows its prompt and references beside the fields
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
