@@ -20,13 +20,21 @@ DREAMBOOTH = "dreambooth"  # a base model fine-tuned on one persona; used as her
 LORA = "lora"
 IP_ADAPTER = "ip-adapter"
 IMAGE_ENCODER = "image-encoder"  # the CLIP vision model an IP-Adapter reads references with
-KINDS = (BASE, DREAMBOOTH, LORA, IP_ADAPTER, IMAGE_ENCODER)
+VIDEO = "video"  # an image-to-video model that animates a keyframe into a clip (motion shots)
+KINDS = (BASE, DREAMBOOTH, LORA, IP_ADAPTER, IMAGE_ENCODER, VIDEO)
 
 # Families: which architecture a model belongs to (a LoRA or adapter fits one family only).
 SD15 = "sd15"
 SDXL = "sdxl"
 FAMILIES = (SD15, SDXL)
-FAMILY_NAMES = {SD15: "Stable Diffusion 1.5", SDXL: "Stable Diffusion XL"}
+# Video families are kept apart: a still shot's base model, LoRA or adapter is never one of them.
+WAN_I2V = "wan-i2v"
+VIDEO_FAMILIES = (WAN_I2V,)
+FAMILY_NAMES = {
+    SD15: "Stable Diffusion 1.5",
+    SDXL: "Stable Diffusion XL",
+    WAN_I2V: "Wan image-to-video",
+}
 
 # Formats the studio loads. Pickle-based files (.ckpt, .pt, .bin, .pth) are never loaded.
 DIFFUSERS = "diffusers"  # a folder with model_index.json (or a component's config.json)
@@ -115,8 +123,9 @@ KIND_NAMES = {
     LORA: "LoRA",
     IP_ADAPTER: "IP-Adapter",
     IMAGE_ENCODER: "image encoder",
+    VIDEO: "image-to-video model",
 }
-FAMILY_SHORT = {SD15: "SD 1.5", SDXL: "SDXL"}
+FAMILY_SHORT = {SD15: "SD 1.5", SDXL: "SDXL", WAN_I2V: "Wan"}
 VARIANT_NAMES = {
     PLAIN: "IP-Adapter",
     PLUS: "IP-Adapter Plus",
@@ -156,6 +165,12 @@ PIPELINE_COMPONENTS = {
 WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 ENCODER_ARCHITECTURES = ("CLIPVisionModelWithProjection", "CLIPVisionModel")
 WEIGHT_SUFFIXES = (".safetensors", ".onnx")  # the files a model's hash covers
+
+# Wan 2.1 / 2.2 image-to-video folders (diffusers' WanImageToVideoPipeline).
+WAN_PIPELINE = "WanImageToVideoPipeline"
+WAN_REQUIRED = ("tokenizer", "text_encoder", "vae", "scheduler", "transformer")
+WAN_IMAGE_COMPONENTS = ("image_encoder", "image_processor")  # where the transformer reads one
+WAN_WEIGHTED = ("transformer", "transformer_2", "text_encoder", "vae", "image_encoder")
 
 _CONVERT_HINT = (
     "Convert it to .safetensors (persona-studio models convert PROJECT FILE, or Convert… in the"
@@ -698,8 +713,89 @@ def _weights_in(names: set[str], folder: str) -> tuple[list[str], list[str]]:
     return safe, pickled
 
 
+def wan_named_components(index: Mapping[str, Any]) -> set[str]:
+    """The components a Wan model_index.json names with a library and class (not nulls)."""
+    return {
+        c
+        for c, v in index.items()
+        if not c.startswith("_")
+        and isinstance(v, list)
+        and len(v) == 2
+        and bool(v[0])
+        and bool(v[1])
+    }
+
+
+def wan_needed_components(index: Mapping[str, Any], transformer: Mapping[str, Any]) -> list[str]:
+    """The components a Wan image-to-video folder must have, from its index and transformer config.
+
+    Wan 2.2 (a `boundary_ratio`) switches to a second transformer for the low-noise steps; a
+    transformer with an `image_dim` (Wan 2.1) reads the keyframe through a CLIP image encoder.
+    """
+    needed = list(WAN_REQUIRED)
+    if index.get("boundary_ratio") is not None:
+        needed.append("transformer_2")
+    if transformer.get("image_dim") is not None:
+        needed.extend(WAN_IMAGE_COMPONENTS)
+    return needed
+
+
+def _detect_wan(names: set[str], index: Mapping, configs: Mapping[str, Any]) -> Detection:
+    transformer = configs.get("transformer/config.json")
+    transformer = transformer if isinstance(transformer, Mapping) else {}
+    present = wan_named_components(index)
+    needed = wan_needed_components(index, transformer)
+    missing = [
+        c for c in needed if c not in present or not any(n.startswith(f"{c}/") for n in names)
+    ]
+    if missing:
+        return _not_a_model(
+            f"an incomplete Wan image-to-video folder: it lacks its {', '.join(missing)}",
+            "Download the model again, or copy its whole folder.",
+        )
+    for component in WAN_WEIGHTED:
+        if component not in present:
+            continue
+        safe, pickled = _weights_in(names, component)
+        if not safe:
+            if pickled:
+                return Detection(
+                    problem=f"its {component} weights are a pickle file ({pickled[0]}), which the"
+                    " studio never loads",
+                    hint=f"Download the .safetensors weights of {component}.",
+                )
+            return _not_a_model(
+                f"an incomplete diffusers folder: {component}/ holds no weights",
+                "Download the model again, or copy its whole folder.",
+            )
+    why = [f"model_index.json names {WAN_PIPELINE}"]
+    why.append(
+        "two transformers (Wan 2.2)"
+        if "transformer_2" in needed
+        else "one transformer reading the keyframe through an image encoder (Wan 2.1)"
+        if "image_encoder" in needed
+        else "one transformer"
+    )
+    return Detection(
+        kind=VIDEO,
+        family=WAN_I2V,
+        format=DIFFUSERS,
+        layout=PIPELINE_FOLDER,
+        why=tuple(why),
+        meta={"pipeline": WAN_PIPELINE},
+    )
+
+
 def _detect_pipeline(names: set[str], index: Mapping, configs: Mapping[str, Any]) -> Detection:
     cls = str(index.get("_class_name", ""))
+    if cls == WAN_PIPELINE:
+        return _detect_wan(names, index, configs)
+    if cls.startswith("Wan"):
+        return _not_a_model(
+            f"a Wan text-to-video model ({cls}); motion shots animate a keyframe with a Wan"
+            " image-to-video model",
+            "Register the diffusers folder of a Wan 2.1 or 2.2 image-to-video model.",
+        )
     family = PIPELINES.get(cls)
     if family is None:
         return _not_a_model(
@@ -840,9 +936,10 @@ def settle(found: Detection, kind: str = "", family: str = "", where: str = "") 
         raise ModelFileError(
             f"'{kind}' is not a kind of model.", hint=f"Use one of {', '.join(KINDS)}."
         )
-    if family and family not in FAMILIES:
+    if family and family not in FAMILIES + VIDEO_FAMILIES:
         raise ModelFileError(
-            f"'{family}' is not a model family.", hint=f"Use one of {', '.join(FAMILIES)}."
+            f"'{family}' is not a model family.",
+            hint=f"Use one of {', '.join(FAMILIES + VIDEO_FAMILIES)}.",
         )
     out = found
     if kind and kind != found.kind:

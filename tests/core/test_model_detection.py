@@ -285,3 +285,76 @@ def test_a_folder_hash_covers_its_weights_paths_and_hashes_in_any_order():
     moved = m.folder_sha256([("unet/w.safetensors", "22"), ("vae/w.safetensors", "11")])
     assert a == b != moved and len(a) == 64
     assert m.is_weight_file("unet/x.safetensors") and not m.is_weight_file("unet/config.json")
+
+
+# -- video models -----------------------------------------------------------------------------
+
+_WAN_FILES = {
+    "transformer": "diffusion_pytorch_model.safetensors",
+    "transformer_2": "diffusion_pytorch_model.safetensors",
+    "text_encoder": "model.safetensors",
+    "vae": "diffusion_pytorch_model.safetensors",
+    "image_encoder": "model.safetensors",
+    "tokenizer": "tokenizer_config.json",
+    "scheduler": "scheduler_config.json",
+    "image_processor": "preprocessor_config.json",
+}
+
+
+def _wan_listing(version: str, drop: str = "", pickled: str = "") -> tuple[list[str], dict]:
+    """The file list and configs of a Wan I2V folder: 2.1 reads the keyframe through an image
+    encoder; 2.2 has two transformers and none."""
+    parts = ["tokenizer", "text_encoder", "vae", "scheduler", "transformer"]
+    index: dict = {"_class_name": m.WAN_PIPELINE, "_diffusers_version": "0.42.1"}
+    transformer: dict = {"_class_name": "WanTransformer3DModel"}
+    if version == "2.1":
+        parts += ["image_encoder", "image_processor"]
+        transformer["image_dim"] = 1280
+    else:
+        parts.append("transformer_2")
+        index["boundary_ratio"] = 0.875
+        index["image_encoder"] = [None, None]
+        index["image_processor"] = [None, None]
+    files = ["model_index.json", "transformer/config.json"]
+    for part in parts:
+        index[part] = ["diffusers", "Something"]
+        if part == drop:
+            continue
+        weights = _WAN_FILES[part]
+        if part == pickled:
+            weights = weights.replace(".safetensors", ".bin")
+        files.append(f"{part}/{weights}")
+    return files, {"model_index.json": index, "transformer/config.json": transformer}
+
+
+@pytest.mark.parametrize("version", ["2.1", "2.2"])
+def test_a_wan_image_to_video_folder_is_a_video_model(version):
+    found = m.detect_folder(*_wan_listing(version))
+    assert (found.kind, found.family, found.format) == (m.VIDEO, m.WAN_I2V, m.DIFFUSERS)
+    assert found.describe() == "Wan image-to-video model (diffusers folder)"
+    assert ("Wan 2.2" if version == "2.2" else "Wan 2.1") in found.explain()
+
+
+def test_an_incomplete_or_pickled_wan_folder_is_refused_naming_the_part():
+    no_encoder = m.detect_folder(*_wan_listing("2.1", drop="image_encoder"))
+    assert not no_encoder.ok and "image_encoder" in no_encoder.problem
+    no_second = m.detect_folder(*_wan_listing("2.2", drop="transformer_2"))
+    assert not no_second.ok and "transformer_2" in no_second.problem
+    pickled = m.detect_folder(*_wan_listing("2.1", pickled="transformer"))
+    assert not pickled.ok and "pickle" in pickled.problem and "transformer" in pickled.problem
+    t2v = m.detect_folder(
+        ["model_index.json"], {"model_index.json": {"_class_name": "WanPipeline"}}
+    )
+    assert not t2v.ok and "text-to-video" in t2v.problem
+
+
+def test_the_video_family_is_not_a_still_family_but_settles_as_detected():
+    assert m.VIDEO in m.KINDS and m.WAN_I2V in m.VIDEO_FAMILIES
+    assert m.WAN_I2V not in m.FAMILIES
+    found = m.detect_folder(*_wan_listing("2.1"))
+    assert m.settle(found, kind=m.VIDEO) == found
+    assert m.settle(found, family=m.WAN_I2V) == found
+    with pytest.raises(m.ModelFileError, match="not a base model"):
+        m.settle(found, kind=m.BASE)
+    with pytest.raises(m.ModelFileError, match="not Stable Diffusion 1.5"):
+        m.settle(found, family=m.SD15)

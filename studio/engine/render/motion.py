@@ -23,7 +23,16 @@ from typing import Any
 
 from studio.core.errors import JobError, StudioError
 from studio.core.jobs import CancelToken
-from studio.core.models import PICKLE_SUFFIXES, ModelRef
+from studio.core.models import (
+    PICKLE_SUFFIXES,
+    VIDEO,
+    WAN_I2V,
+    WAN_PIPELINE,
+    WAN_WEIGHTED,
+    ModelRef,
+    wan_named_components,
+    wan_needed_components,
+)
 from studio.core.render_errors import (
     CorruptModelError,
     ModelFileMissingError,
@@ -33,19 +42,11 @@ from studio.core.render_errors import (
 from studio.engine.render.pipelines import PICKLE_HINT, REDOWNLOAD_HINT, safetensors_header
 from studio.engine.render.renderer import StepProgress
 
-# The kind and family a Wan image-to-video model is registered under.
-VIDEO = "video"
-WAN_I2V = "wan-i2v"
 WAN_I2V_NAME = "Wan image-to-video"
-WAN_PIPELINE = "WanImageToVideoPipeline"
 WAN_HINT = (
     "Choose the diffusers folder of a Wan 2.1 or 2.2 image-to-video model "
     "(such as Wan-AI/Wan2.1-I2V-14B-480P-Diffusers), the one that holds model_index.json."
 )
-# Components every Wan I2V folder has; the image encoder only where the transformer reads one.
-REQUIRED = ("tokenizer", "text_encoder", "vae", "scheduler", "transformer")
-IMAGE_COMPONENTS = ("image_encoder", "image_processor")
-WEIGHTED = ("transformer", "transformer_2", "text_encoder", "vae", "image_encoder")
 # Wan's transformers attend to exactly this many text tokens: with an image encoder they split
 # the keyframe's tokens off the front of the context by this count.
 TEXT_TOKENS = 512
@@ -94,14 +95,9 @@ def _check_folder(folder: Path, name: str) -> dict[str, Any]:
             f"{label} is {what}, not a {WAN_I2V_NAME} model: motion shots animate a keyframe.",
             hint=WAN_HINT,
         )
-    present = {c for c, v in index.items() if _named(v) and not c.startswith("_")}
-    needed = list(REQUIRED)
-    if index.get("boundary_ratio") is not None:
-        # Wan 2.2 switches to the second transformer for the low-noise steps.
-        needed.append("transformer_2")
+    present = wan_named_components(index)
     config = _read_json(folder / "transformer" / "config.json", name) or {}
-    if config.get("image_dim") is not None:
-        needed.extend(IMAGE_COMPONENTS)
+    needed = wan_needed_components(index, config)
     missing = [c for c in needed if c not in present or not (folder / c).is_dir()]
     if missing:
         raise ModelLoadError(
@@ -109,14 +105,10 @@ def _check_folder(folder: Path, name: str) -> dict[str, Any]:
             f"{', '.join(needed)}).",
             hint="The folder is incomplete: download or copy the model again.",
         )
-    for component in WEIGHTED:
+    for component in WAN_WEIGHTED:
         if component in present:
             _check_weights(folder / component, component, name)
     return index
-
-
-def _named(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 2 and bool(value[0]) and bool(value[1])
 
 
 def _read_json(path: Path, name: str) -> dict[str, Any] | None:
