@@ -85,6 +85,8 @@ class RenderSettings:
     yaw: float = 0.0  # the head pose the references should cover
     pitch: float = 0.0
     seed_offset: int = 0
+    # Reference ids the artist chose to condition the shot, in order; () lets the library pick.
+    pinned_references: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +98,8 @@ class RenderSettings:
         for key in ("loras", "ip_adapters"):
             if key in values:
                 values[key] = tuple((str(n), float(w)) for n, w in values[key] or ())
+        if "pinned_references" in values:
+            values["pinned_references"] = tuple(str(r) for r in values["pinned_references"] or ())
         return cls(**values)
 
     def size_for(self, family: str) -> tuple[int, int]:

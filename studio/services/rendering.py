@@ -36,7 +36,7 @@ from studio.project import personas as persona_rows
 from studio.project import renders as render_rows
 from studio.project import shots as shot_rows
 from studio.project.store import Project
-from studio.services import audit, personas
+from studio.services import audit, personas, renders
 
 TokenCounter = Callable[[str], int]
 
@@ -250,9 +250,14 @@ def plan_shot(
     pose_gaps: tuple[float, ...] = ()
     embedding: tuple = ()
     if adapters:
-        picks = audit.pick_references(
-            project, persona_id, settings.yaw, settings.pitch, settings.references
-        )
+        if settings.pinned_references:  # the artist's own choice, in her order
+            picks = renders.pinned_picks(
+                project, persona_id, settings.pinned_references, settings.yaw, settings.pitch
+            )
+        else:
+            picks = audit.pick_references(
+                project, persona_id, settings.yaw, settings.pitch, settings.references
+            )
         reference_ids = [p.reference.id for p in picks]
         reference_shas = tuple(p.reference.blob_sha for p in picks)
         notes.extend(f"{shot.name}: {warning}" for warning in picks.warnings)

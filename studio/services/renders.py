@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from studio.core import library as lib
 from studio.core import persona as record_rules
 from studio.core.errors import NotFoundError, StudioError
 from studio.core.models import (
@@ -27,9 +28,11 @@ from studio.core.render import RenderSettings, check_settings, sampler_name
 from studio.core.shots import Shot
 from studio.project import models as model_rows
 from studio.project import personas as persona_rows
+from studio.project import references as reference_rows
 from studio.project import renders as rows
 from studio.project import shots as shot_rows
 from studio.project.store import Project
+from studio.services import audit
 from studio.services import shots as shot_service
 
 RENDER_KIND = "render"  # Shot.source_kind of a shot made for rendering
@@ -194,8 +197,89 @@ def _checked(
         model=base.name if base else "",
         loras=loras,
         ip_adapters=adapters,
+        pinned_references=_pinned(project, personas, settings.pinned_references),
     )
     return changed, base
+
+
+def _pinned(project: Project, personas: Sequence[Persona], ids: Sequence[str]) -> tuple[str, ...]:
+    """The pinned reference ids, each once: references of the shot's persona, not quarantined."""
+    ids = tuple(dict.fromkeys(str(i) for i in ids))
+    if not ids:
+        return ()
+    if not personas:
+        raise StudioError(
+            "The shot has no persona, so no reference can be pinned to it.",
+            hint="Add the shot again with its persona.",
+        )
+    persona = personas[0]
+    most = lib.PICK_RANGE[1]
+    if len(ids) > most:
+        raise StudioError(
+            f"IP-Adapter reads at most {most} references, not {len(ids)} pinned ones.",
+            hint=f"Pin {most} references or fewer.",
+        )
+    owned = {r.id: r for r in reference_rows.list_references(project, persona.id)}
+    for ref_id in ids:
+        ref = owned.get(ref_id)
+        if ref is None:
+            raise StudioError(
+                f"The reference {ref_id} is not one of {persona.name}'s references.",
+                hint=f"Pin references from {persona.name}'s library.",
+            )
+        if ref.status == lib.QUARANTINED:
+            raise StudioError(
+                f"The reference '{ref.file_name}' is quarantined, so it cannot condition a shot.",
+                hint="Approve it in the Library workspace first, or pin another reference.",
+            )
+    return ids
+
+
+def pinned_picks(
+    project: Project, persona_key: str, reference_ids: Sequence[str], yaw: float, pitch: float
+) -> lib.Picks:
+    """The pinned references as picks, in their order, with their pose gaps and the pose
+    warning the library's own picks would give; each needs a face found by the audit."""
+    persona = persona_rows.get_persona(project, persona_key)
+    rows_by_id = {a.reference.id: a for a in audit.audit_rows(project, persona.id)}
+    picks = []
+    for ref_id in reference_ids:
+        row = rows_by_id.get(ref_id)
+        if row is None:
+            raise StudioError(
+                f"The pinned reference {ref_id} is no longer one of {persona.name}'s references.",
+                hint="Remove it from the shot's references, or use the library's picks.",
+            )
+        if row.reference.status == lib.QUARANTINED:
+            raise StudioError(
+                f"The pinned reference '{row.reference.file_name}' has been quarantined.",
+                hint="Approve it again, remove it from the shot's references, or use the"
+                " library's picks.",
+            )
+        if row.face is None:
+            raise StudioError(
+                f"The reference audit found no face in the pinned '{row.reference.file_name}'.",
+                hint="Run the reference audit, or pin another reference.",
+            )
+        gap = lib.pose_gap(row.face, yaw, pitch)
+        note = f"{gap:.0f}° from the shot's pose" if gap > lib.POSE_TOLERANCE_DEG else ""
+        why = "pinned by the artist" + (f", {note}" if note else "")
+        closeness = lib.pose_closeness(row.face, yaw, pitch)
+        identity = lib.identity_score(row.agreement, None)
+        quality = lib.face_quality(row.face)
+        picks.append(
+            lib.Pick(row.reference, row.face, closeness, identity, quality, closeness, 0.0, why,
+                     gap, note)
+        )  # fmt: skip
+    nearest = min(picks, key=lambda p: p.pose_gap, default=None)
+    pose_note = lib.pose_warning(
+        [p.pose_gap for p in picks],
+        nearest.face if nearest else None,
+        nearest.pose_gap if nearest else 0.0,
+        yaw,
+        pitch,
+    )
+    return lib.Picks(picks, warnings=(pose_note,), pose_note=pose_note, target=(yaw, pitch))
 
 
 def _lighting_setup(project: Project, personas: Sequence[Persona], setup: str) -> str:
