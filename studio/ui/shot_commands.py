@@ -38,6 +38,7 @@ FIELD_NOUNS = {
     "yaw": "head yaw",
     "pitch": "head pitch",
     "seed_offset": "seed offset",
+    "pinned_references": "pinned references",
 }
 
 

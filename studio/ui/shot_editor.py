@@ -4,8 +4,10 @@ Every edit is one `SetShotSettingsCommand` on the workspace's undo stack; the fi
 from the stored settings after each change, so a refused edit (the service's message is shown
 beside the fields and in a dialog) leaves both the project and the fields as they were.
 
-Beside the fields, read-only: the prompt the shot renders with (its token counts and the
-phrases the budget leaves out), and the references picked to condition it through IP-Adapter.
+Beside the fields: the prompt the shot renders with (its token counts and the phrases the budget
+leaves out, read-only), and the references that condition it through IP-Adapter: the library's
+picks, or the ones the artist pinned by dragging them from the Library workspace's grid (Delete
+removes a pin; "Use the library's picks" clears them). Each change of the pins is one command.
 The prompt follows the action text as it is typed; the tokenizer loads on a thread the first
 time, and until then the counts are estimates and say so.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QObject, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap, QUndoStack
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
@@ -54,6 +57,7 @@ from studio.core.text import plural
 from studio.jobs import tokens as job_tokens
 from studio.services import audit, library, models, personas, rendering, renders, shots
 from studio.ui import dialogs
+from studio.ui.library_browser import REF_MIME
 from studio.ui.persona_editor import TOKENS_TIP
 from studio.ui.persona_form import TextBox, caption
 from studio.ui.shot_commands import OUTFIT, SetShotSettingsCommand, ShotSettingsDocument
@@ -112,6 +116,50 @@ class _Combo(QComboBox):
             event.ignore()
 
 
+class ReferenceList(QListWidget):
+    """The shot's references; takes references dragged from the Library workspace's grid."""
+
+    dropped = Signal(list)  # reference ids, in the order they were dragged
+    remove_requested = Signal()  # Delete on the selected pins
+
+    def __init__(self):
+        super().__init__()
+        self.setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+        self.accepting = True  # False while nothing can be pinned (no shot, read-only project)
+
+    @staticmethod
+    def reference_ids(mime) -> list[str]:
+        """The reference ids a drag from the library carries ([] for anything else)."""
+        if not mime.hasFormat(REF_MIME):
+            return []
+        text = bytes(mime.data(REF_MIME).data()).decode("utf-8", "replace")
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def dragEnterEvent(self, event) -> None:
+        if self.accepting and self.reference_ids(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        ids = self.reference_ids(event.mimeData()) if self.accepting else []
+        if not ids:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.dropped.emit(ids)
+
+    def keyPressEvent(self, event) -> None:
+        if event.matches(QKeySequence.StandardKey.Delete) or event.key() == Qt.Key.Key_Backspace:
+            self.remove_requested.emit()
+            return
+        super().keyPressEvent(event)
+
+
 def _spin(lo: int, hi: int, step: int = 1, tip: str = "") -> QSpinBox:
     box = _Spin()
     box.setRange(lo, hi)
@@ -145,7 +193,7 @@ class ShotEditor(QWidget):
         self.shot: Any = None
         self.settings: RenderSettings | None = None
         self.prompt: Prompt | None = None  # what the prompt view shows
-        self.picks: list = []  # the references the shot is conditioned on
+        self.picks: list = []  # the references the shot is conditioned on (picked or pinned)
         self._persona_id: str | None = None
         self._filling = False
         self._tokenizer = "ready" if job_tokens.tokenizer_loaded() else "idle"
@@ -391,11 +439,24 @@ class ShotEditor(QWidget):
         self.reference_note.setObjectName("sectionHint")
         self.reference_note.setWordWrap(True)
         layout.addWidget(self.reference_note)
-        self.reference_list = QListWidget()
+        self.reference_list = ReferenceList()
         self.reference_list.setIconSize(QSize(THUMB, THUMB))
-        self.reference_list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.reference_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.reference_list.setMinimumHeight(THUMB + 16)
+        self.reference_list.setToolTip(
+            "Drag references here from the Library to pin them; Delete removes a pinned one"
+        )
+        self.reference_list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.unpin_action = QAction("Remove from the Shot's References", self.reference_list)
+        self.unpin_action.triggered.connect(self.unpin_selected)
+        self.reference_list.addAction(self.unpin_action)
         layout.addWidget(self.reference_list, 1)
+        self.library_picks_button = QPushButton("Use the library's picks")
+        self.library_picks_button.setToolTip(
+            "Forget the pinned references: the library picks them for the shot's head pose"
+        )
+        self.library_picks_button.clicked.connect(self.use_library_picks)
+        layout.addWidget(self.library_picks_button, 0, Qt.AlignmentFlag.AlignRight)
         self.reference_warnings = QLabel()
         self.reference_warnings.setObjectName("referenceWarnings")
         self.reference_warnings.setWordWrap(True)
@@ -452,6 +513,9 @@ class ShotEditor(QWidget):
             ("pitch", self.pitch_spin),
         ):
             spin.valueChanged.connect(lambda value, k=key: self._edit(k, value))
+        self.reference_list.dropped.connect(self.pin_references)
+        self.reference_list.remove_requested.connect(self.unpin_selected)
+        self.reference_list.itemSelectionChanged.connect(self._update_pin_actions)
         self.lora_table.itemChanged.connect(lambda item: self._on_use_ticked("loras", item))
         self.adapter_table.itemChanged.connect(
             lambda item: self._on_use_ticked("ip_adapters", item)
@@ -784,24 +848,44 @@ class ShotEditor(QWidget):
         self.reference_warnings.clear()
         self.picks = []
         settings = self.settings
+        self.reference_list.accepting = settings is not None and not self.project.read_only
+        self._update_pin_actions()
         if settings is None or self._persona_id is None:
             self.reference_note.setText("")
             return
-        if settings.ip_adapters:
+        pins = settings.pinned_references
+        count = len(pins) if pins else settings.references
+        if not settings.ip_adapters:
             self.reference_note.setText(
-                f"IP-Adapter reads these {settings.references} references, picked for a head "
-                f"at yaw {settings.yaw:g}°, pitch {settings.pitch:g}°."
+                f"The shot uses no IP-Adapter, so these {'pinned ' if pins else ''}references "
+                "condition it only once one is ticked above."
+            )
+        elif pins:
+            self.reference_note.setText(
+                f"IP-Adapter reads the {plural(count, 'reference')} pinned here, in this order "
+                f"(the head is posed at yaw {settings.yaw:g}°, pitch {settings.pitch:g}°)."
             )
         else:
             self.reference_note.setText(
-                "The shot uses no IP-Adapter, so these picks condition it only once one is "
-                "ticked above."
+                f"IP-Adapter reads these {count} references, picked for a head "
+                f"at yaw {settings.yaw:g}°, pitch {settings.pitch:g}°. Drag others here from "
+                "the Library to pin them."
             )
         try:
-            picks = audit.pick_references(
-                self.project, self._persona_id, settings.yaw, settings.pitch, settings.references
-            )
+            if pins:
+                picks = renders.pinned_picks(
+                    self.project, self._persona_id, pins, settings.yaw, settings.pitch
+                )
+            else:
+                picks = audit.pick_references(
+                    self.project,
+                    self._persona_id,
+                    settings.yaw,
+                    settings.pitch,
+                    settings.references,
+                )
         except StudioError as exc:
+            self._list_pins_by_name(pins)
             self.reference_warnings.setText(
                 f"{exc.message} {exc.hint}" if getattr(exc, "hint", "") else str(exc)
             )
@@ -810,8 +894,10 @@ class ShotEditor(QWidget):
         self.picks = list(picks)
         for pick in picks:
             ref = pick.reference
-            text = f"{ref.file_name}\npose gap {pick.pose_gap:.0f}°"
+            pinned = "pinned · " if pins else ""
+            text = f"{ref.file_name}\n{pinned}pose gap {pick.pose_gap:.0f}°"
             item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, ref.id)
             item.setToolTip(pick.pose_note or pick.why)
             pixmap = self._thumbnail(ref.blob_sha)
             if pixmap is not None:
@@ -819,6 +905,60 @@ class ShotEditor(QWidget):
             self.reference_list.addItem(item)
         self.reference_warnings.setText("\n".join(picks.warnings))
         self.reference_warnings.setVisible(bool(picks.warnings))
+
+    def _list_pins_by_name(self, pins: tuple[str, ...]) -> None:
+        """Pins the planner refuses are still listed, so the artist can remove them."""
+        if not pins:
+            return
+        names = {r.id: r.file_name for r in library.list_references(self.project)}
+        for ref_id in pins:
+            item = QListWidgetItem(f"{names.get(ref_id, ref_id)}\npinned")
+            item.setData(Qt.ItemDataRole.UserRole, ref_id)
+            self.reference_list.addItem(item)
+
+    # -- pins -------------------------------------------------------------------------------
+
+    def pinned(self) -> tuple[str, ...]:
+        """The reference ids pinned to the shown shot, in order (() when the library picks)."""
+        return self.settings.pinned_references if self.settings is not None else ()
+
+    def pin_references(self, reference_ids: list[str]) -> None:
+        """Pin references to the shown shot after those pinned already (one undo step)."""
+        if self.settings is None or self.shot_id is None or self.project.read_only:
+            return
+        current = self.pinned()
+        new = [r for r in dict.fromkeys(reference_ids) if r not in current]
+        if not new:
+            return
+        text = "Pin a reference" if len(new) == 1 else f"Pin {len(new)} references"
+        self._edit_pins((*current, *new), text)
+
+    def unpin_selected(self) -> None:
+        """Remove the selected pinned references from the shot (one undo step)."""
+        current = self.pinned()
+        chosen = {i.data(Qt.ItemDataRole.UserRole) for i in self.reference_list.selectedItems()}
+        keep = tuple(r for r in current if r not in chosen)
+        if not current or len(keep) == len(current):
+            return
+        gone = len(current) - len(keep)
+        text = "Unpin a reference" if gone == 1 else f"Unpin {gone} references"
+        self._edit_pins(keep, text)
+
+    def use_library_picks(self) -> None:
+        """Forget every pin: the library picks the shot's references again (one undo step)."""
+        if self.pinned():
+            self._edit_pins((), "Use the library's picks")
+
+    def _edit_pins(self, pins: tuple[str, ...], text: str) -> None:
+        change = {"pinned_references": tuple(pins)}
+        self.undo_stack.push(SetShotSettingsCommand(self.document, self.shot_id, change, text))
+
+    def _update_pin_actions(self) -> None:
+        writable = self.project is not None and not self.project.read_only
+        pins = set(self.pinned())
+        chosen = {i.data(Qt.ItemDataRole.UserRole) for i in self.reference_list.selectedItems()}
+        self.unpin_action.setEnabled(writable and bool(pins & chosen))
+        self.library_picks_button.setEnabled(writable and bool(pins))
 
     def _thumbnail(self, sha: str) -> QPixmap | None:
         data = library.get_thumbnail(self.project, sha, THUMBNAIL_SIZE)
