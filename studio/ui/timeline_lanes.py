@@ -23,7 +23,7 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
 )
-from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QToolTip, QWidget
+from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QMenu, QToolTip, QWidget
 
 from studio.core.text import plural
 from studio.services import library, timeline
@@ -76,6 +76,7 @@ class TimelineLanes(QAbstractScrollArea):
 
     selection_changed = Signal()
     move_requested = Signal(str, int)  # shot id, the place it was dropped at
+    frame_opened = Signal(str, int)  # shot id, frame index: double-click or "Open Frame"
     CACHE = 3000  # pictures kept in memory, least recently shown dropped
 
     def __init__(self, parent: QWidget | None = None):
@@ -423,15 +424,47 @@ class TimelineLanes(QAbstractScrollArea):
             return True
         return super().viewportEvent(event)
 
-    def _tip_at(self, pos: QPoint) -> str:
+    def frame_at(self, pos: QPoint) -> tuple[int, int] | None:
+        """(lane, frame index) of the frame cell under a viewport point, None between cells."""
         i = self.index_at(pos)
         if i is None or pos.x() < HEADER_W:
-            return ""
-        row = self._rows[i]
+            return None
         step = CELL_W + CELL_GAP
         k = (pos.x() - HEADER_W - CELL_GAP + self.horizontalScrollBar().value()) // step
-        if not 0 <= k < row.planned or not self.frame_rect(i, k).contains(pos):
+        if not 0 <= k < self._rows[i].planned or not self.frame_rect(i, k).contains(pos):
+            return None
+        return i, k
+
+    def _picture_at(self, pos: QPoint) -> tuple[str, int] | None:
+        """(shot id, frame index) of the frame with a picture under a viewport point."""
+        found = self.frame_at(pos)
+        if found is None:
+            return None
+        row = self._rows[found[0]]
+        if not any(f.index == found[1] and f.blob_sha for f in row.frames):
+            return None
+        return row.id, found[1]
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        found = self._picture_at(event.position().toPoint())
+        if event.button() != Qt.MouseButton.LeftButton or found is None:
+            return super().mouseDoubleClickEvent(event)
+        self._press = None  # the second press of a double-click starts no drag
+        self.frame_opened.emit(*found)
+
+    def contextMenuEvent(self, event) -> None:
+        found = self._picture_at(event.pos())
+        if found is None:
+            return super().contextMenuEvent(event)
+        menu = QMenu(self)
+        menu.addAction("&Open Frame", lambda: self.frame_opened.emit(*found))
+        menu.exec(event.globalPos())
+
+    def _tip_at(self, pos: QPoint) -> str:
+        found = self.frame_at(pos)
+        if found is None:
             return ""
+        row, k = self._rows[found[0]], found[1]
         frame = next((f for f in row.frames if f.index == k), None)
         if frame is None or not frame.blob_sha:
             return f"{row.name}, frame {k + 1}: not rendered yet"

@@ -27,12 +27,14 @@ from studio.core.text import plural
 from studio.services import drift, library, personas, rendering, timeline
 from studio.ui import dialogs
 from studio.ui.shot_editor import ShotEditor
+from studio.ui.take_inspector import TakeInspector
 from studio.ui.timeline_commands import (
     AddShotCommand,
     DeleteShotsCommand,
     DuplicateShotCommand,
     MoveShotCommand,
 )
+from studio.ui.timeline_export import TimelineExport
 from studio.ui.timeline_lanes import TimelineLanes
 from studio.ui.workspace import Workspace
 
@@ -85,6 +87,8 @@ class TimelineWorkspace(Workspace):
         self.lanes = TimelineLanes()
         self.lanes.selection_changed.connect(self._selection_changed)
         self.lanes.move_requested.connect(self.move_shot)
+        self.lanes.frame_opened.connect(self.open_frame)
+        self.inspector: TakeInspector | None = None  # made when a frame is first opened
         self.log = QPlainTextEdit()
         self.log.setObjectName("timelineLog")
         self.log.setReadOnly(True)
@@ -113,11 +117,19 @@ class TimelineWorkspace(Workspace):
             self.render_selection,
             "Render the selected shots' frames that have no current take (runs as a job)",
         )
+        self.exporter = TimelineExport(self)
+        self.export_action = self.workspace_action(
+            "E&xport…",
+            "Ctrl+E",
+            self.exporter.export_dialog,
+            "Write the selected shot's or the whole timeline's frames as PNGs or an MP4 video",
+        )
         tools = QToolBar()
         for action in (self.add_action, self.duplicate_action, self.delete_action):
             tools.addAction(action)
         tools.addSeparator()
         tools.addAction(self.render_action)
+        tools.addAction(self.export_action)
 
         left = QWidget()
         column = QVBoxLayout(left)
@@ -153,7 +165,10 @@ class TimelineWorkspace(Workspace):
         self._render_jobs.clear()
         self._landed.clear()
         self._analysis_jobs.clear()
+        self.exporter.forget()
         self.log.clear()
+        if self.inspector is not None:
+            self.inspector.close()
         self.shot_editor.set_project(project)
         self.reload()
 
@@ -188,6 +203,60 @@ class TimelineWorkspace(Workspace):
         found = timeline.timeline_rows(self.project, [shot_id]) if self._exists(shot_id) else []
         if not found or not self.lanes.replace_row(found[0]):
             self.reload(self.lanes.selected_ids())
+        inspector = self.inspector
+        if inspector is not None and inspector.isVisible() and inspector.detail is not None:
+            if inspector.detail.shot.id == shot_id:
+                inspector.reload()
+
+    # -- the frame inspector ----------------------------------------------------------------------
+
+    def open_frame(self, shot_id: str, frame_index: int) -> TakeInspector | None:
+        """Show a frame in the inspector with its provenance, takes and drift verdict."""
+        if self.project is None:
+            return None
+        if self.inspector is None:
+            self.inspector = TakeInspector(self, self)
+        try:
+            self.inspector.show_frame(shot_id, frame_index)
+        except StudioError as exc:
+            dialogs.show_error(self, exc)
+            return None
+        self.inspector.show()
+        self.inspector.raise_()
+        return self.inspector
+
+    def render_again(self, take_id: str) -> str | None:
+        """Render a take again exactly (a job); the new take becomes its frame's picture."""
+        if self.runner is None or self.project is None:
+            return None
+        try:
+            spec = rendering.plan_again(self.project, take_id)
+        except StudioError as exc:
+            dialogs.show_error(self, exc, "Cannot render again")
+            return None
+        job = self.runner.submit(spec)
+        self._render_jobs[job.id] = tuple(s.shot_id for s in spec.shots)
+        self._landed[job.id] = set()
+        self.say(f"Rendering take {take_id[:10]} again…")
+        return job.id
+
+    def open_in_drift(self, frame_id: str) -> bool:
+        """Show a frame in the Drift workspace's inspector and switch to it."""
+        stack = self.parentWidget()
+        siblings = stack.findChildren(Workspace) if stack is not None else []
+        drift_ws = next((w for w in siblings if w.name == "drift"), None)
+        if drift_ws is None:
+            return False
+        found = _frame_in(drift_ws.rows, frame_id)
+        if found is None:  # rendered since the Drift workspace last read its shots
+            drift_ws.reload()
+            found = _frame_in(drift_ws.rows, frame_id)
+        if found is None:
+            return False
+        drift_ws.heatmap.select(*found)
+        drift_ws.inspect(*found)
+        drift_ws.activation_requested.emit()
+        return True
 
     def _exists(self, shot_id: str) -> bool:
         return any(r.id == shot_id for r in self.lanes.rows())
@@ -281,6 +350,7 @@ class TimelineWorkspace(Workspace):
             and writable
             and any(r.kind == timeline.RENDER_KIND for r in rows)
         )
+        self.export_action.setEnabled(self.project is not None and not self.exporter.busy)
 
     # -- rendering and analysis -------------------------------------------------------------------
 
@@ -330,7 +400,7 @@ class TimelineWorkspace(Workspace):
 
     def on_job_event(self, event) -> None:
         """Follow this workspace's renders and analyses; a committed frame refreshes its lane."""
-        if self.project is None:
+        if self.project is None or self.exporter.on_job_event(event):
             return
         job_id = event.job_id
         if job_id in self._render_jobs:
@@ -360,3 +430,12 @@ class TimelineWorkspace(Workspace):
             if event.event == "done":
                 self.analyse(shots)
         self._update_actions()
+
+
+def _frame_in(rows, frame_id: str) -> tuple[int, int] | None:
+    """(row, frame) of a frame among the Drift workspace's rows."""
+    for i, row in enumerate(rows):
+        for k, frame in enumerate(row.frames):
+            if frame.id == frame_id:
+                return i, k
+    return None
