@@ -153,3 +153,18 @@ def test_a_pin_quarantined_later_stops_the_render_with_a_hint(project, refs):
     with pytest.raises(StudioError, match="quarantined") as caught:
         rendering.plan_render(project, [shot.id])
     assert "library's picks" in caught.value.hint
+
+
+def test_a_pin_the_audit_found_no_face_in_is_refused_by_the_plan(project, refs):
+    add_adapter(project)
+    persona_id = personas.get_persona(project, "Ada").id
+    blank = library.add_reference_bytes(
+        project, persona_id, _png((1, 2, 3)), mime="image/png", file_name="blank.png",
+        source_path="/photos/blank.png", width=64, height=64,
+    )  # fmt: skip
+    settings = RenderSettings(frames=1, ip_adapters=(("ip", 0.6),))
+    shot = renders.add_render_shot(project, "Intro", ["Ada"], settings)
+    renders.set_render_settings(project, shot.id, pinned_references=(blank.id,))
+    with pytest.raises(StudioError, match="no face in the pinned 'blank.png'") as caught:
+        rendering.plan_render(project, [shot.id])
+    assert "audit" in caught.value.hint
