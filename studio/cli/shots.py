@@ -35,6 +35,8 @@ SETTING_OPTIONS = (
     ("yaw", "yaw"),
     ("pitch", "pitch"),
     ("seed_offset", "seed_offset"),
+    ("motion", "motion"),
+    ("clip_frames", "clip_frames"),
 )
 LORA_WEIGHT = 1.0
 ADAPTER_SCALE = 0.6
@@ -205,6 +207,8 @@ def _settings_lines(shot: Any, settings: Any, personas: dict[str, str], rendered
         ("head pose", f"yaw {_number(s.yaw)}°, pitch {_number(s.pitch)}°"),
         ("seed offset", f"{s.seed_offset:,}"),
     ]
+    if s.motion:
+        rows.append(("motion", f"{s.motion}, a clip of {plural(s.clip_frames, 'frame')}"))
     return [f"{shot.name}"] + [f"  {k + ':':<13}{v}" for k, v in rows]
 
 
@@ -398,6 +402,18 @@ def _render_options(p: argparse.ArgumentParser, *, changing: bool) -> None:
         metavar="N",
         help="where the shot's seeds start after the persona's seed base"
         + ("" if changing else " (default: 1,000 past the highest in use)"),
+    )
+    p.add_argument(
+        "--motion",
+        metavar="NAME",
+        help="animate a keyframe into a clip with this registered video model"
+        + (" ('' for a still shot)" if changing else ""),
+    )
+    p.add_argument(
+        "--clip-frames",
+        type=int,
+        metavar="N",
+        help="a motion shot's clip length in frames (Wan: 5, 9, 13... 81)",
     )
 
 

@@ -87,6 +87,10 @@ class RenderSettings:
     seed_offset: int = 0
     # Reference ids the artist chose to condition the shot, in order; () lets the library pick.
     pinned_references: tuple[str, ...] = ()
+    # A motion shot: a keyframe rendered as a still, animated by this registered video model
+    # into a clip of `clip_frames` frames (its `frames`). "": a still shot.
+    motion: str = ""
+    clip_frames: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +153,16 @@ def check_settings(settings: RenderSettings) -> None:
     for name, scale in s.ip_adapters:
         if not 0.0 <= scale <= 2.0:
             raise StudioError(f"The IP-Adapter scale {scale} of {name} is outside 0-2.")
+    if s.motion and s.clip_frames != s.frames:
+        raise StudioError(
+            f"A motion shot's clip of {s.clip_frames} frames does not match its {s.frames} frames.",
+            hint="Set the clip length with --clip-frames; it is the shot's length.",
+        )
+    if not s.motion and s.clip_frames:
+        raise StudioError(
+            "A clip length is set but no video model animates the shot.",
+            hint="Name a registered video model with --motion NAME.",
+        )
     for what, angle in (("yaw", s.yaw), ("pitch", s.pitch)):
         if not -90.0 <= angle <= 90.0:
             raise StudioError(f"A head {what} of {angle}° is outside -90..90°.")
@@ -209,9 +223,21 @@ class ShotRender:
     # What the frames are recorded with besides the settings above (persona and version ids,
     # the prompt's dropped phrases...): stored with each take, never read by the engine.
     provenance: tuple[tuple[str, Any], ...] = ()
+    # A motion shot: the video model animating its keyframe (rendered from the settings above
+    # with `clip_seed`, or the kept picture `keyframe`) into `clip_frames` frames with that seed.
+    motion: ModelRef | None = None
+    clip_frames: int = 0
+    clip_seed: int = 0
+    keyframe: str = ""  # blob sha of a kept keyframe ("": render it, unit `<shot>/key`)
 
     def seed_of(self, frame_index: int) -> int:
         return dict(self.seeds)[frame_index]
+
+    def still(self) -> ShotRender:
+        """A motion shot's keyframe as a one-frame still render (frame 0, the clip's seed)."""
+        return replace(
+            self, seeds=((0, self.clip_seed),), motion=None, clip_frames=0, clip_seed=0, keyframe=""
+        )
 
     @classmethod
     def from_dict(cls, data: dict) -> ShotRender:
@@ -223,6 +249,8 @@ class ShotRender:
             values[key] = tuple(data.get(key) or ())
         for key in ("seeds", "init_images", "masks", "provenance"):
             values[key] = tuple(tuple(pair) for pair in data.get(key) or ())
+        if data.get("motion"):
+            values["motion"] = ModelRef.from_dict(data["motion"])
         return cls(**values)
 
 
@@ -234,6 +262,19 @@ def frame_unit(shot_id: str, frame_index: int) -> str:
 def parse_frame_unit(unit: str) -> tuple[str, int]:
     shot_id, _, index = unit.rpartition("/")
     return shot_id, int(index)
+
+
+KEYFRAME = "key"
+
+
+def keyframe_unit(shot_id: str) -> str:
+    """A render job's unit: the keyframe a motion shot's clip is animated from."""
+    return f"{shot_id}/{KEYFRAME}"
+
+
+def is_keyframe_unit(unit: str) -> bool:
+    """Whether a render job's unit is a motion shot's keyframe."""
+    return unit.rpartition("/")[2] == KEYFRAME
 
 
 @dataclass(frozen=True)
@@ -255,7 +296,12 @@ class RenderSpec(JobSpec):
         return cls(shots=tuple(ShotRender.from_dict(s) for s in data.get("shots") or ()), **values)
 
     def units(self) -> list[str]:
-        return [frame_unit(s.shot_id, i) for s in self.shots for i, _ in s.seeds]
+        units = []
+        for s in self.shots:
+            if s.motion is not None and not s.keyframe:
+                units.append(keyframe_unit(s.shot_id))
+            units.extend(frame_unit(s.shot_id, i) for i, _ in s.seeds)
+        return units
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from studio.core.jobs import Progress
-from studio.core.render import RenderSpec, frame_unit, parse_frame_unit
+from studio.core.render import (
+    RenderSpec,
+    ShotRender,
+    frame_unit,
+    is_keyframe_unit,
+    keyframe_unit,
+    parse_frame_unit,
+)
 from studio.core.text import plural
 from studio.services import jobs as job_service
 from studio.services import rendering
@@ -19,6 +26,7 @@ if TYPE_CHECKING:
     from studio.jobs.base import WorkContext
 
 _renderers: dict[tuple[str, str], Any] = {}  # (device, dtype) -> Renderer, kept in the worker
+_animators: dict[tuple[str, str], Any] = {}  # (device, dtype) -> Animator, kept in the worker
 
 
 def _renderer(device: str, dtype: str) -> Any:
@@ -31,6 +39,100 @@ def _renderer(device: str, dtype: str) -> Any:
             _renderers.pop(other).release()
         _renderers[key] = Renderer(device=device, dtype=dtype)
     return _renderers[key]
+
+
+def _animator(device: str, dtype: str) -> Any:
+    """The video model animator for a device choice, made once per process."""
+    key = (device, dtype)
+    if key not in _animators:
+        from studio.engine.render.motion import Animator
+
+        for other in list(_animators):
+            _animators.pop(other).release()
+        _animators[key] = Animator(device=device, dtype=dtype)
+    return _animators[key]
+
+
+def _result(frame: Any) -> dict:
+    return {
+        "png": frame.png,
+        "seed": frame.seed,
+        "width": frame.width,
+        "height": frame.height,
+        "seconds": frame.seconds,
+        "device": frame.device,
+        "dtype": frame.dtype,
+        "notes": list(frame.notes),
+    }
+
+
+def _work_motion(spec: RenderSpec, shot: ShotRender, wanted: set[str], ctx: WorkContext, done):
+    """A motion shot's units: its keyframe (rendered as a still, or the kept one) and the clip
+    frames. The clip is deterministic, so a resumed job animates it again and yields only the
+    frames still missing."""
+    import hashlib
+    import time
+
+    key_unit = keyframe_unit(shot.shot_id)
+    frames = {i for i, _ in shot.seeds if frame_unit(shot.shot_id, i) in wanted}
+    if key_unit not in wanted and not frames:
+        return
+    total = len(spec.units())
+    animator = _animator(spec.device, spec.dtype)
+    if frames:  # a clip the model cannot animate fails before the keyframe is rendered
+        animator.check(shot.motion, shot.clip_frames, shot.width, shot.height, shot.steps)
+
+    def on_step(step: Any, what: str) -> None:
+        ctx.progress(
+            Progress(done[0], total, f"{shot.shot_name} {what}: step {step.step}/{step.steps}")
+        )
+
+    if shot.keyframe:
+        png = ctx.read_blob(shot.keyframe)
+    else:
+        renderer = _renderer(spec.device, spec.dtype)
+        still = shot.still()
+        key = next(
+            iter(
+                renderer.render(
+                    still, [0], ctx.read_blob, ctx.cancel, lambda s: on_step(s, "keyframe"), 1
+                )
+            )
+        )
+        png = key.png
+        if key_unit in wanted:
+            done[0] += 1
+            yield key_unit, _result(key)
+        if frames and renderer.device.type != "cpu":
+            renderer.release()  # the still and the video model rarely fit in GPU memory together
+    if not frames:
+        return
+    keyframe_sha = hashlib.sha256(png).hexdigest()
+    started = time.monotonic()
+    for index, frame_png in enumerate(
+        animator.animate(
+            shot.motion, png, shot.prompt, shot.negative, shot.clip_frames, shot.width,
+            shot.height, shot.steps, shot.guidance, shot.clip_seed, ctx.cancel,
+            lambda s: on_step(s, "clip"),
+        )
+    ):  # fmt: skip
+        if index not in frames:
+            continue
+        done[0] += 1
+        yield (
+            frame_unit(shot.shot_id, index),
+            {
+                "png": frame_png,
+                "seed": shot.clip_seed,
+                "width": shot.width,
+                "height": shot.height,
+                "seconds": round(time.monotonic() - started, 3),
+                "device": str(animator.device),
+                "dtype": str(animator.dtype).removeprefix("torch."),
+                "notes": [],
+                "keyframe_sha": keyframe_sha,
+            },
+        )
 
 
 class Render:
@@ -46,6 +148,9 @@ class Render:
         total = len(spec.units())
         done = [total - len(units)]  # frames finished, read by the step callback
         for shot in spec.shots:
+            if shot.motion is not None:
+                yield from _work_motion(spec, shot, wanted, ctx, done)
+                continue
             frames = [i for i, _ in shot.seeds if frame_unit(shot.shot_id, i) in wanted]
             if not frames:
                 continue
@@ -67,26 +172,33 @@ class Render:
                 shot, frames, ctx.read_blob, ctx.cancel, on_step, spec.batch_size
             ):
                 done[0] += 1
-                yield (
-                    frame_unit(shot.shot_id, frame.index),
-                    {
-                        "png": frame.png,
-                        "seed": frame.seed,
-                        "width": frame.width,
-                        "height": frame.height,
-                        "seconds": frame.seconds,
-                        "device": frame.device,
-                        "dtype": frame.dtype,
-                        "notes": list(frame.notes),
-                    },
-                )
+                yield frame_unit(shot.shot_id, frame.index), _result(frame)
 
     def commit(self, project, job_id, spec: RenderSpec, unit, result: dict, done):
         from studio.project import renders as render_rows
 
+        if is_keyframe_unit(unit):
+            shot_id = unit.rpartition("/")[0]
+            shot = next(s for s in spec.shots if s.shot_id == shot_id)
+            provenance = rendering.take_provenance(spec, shot.still(), 0, result)
+            provenance["job_id"] = job_id
+            job_service.commit_unit(
+                project,
+                job_id,
+                unit,
+                done,
+                f"{done} of {len(spec.units())} frames",
+                lambda: render_rows.put_keyframe(
+                    project, shot_id, result["png"], provenance["recipe"], provenance
+                ),
+            )
+            return
         shot_id, index = parse_frame_unit(unit)
         shot = next(s for s in spec.shots if s.shot_id == shot_id)
-        provenance = rendering.take_provenance(spec, shot, index, result)
+        if shot.motion is not None:
+            provenance = rendering.clip_provenance(spec, shot, index, result)
+        else:
+            provenance = rendering.take_provenance(spec, shot, index, result)
         provenance["job_id"] = job_id
         job_service.commit_unit(
             project,
@@ -105,3 +217,5 @@ class Render:
     def release(self) -> None:
         for key in list(_renderers):
             _renderers.pop(key).release()
+        for key in list(_animators):
+            _animators.pop(key).release()

@@ -433,6 +433,12 @@ def _m006_render(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _m007_keyframes(db: sqlite_utils.Database) -> None:
+    """A motion shot's keyframe: its picture, what it was rendered from, and its provenance."""
+    for column in ("keyframe_sha", "keyframe_recipe", "keyframe_provenance"):
+        db.execute(f"alter table shot_render add column {column} text")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_library,
@@ -440,6 +446,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m004_shots,
     _m005_score_inputs,
     _m006_render,
+    _m007_keyframes,
 ]
 
 

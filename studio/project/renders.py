@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from studio.core.errors import NotFoundError, StudioError
@@ -72,6 +73,56 @@ def next_seed_offset(project: Project, *, except_shot: str | None = None) -> int
         for r in rows
     ]
     return max(ends, default=0)
+
+
+# -- keyframes of motion shots ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """The still a motion shot's clip was animated from: its shot's anchor picture."""
+
+    shot_id: str
+    blob_sha: str
+    recipe: str  # digest of what it was rendered from: kept while that is unchanged
+    provenance: dict
+
+
+def put_keyframe(
+    project: Project, shot_id: str, png: bytes, recipe: str, provenance: Mapping[str, Any]
+) -> str:
+    """Store a motion shot's keyframe (replacing the last one) and return its blob sha."""
+    with project.atomic() as db:
+        if not project.query("select 1 from shot_render where shot_id = ?", (shot_id,)):
+            raise NotFoundError(
+                "The shot this keyframe was rendered for has been deleted.",
+                hint="Render the keyframe again for another shot.",
+            )
+        sha = blobs.put_blob(project, png, "image/png", large_outside=True)
+        db.execute(
+            "update shot_render set keyframe_sha = ?, keyframe_recipe = ?,"
+            " keyframe_provenance = ? where shot_id = ?",
+            (sha, recipe, json.dumps(dict(provenance), sort_keys=True), shot_id),
+        )
+    return sha
+
+
+def get_keyframe(project: Project, shot_id: str) -> Keyframe | None:
+    """A motion shot's stored keyframe, or None before one is rendered."""
+    rows = project.query(
+        "select keyframe_sha, keyframe_recipe, keyframe_provenance from shot_render"
+        " where shot_id = ?",
+        (shot_id,),
+    )
+    if not rows or not rows[0]["keyframe_sha"]:
+        return None
+    row = rows[0]
+    return Keyframe(
+        shot_id,
+        row["keyframe_sha"],
+        row["keyframe_recipe"] or "",
+        json.loads(row["keyframe_provenance"] or "{}"),
+    )
 
 
 # -- takes --------------------------------------------------------------------------------------

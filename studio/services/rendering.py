@@ -296,14 +296,72 @@ def plan_shot(
             ("settings", json.dumps(settings.to_dict(), sort_keys=True)),
         ),
     )
+    if settings.motion:
+        render = _with_motion(project, render, settings, seed_base)
     return _ShotPlan(render, notes)
+
+
+def _with_motion(
+    project: Project, render: ShotRender, settings: RenderSettings, seed_base: int
+) -> ShotRender:
+    """A motion shot's render: its video model and clip, animated with frame 0's seed (the
+    keyframe's), so every frame of the clip records that one seed."""
+    record = model_rows.get_model(project, settings.motion)
+    if record.kind != m.VIDEO:
+        raise StudioError(
+            f"{record.name} is a {record.kind} model, not a video model to animate"
+            f" '{render.shot_name}' with.",
+            hint="Choose a registered Wan image-to-video model: persona-studio shots set"
+            " PROJECT SHOT --motion NAME",
+        )
+    seed = frame_seed(seed_base, settings.seed_offset, 0)
+    return replace(
+        render,
+        motion=record.ref(),
+        clip_frames=settings.clip_frames,
+        clip_seed=seed,
+        seeds=tuple((i, seed) for i, _ in render.seeds),
+    )
+
+
+def keyframe_recipe(render: ShotRender) -> str:
+    """A digest of everything a motion shot's keyframe depends on (its still settings)."""
+    return recipe(render.still(), 0)
+
+
+def _keep_keyframe(project: Project, render: ShotRender, force: bool) -> ShotRender:
+    """The motion shot's render reusing its stored keyframe while that is rendered from
+    exactly what it would be rendered from now."""
+    kept = None if force else render_rows.get_keyframe(project, render.shot_id)
+    if kept is not None and kept.recipe == keyframe_recipe(render):
+        return replace(render, keyframe=kept.blob_sha)
+    return render
+
+
+def clip_provenance(spec: RenderSpec, render: ShotRender, frame_index: int, result: dict) -> dict:
+    """What a clip frame's take records: a still take's, and the video model, its keyframe and
+    the clip's seed and length."""
+    provenance = take_provenance(spec, render, frame_index, result)
+    motion = render.motion
+    provenance["motion"] = {
+        "model_name": motion.name if motion else "",
+        "model_sha": motion.sha256 if motion else "",
+        "keyframe_sha": result.get("keyframe_sha", ""),
+        "clip_seed": render.clip_seed,
+        "clip_frames": render.clip_frames,
+    }
+    return provenance
 
 
 def recipe(render: ShotRender, frame_index: int) -> str:
     """A digest of everything one frame's pixels depend on (not the provenance notes)."""
     data = asdict(replace(render, seeds=((frame_index, render.seed_of(frame_index)),)))
-    for key in ("provenance", "shot_name"):
+    # A kept keyframe or a fresh one of the same recipe give the same clip.
+    for key in ("provenance", "shot_name", "keyframe"):
         data.pop(key)
+    if data["motion"] is None:  # a still frame's digest is as it was before motion shots
+        for key in ("motion", "clip_frames", "clip_seed"):
+            data.pop(key)
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -334,6 +392,8 @@ def plan_render(
         settings = render_rows.get_settings(project, shot.id)
         wanted = parse_frame_range(frames, settings.frames) if frames else None
         plan = plan_shot(project, shot, wanted, count_tokens=count_tokens)
+        if plan.render.motion is not None:
+            plan.render = _keep_keyframe(project, plan.render, force)
         current = {} if force else render_rows.current_recipes(project, shot.id)
         todo = tuple(
             (i, seed) for i, seed in plan.render.seeds if current.get(i) != recipe(plan.render, i)

@@ -20,8 +20,11 @@ from studio.core.models import (
     FAMILY_NAMES,
     IMAGE_ENCODER,
     IP_ADAPTER,
+    KIND_NAMES,
     LORA,
+    VIDEO,
     ModelRecord,
+    article,
 )
 from studio.core.records import Persona
 from studio.core.render import RenderSettings, check_settings, sampler_name
@@ -124,6 +127,8 @@ def set_render_settings(project: Project, shot_key: str, **changes: Any) -> Rend
     for key in ("loras", "ip_adapters"):
         if key in changes:
             changes[key] = tuple((str(n), float(w)) for n, w in changes[key] or ())
+    if "frames" in changes and "clip_frames" not in changes and old.motion:
+        changes["clip_frames"] = changes["frames"]  # a motion shot's length is its clip's
     settings, model = _checked(project, personas, old.with_changes(**changes))
     with project.atomic():
         rows.put_render_settings(project, shot.id, settings, model.id if model else None)
@@ -179,6 +184,7 @@ def _checked(
     """The settings with names spelled as registered, and the base model they name; refuses
     what cannot be rendered with a message naming the setting."""
     settings = settings.with_changes(sampler=sampler_name(settings.sampler))
+    settings = _motion(project, settings)
     check_settings(settings)
     if not 0 <= settings.seed_offset < 2**32:
         raise StudioError(
@@ -200,6 +206,23 @@ def _checked(
         pinned_references=_pinned(project, personas, settings.pinned_references),
     )
     return changed, base
+
+
+def _motion(project: Project, settings: RenderSettings) -> RenderSettings:
+    """The settings with the video model spelled as registered and the shot as long as its clip
+    (the clip length, else the frames given); a still shot keeps no clip length."""
+    if not settings.motion:
+        return settings.with_changes(clip_frames=0)
+    record = model_rows.get_model(project, settings.motion)
+    if record.kind != VIDEO:
+        raise StudioError(
+            f"{record.name} is {article(KIND_NAMES.get(record.kind, record.kind))}, not a video"
+            " model to animate the shot with.",
+            hint="Register a Wan image-to-video model folder (persona-studio models add PROJECT"
+            " FOLDER) and name it with --motion.",
+        )
+    length = settings.clip_frames or settings.frames
+    return settings.with_changes(motion=record.name, clip_frames=length, frames=length)
 
 
 def _pinned(project: Project, personas: Sequence[Persona], ids: Sequence[str]) -> tuple[str, ...]:

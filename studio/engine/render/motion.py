@@ -185,6 +185,85 @@ def load_video_pipeline(ref: ModelRef, device: Any, dtype: Any) -> Any:
     return pipe
 
 
+class Animator:
+    """Animates keyframes with video models; keeps the last video pipeline loaded between clips.
+
+    device, dtype: as `studio.engine.render.device.choose_device` reads them ("" chooses).
+    """
+
+    def __init__(self, device: str = "", dtype: str = ""):
+        from studio.engine.render.device import choose_device
+
+        self.device, self.dtype = choose_device(device, dtype)
+        self._key: tuple[str, str] | None = None
+        self._pipe: Any = None
+
+    def pipeline(self, ref: ModelRef) -> Any:
+        """The video model's pipeline, loaded once while the same model is asked for."""
+        key = (ref.sha256, ref.path)
+        if self._pipe is None or self._key != key:
+            self.release()
+            self._pipe = load_video_pipeline(ref, self.device, self.dtype)
+            self._key = key
+        return self._pipe
+
+    def check(self, ref: ModelRef, num_frames: int, width: int, height: int, steps: int) -> None:
+        """Raise JobError, saying what to use, for a clip the model cannot animate."""
+        _check_clip(self.pipeline(ref), num_frames, width, height, steps)
+
+    def animate(
+        self,
+        ref: ModelRef,
+        keyframe_png: bytes,
+        prompt: str,
+        negative: str,
+        num_frames: int,
+        width: int,
+        height: int,
+        steps: int,
+        guidance: float,
+        seed: int,
+        cancel: CancelToken,
+        on_step: Callable[[StepProgress], None] | None = None,
+    ) -> Iterator[bytes]:
+        """Animate a keyframe (PNG bytes) into a clip; yield its frames as PNG bytes in order."""
+        import io
+
+        from PIL import Image
+
+        keyframe = Image.open(io.BytesIO(keyframe_png))
+        keyframe.load()
+        pipe = self.pipeline(ref)
+        for pixels in iter_clip(
+            pipe, keyframe, prompt, negative, num_frames, width, height, steps, guidance, seed,
+            cancel, on_step,
+        ):  # fmt: skip
+            yield _png(pixels)
+
+    def release(self) -> None:
+        """Drop the loaded video pipeline and give its memory back."""
+        import gc
+
+        self._pipe = None
+        self._key = None
+        gc.collect()  # diffusers' modules hold reference cycles
+        if getattr(self.device, "type", "cpu") == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _png(pixels: Any) -> bytes:
+    """PNG bytes of the pixels, no metadata: the same pixels always give the same bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
