@@ -210,9 +210,12 @@ class Render:
         )
 
     def finish(self, project, job_id, spec: RenderSpec) -> str:
-        n = len(spec.units())
+        units = spec.units()
+        n = sum(1 for u in units if not is_keyframe_unit(u))
+        keys = len(units) - n
         shots = plural(len(spec.shots), "shot")
-        return f"Rendered {plural(n, 'frame')} of {shots}"
+        said = f" and {plural(keys, 'keyframe')}" if keys else ""
+        return f"Rendered {plural(n, 'frame')}{said} of {shots}"
 
     def release(self) -> None:
         for key in list(_renderers):

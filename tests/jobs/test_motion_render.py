@@ -119,6 +119,7 @@ def test_a_motion_shot_renders_its_keyframe_and_clip_as_takes(cast):
         assert plan.spec.units()[0].endswith("/key") and plan.frames == CLIP
         job = JobRunner(project).run(plan.spec)
         assert job.state == "done", job.message
+        assert job.message == f"Rendered {CLIP} frames and 1 keyframe of 1 shot"
         shot = shot_rows.get_shot(project, "Walk")
         keyframe = render_rows.get_keyframe(project, shot.id)
         assert keyframe is not None and blobs.get_blob(project, keyframe.blob_sha)
@@ -194,3 +195,14 @@ def test_a_clip_cancelled_after_two_frames_resumes_to_the_same_frames(
         job = JobRunner(project).run(job.id)
         assert job.state == "done", job.message
         assert _shas(project) == reference
+
+
+@pytest.mark.slow
+def test_a_clip_length_the_model_cannot_animate_fails_before_the_keyframe(cast):
+    with open_project(cast) as project:
+        render_service.set_render_settings(project, "Walk", clip_frames=6, frames=6)
+        job = JobRunner(project).run(rendering.plan_render(project).spec)
+        assert job.state == "failed"
+        assert "5, 9, 13" in job.message and "Use 5 frames" in (job.error or "")
+        shot = shot_rows.get_shot(project, "Walk")
+        assert render_rows.get_keyframe(project, shot.id) is None
