@@ -30,6 +30,7 @@ from studio.core.render import (
 )
 from studio.core.shots import Shot
 from studio.core.text import plural
+from studio.project import blobs
 from studio.project import faces as face_rows
 from studio.project import models as model_rows
 from studio.project import personas as persona_rows
@@ -427,7 +428,8 @@ def plan_again(project: Project, take_id: str, *, device: str = "", dtype: str =
             f"Take {take_id[:10]} has no render recipe to repeat (it was not rendered here).",
         )
     render = ShotRender.from_dict(stored)
-    for ref in [render.base] + [u.model for u in render.loras + render.adapters]:
+    motion = [render.motion] if render.motion is not None else []
+    for ref in [render.base, *motion] + [u.model for u in render.loras + render.adapters]:
         try:
             current = model_rows.get_model_by_sha(project, ref.sha256)
         except NotFoundError:
@@ -438,6 +440,10 @@ def plan_again(project: Project, take_id: str, *, device: str = "", dtype: str =
             ) from None
         if current.path != ref.path:
             render = _moved(render, ref, current.path)
+    used = (take.provenance.get("motion") or {}).get("keyframe_sha", "")
+    if render.motion is not None and used and blobs.has_blob(project, used):
+        # A clip frame is animated again from the very keyframe it was animated from.
+        render = replace(render, keyframe=used)
     return RenderSpec(
         title=f"Render take {take_id[:10]} again",
         shots=(render,),
@@ -457,6 +463,7 @@ def _moved(render: ShotRender, ref: m.ModelRef, path: str) -> ShotRender:
     return replace(
         render,
         base=fix(render.base),
+        motion=fix(render.motion) if render.motion is not None else None,
         loras=tuple(replace(u, model=fix(u.model)) for u in render.loras),
         adapters=tuple(replace(u, model=fix(u.model)) for u in render.adapters),
     )

@@ -148,6 +148,15 @@ def test_a_motion_shot_renders_its_keyframe_and_clip_as_takes(cast):
         assert JobRunner(project).run(again.spec).state == "done"
         assert _shas(project) == first
         assert render_rows.get_keyframe(project, shot.id).blob_sha == keyframe.blob_sha
+        # A clip take renders again exactly, from the keyframe it was animated from.
+        take = render_rows.current_takes(project, shot.id)[3]
+        spec = rendering.plan_again(project, take.id)
+        assert spec.shots[0].keyframe == keyframe.blob_sha and len(spec.units()) == 1
+        assert JobRunner(project).run(spec).state == "done"
+        frame = shot_rows.frames_of(project, shot.id)[3]
+        newest = render_rows.takes_of(project, frame.id)[-1]
+        assert newest.id != take.id and newest.blob_sha == take.blob_sha
+        assert newest.provenance["again_of"] == take.id
 
 
 @pytest.mark.slow
