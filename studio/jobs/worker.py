@@ -69,6 +69,9 @@ class _Control:
         self._job: str | None = None
         self._token: CancelToken | None = None
         self._early: set[str] = set()  # cancels read before their job began
+        # The job that ended last: a cancel for it that crossed its last units on the pipe
+        # is about that run, not the next one (a resume has the same id).
+        self._ended: str | None = None
         self._closing = False
         self.idle = threading.Event()
         self.idle.set()
@@ -79,12 +82,14 @@ class _Control:
             if self._closing or job_id in self._early:
                 token.cancel()
             self._early.clear()
+            self._ended = None
             self._job, self._token = job_id, token
             self.idle.clear()
         return token
 
     def end(self) -> None:
         with self._lock:
+            self._ended = self._job
             self._job = self._token = None
             self.idle.set()
 
@@ -92,7 +97,7 @@ class _Control:
         with self._lock:
             if self._token is not None and job_id == self._job:
                 self._token.cancel()
-            elif job_id:
+            elif job_id and job_id != self._ended:
                 self._early.add(job_id)
 
     def close(self) -> None:

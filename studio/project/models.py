@@ -273,7 +273,7 @@ def unlink_persona(project: Project, persona_id: str, model_id: str) -> bool:
 
 
 def shots_using(project: Project, model: ModelRecord) -> list[str]:
-    """Names of the shots whose render settings use a model (as base, LoRA or IP-Adapter)."""
+    """Names of the shots whose render settings use a model (base, LoRA, IP-Adapter, motion)."""
     rows = project.query(
         "select s.name, r.model_id, r.settings from shot_render r join shots s on s.id = r.shot_id"
         " order by s.position, s.name"
@@ -288,7 +288,7 @@ def shots_using(project: Project, model: ModelRecord) -> list[str]:
             settings = json.loads(r["settings"] or "{}")
         except ValueError:
             continue
-        named = [str(settings.get("model") or "")]
+        named = [str(settings.get("model") or ""), str(settings.get("motion") or "")]
         for key in ("loras", "ip_adapters"):
             named += [str(pair[0]) for pair in settings.get(key) or () if pair]
         if name in (n.lower() for n in named):

@@ -249,7 +249,7 @@ def plan_register(
     if name and len(paths) > 1:
         raise StudioError("A name is for one model.", hint="Register one path with --name.")
     _check_choice(kind, m.KINDS, "kind of model")
-    _check_choice(family, m.FAMILIES, "model family")
+    _check_choice(family, m.FAMILIES + m.VIDEO_FAMILIES, "model family")
     _check_weight(weight)
     persona_id = persona_rows.get_persona(project, persona).id if persona else ""
     taken = rows.model_names(project)
@@ -761,7 +761,7 @@ def plan_convert(
             hint="Choose where the converted file goes with --dest.",
         )
     _check_choice(kind, m.KINDS, "kind of model")
-    _check_choice(family, m.FAMILIES, "model family")
+    _check_choice(family, m.FAMILIES + m.VIDEO_FAMILIES, "model family")
     _check_weight(weight)
     persona_id = persona_rows.get_persona(project, persona).id if persona else ""
     taken = rows.model_names(project)

@@ -145,7 +145,8 @@ class TimelineWorkspace(Workspace):
         splitter.addWidget(left)
         splitter.addWidget(self.shot_editor)
         splitter.setStretchFactor(0, 1)
-        splitter.setSizes([700, 800])  # the editor shows its prompt and references beside the fields
+        # The editor shows its prompt and references beside its fields.
+        splitter.setSizes([700, 800])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)

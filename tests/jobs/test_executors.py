@@ -190,3 +190,16 @@ def test_a_kind_is_imported_only_from_the_studio_and_its_tests():
         import_kind("test-elsewhere", "os.path")
     with pytest.raises(JobError, match="Unknown kind of job 'test-nowhere'"):
         import_kind("test-nowhere", "tests.jobs.worker_kinds")
+
+
+def test_a_cancel_that_crossed_a_finished_run_does_not_cancel_its_resume():
+    from studio.jobs.worker import _Control
+
+    control = _Control()
+    control.begin("job-1")
+    control.end()
+    control.cancel("job-1")  # sent while the run's last units were on their way
+    assert not control.begin("job-1").cancelled
+    control.end()
+    control.cancel("job-2")  # a cancel read before its job began still counts
+    assert control.begin("job-2").cancelled

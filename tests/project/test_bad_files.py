@@ -144,7 +144,8 @@ def test_folder_instead_of_file(project_path):
 def test_newer_schema(project_path):
     Project.create(project_path).close()
     conn = sqlite3.connect(project_path)
-    conn.execute("pragma user_version = 7")
+    newer = len(migrations.MIGRATIONS) + 1
+    conn.execute(f"pragma user_version = {newer}")
     conn.commit()
     conn.close()
     for read_only in (False, True):
@@ -152,8 +153,8 @@ def test_newer_schema(project_path):
         assert type(exc) is NewerSchemaError
         latest = len(migrations.MIGRATIONS)
         assert str(exc) == (
-            f"film.pstudio was made by a newer Persona Studio (schema 7; this version reads up to "
-            f"{latest}). Update Persona Studio to open it."
+            f"film.pstudio was made by a newer Persona Studio (schema {newer}; this version reads"
+            f" up to {latest}). Update Persona Studio to open it."
         )
 
 
