@@ -181,3 +181,34 @@ def test_export_reads_a_project_the_window_holds(capsys, path, tmp_path, monkeyp
     assert json.loads(out)["files"] == ["Walk_0001.png"]
     with Image.open(tmp_path / "x" / "Walk_0001.png") as im:
         assert im.info["parameters"] == "ada\nSeed: 5"
+
+
+def test_set_pins_references_by_id_start_or_file_name_and_no_pin_clears(capsys, path):
+    from studio.services import library, personas
+
+    with open_project(path) as project:
+        persona = personas.get_persona(project, "Ada")
+        refs = []
+        for i, colour in enumerate(("red", "blue")):
+            buf = io.BytesIO()
+            Image.new("RGB", (64, 64), colour).save(buf, "PNG")
+            refs.append(
+                library.add_reference_bytes(
+                    project, persona.id, buf.getvalue(), mime="image/png", file_name=f"r{i}.png",
+                    source_path=f"/p/r{i}.png", width=64, height=64,
+                )
+            )  # fmt: skip
+    assert run(capsys, "shots", "add", path, "Walk", "--persona", "Ada")[0] == 0
+    code, out, err = run(
+        capsys, "shots", "set", path, "Walk", "--pin", refs[1].id[:10], "--pin", "r0.png"
+    )
+    assert code == 0, err
+    with open_project(path) as project:
+        pinned = renders.render_settings(project, "Walk").pinned_references
+    assert pinned == (refs[1].id, refs[0].id)
+    assert f"  pinned:      {refs[1].id[:10]}, {refs[0].id[:10]}" in out
+    code, out, err = run(capsys, "shots", "set", path, "Walk", "--pin", "nope.png")
+    assert code == 1 and "nope.png is not one of Ada's references" in err
+    assert run(capsys, "shots", "set", path, "Walk", "--no-pin")[0] == 0
+    with open_project(path) as project:
+        assert renders.render_settings(project, "Walk").pinned_references == ()

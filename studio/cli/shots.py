@@ -159,6 +159,7 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
     for option, clear, field in (
         ("lora", "no_lora", "loras"),
         ("ip_adapter", "no_ip_adapter", "ip_adapters"),
+        ("pin", "no_pin", "pinned_references"),
     ):
         given, cleared = getattr(args, option), getattr(args, clear, False)
         if given and cleared:
@@ -204,6 +205,7 @@ def _settings_lines(shot: Any, settings: Any, personas: dict[str, str], rendered
         ("LoRAs", _uses(s.loras, "weight")),
         ("IP-Adapters", _uses(s.ip_adapters, "scale")),
         ("references", str(s.references)),
+        ("pinned", ", ".join(r[:10] for r in s.pinned_references) or "none: the library's picks"),
         ("head pose", f"yaw {_number(s.yaw)}°, pitch {_number(s.pitch)}°"),
         ("seed offset", f"{s.seed_offset:,}"),
     ]
@@ -394,6 +396,15 @@ def _render_options(p: argparse.ArgumentParser, *, changing: bool) -> None:
         p.add_argument("--no-lora", action="store_true", help="render without LoRAs")
         p.add_argument("--no-ip-adapter", action="store_true", help="render without IP-Adapters")
     p.add_argument("--references", type=int, metavar="N", help="library references fed (3-5)")
+    p.add_argument(
+        "--pin",
+        action="append",
+        metavar="REF_ID",
+        help="a library reference (its id, as refs list prints it) fed to IP-Adapter instead of"
+        " the library's picks; repeat for several, in order",
+    )
+    if changing:
+        p.add_argument("--no-pin", action="store_true", help="use the library's picks again")
     p.add_argument("--yaw", type=float, metavar="DEG", help="head yaw the references cover")
     p.add_argument("--pitch", type=float, metavar="DEG", help="head pitch the references cover")
     p.add_argument(

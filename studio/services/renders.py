@@ -242,7 +242,11 @@ def _pinned(project: Project, personas: Sequence[Persona], ids: Sequence[str]) -
             f"IP-Adapter reads at most {most} references, not {len(ids)} pinned ones.",
             hint=f"Pin {most} references or fewer.",
         )
-    owned = {r.id: r for r in reference_rows.list_references(project, persona.id)}
+    refs = reference_rows.list_references(project, persona.id)
+    owned = {r.id: r for r in refs}
+    # The CLI names a reference by its id, the start of it (as `refs list` prints it), or its
+    # file name; what is stored is always the whole id.
+    ids = tuple(dict.fromkeys(_reference_id(refs, key) for key in ids))
     for ref_id in ids:
         ref = owned.get(ref_id)
         if ref is None:
@@ -256,6 +260,14 @@ def _pinned(project: Project, personas: Sequence[Persona], ids: Sequence[str]) -
                 hint="Approve it in the Library workspace first, or pin another reference.",
             )
     return ids
+
+
+def _reference_id(refs: Sequence[Any], key: str) -> str:
+    if any(r.id == key for r in refs):
+        return key
+    found = [r.id for r in refs if r.id.startswith(key)] if len(key) >= 6 else []
+    found = found or [r.id for r in refs if r.file_name == key]
+    return found[0] if len(found) == 1 else key
 
 
 def pinned_picks(
