@@ -248,6 +248,7 @@ class TakeInspector(QDialog):
         if self.detail is None or self.view.project is None:
             return
         shown = self._shown.id if self._shown is not None else None
+        before = {t.id for t in self.detail.takes}
         try:
             self.detail = frame_takes(
                 self.view.project, self.detail.shot.id, self.detail.frame.index
@@ -256,10 +257,9 @@ class TakeInspector(QDialog):
             self.detail = None
             self.close()
             return
-        ids = [t.id for t in self.detail.takes]
-        newest_is_current = bool(ids) and self.detail.current is not None
-        if newest_is_current and self.detail.current.id == ids[-1] and shown not in ids[-1:]:
-            shown = ids[-1]  # a new take landed and became current: show it
+        current = self.detail.current
+        if current is not None and current.id not in before:
+            shown = current.id  # a new take landed and became the frame's picture: show it
         self._shown = next((t for t in self.detail.takes if t.id == shown), self.detail.current)
         self._fill()
 
@@ -412,7 +412,10 @@ class TakeInspector(QDialog):
             v = drift.verdict(row, i)
             colour = STATE_COLOURS.get(v.state)
             state = f"<b style='color:{colour.name()}'>{v.state}</b>" if colour else v.state
-            lines.append(f"{row.persona_name}: {state} — {_escape(v.why)}")
+            why = v.why
+            # "not analysed yet", "not measurable: no face" already begin with the state.
+            rest = why[len(v.state) :] if why.startswith(v.state) else f" — {why}"
+            lines.append(f"{row.persona_name}: {state}{_escape(rest)}")
             if v.score is not None:
                 scores = breakdown(drift.inspect_frame(self.view.project, row, i))
                 for name, value, check in scores[:4]:

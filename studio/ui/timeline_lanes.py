@@ -452,13 +452,21 @@ class TimelineLanes(QAbstractScrollArea):
         self._press = None  # the second press of a double-click starts no drag
         self.frame_opened.emit(*found)
 
-    def contextMenuEvent(self, event) -> None:
-        found = self._picture_at(event.pos())
+    def frame_menu(self, pos: QPoint) -> QMenu | None:
+        """The context menu of the frame with a picture under a viewport point (None: none)."""
+        found = self._picture_at(pos)
         if found is None:
-            return super().contextMenuEvent(event)
+            return None
         menu = QMenu(self)
         menu.addAction("&Open Frame", lambda: self.frame_opened.emit(*found))
+        return menu
+
+    def contextMenuEvent(self, event) -> None:
+        menu = self.frame_menu(event.pos())
+        if menu is None:
+            return super().contextMenuEvent(event)
         menu.exec(event.globalPos())
+        menu.deleteLater()
 
     def _tip_at(self, pos: QPoint) -> str:
         found = self.frame_at(pos)

@@ -14,7 +14,8 @@ from studio.core.takes import a1111_parameters
 from studio.project import renders as render_rows
 from studio.services import library, personas, renders, timeline
 from studio.ui.take_inspector import FOOTAGE_TIP, TakeInspector
-from tests.ui.conftest import open_demo_window
+from tests.fixtures.tiny_models import SD15, save_tiny_model
+from tests.ui.conftest import open_demo_window, wait_idle
 
 
 @pytest.fixture
@@ -178,6 +179,16 @@ def test_open_in_drift_shows_the_frame_in_the_drift_inspector(qtbot, window, ws)
     assert seen is not None and seen.verdict.frame.id == drifted.frame_id
 
 
+def test_open_frame_from_the_frames_context_menu(qtbot, ws, rendered):
+    shot_id, _, second = rendered
+    lanes = ws.lanes
+    assert lanes.frame_menu(lanes.frame_rect(lanes.row_of(shot_id), 1).center()) is None
+    menu = lanes.frame_menu(lanes.frame_rect(lanes.row_of(shot_id), 0).center())
+    assert [a.text() for a in menu.actions()] == ["&Open Frame"]
+    menu.actions()[0].trigger()
+    assert ws.inspector.isVisible() and ws.inspector.shown_take().id == second
+
+
 def test_an_empty_cell_opens_nothing(qtbot, ws, rendered):
     shot_id, _, _ = rendered
     lanes = ws.lanes
@@ -185,3 +196,66 @@ def test_an_empty_cell_opens_nothing(qtbot, ws, rendered):
     qtbot.mouseDClick(lanes.viewport(), Qt.MouseButton.LeftButton, pos=cell.center())
     assert ws.inspector is None
     assert lanes.frame_at(QPoint(5, 5)) is None  # the header is not a frame
+
+
+# -- rendering again with a tiny model on the CPU -----------------------------------------------
+
+
+@pytest.fixture
+def render_window(qtbot, tmp_path, errors, monkeypatch):
+    """A window on a new project with Ada, a tiny model and a 1-frame 32 px shot."""
+    from PySide6.QtCore import QSettings
+
+    from studio.jobs.runner import JobRunner
+    from studio.services import models as model_service
+    from studio.services.projects import new_project
+    from studio.ui.main_window import MainWindow
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tiny = save_tiny_model(SD15, tmp_path / "models")
+    path = tmp_path / "cast.pstudio"
+    project = new_project(path, "Ada")
+    try:
+        spec = model_service.plan_register(project, [str(tiny.folder)], name="tiny-base")
+        assert JobRunner(project).run(spec).state == "done"
+        renders.add_render_shot(
+            project,
+            "Intro",
+            ["Ada"],
+            RenderSettings(action="waving", frames=1, width=32, height=32, steps=2),
+        )
+    finally:
+        project.close()
+    w = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    assert w.open_project(path)
+    w.show_workspace("timeline")
+    w.show()
+    wait_idle(qtbot, w)
+    yield w
+    w.close_project()
+
+
+@pytest.mark.slow
+def test_render_again_lands_a_new_current_take(qtbot, render_window, errors):
+    ws = render_window.timeline_workspace
+    shot_id = ws.lanes.rows()[0].id
+    ws.lanes.select([shot_id])
+    assert ws.render_selection() is not None, errors
+    qtbot.waitUntil(lambda: ws.lanes.rows()[0].rendered == 1, timeout=240_000)
+    wait_idle(qtbot, render_window)
+    inspector = ws.open_frame(shot_id, 0)
+    first = inspector.shown_take()
+    assert first is not None and inspector.field_text("Model").startswith("tiny-base [")
+    assert inspector.again_button.isEnabled(), inspector.again_button.toolTip()
+    qtbot.mouseClick(inspector.again_button, Qt.MouseButton.LeftButton)
+    assert errors == []
+    qtbot.waitUntil(lambda: len(inspector.detail.takes) == 2, timeout=240_000)
+    wait_idle(qtbot, render_window)
+    again = inspector.shown_take()
+    assert again.id != first.id and again.provenance["again_of"] == first.id
+    assert inspector.detail.current.id == again.id
+    assert again.seed == first.seed
+    assert "take 2 of 2" in inspector.caption.text()
+    assert ws.lanes.rows()[0].frames[0].blob_sha == again.blob_sha
+    assert "again" in ws.log.toPlainText()
