@@ -200,7 +200,7 @@ def test_set_pins_references_by_id_start_or_file_name_and_no_pin_clears(capsys, 
             )  # fmt: skip
     assert run(capsys, "shots", "add", path, "Walk", "--persona", "Ada")[0] == 0
     code, out, err = run(
-        capsys, "shots", "set", path, "Walk", "--pin", refs[1].id[:10], "--pin", "r0.png"
+        capsys, "shots", "set", path, "Walk", "--pin", refs[1].id[:-1], "--pin", "r0.png"
     )
     assert code == 0, err
     with open_project(path) as project:
