@@ -8,7 +8,7 @@ wardrobe) and the registered models (kind and family) before anything is stored.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from studio.core import library as lib
@@ -28,7 +28,8 @@ from studio.core.models import (
 )
 from studio.core.records import Persona
 from studio.core.render import RenderSettings, check_settings, sampler_name
-from studio.core.shots import Shot
+from studio.core.shots import Frame, Shot
+from studio.core.takes import Take
 from studio.project import models as model_rows
 from studio.project import personas as persona_rows
 from studio.project import references as reference_rows
@@ -431,3 +432,37 @@ def _a(kind: str) -> str:
 def _names(project: Project, kinds: Sequence[str]) -> str:
     names = sorted(m.name for m in model_rows.list_models(project) if m.kind in kinds)
     return ", ".join(names) or "none registered"
+
+
+@dataclass(frozen=True)
+class FrameTakes:
+    """One frame of the timeline with every take rendered for it (footage frames have none)."""
+
+    shot: Shot
+    frame: Frame
+    takes: tuple[Take, ...]  # oldest first
+    current: Take | None  # the take the frame shows; None for footage
+    persona_names: dict[str, str]  # persona id -> name, for the personas the takes name
+    version_numbers: dict[str, int]  # persona version id -> its number
+
+
+def frame_takes(project: Project, shot_id: str, frame_index: int) -> FrameTakes:
+    """A frame of a shot with its takes, the one it shows, and who they were rendered of."""
+    shot = shot_rows.get_shot(project, shot_id)
+    frame = next((f for f in shot_rows.frames_of(project, shot.id) if f.index == frame_index), None)
+    if frame is None:
+        raise NotFoundError(
+            f"'{shot.name}' has no frame {frame_index + 1}.",
+            hint="Render the shot first, or open a frame that has a picture.",
+        )
+    takes = tuple(rows.takes_of(project, frame.id))
+    current = next((t for t in takes if t.chosen and t.blob_sha == frame.blob_sha), None)
+    names: dict[str, str] = {}
+    numbers: dict[str, int] = {}
+    for persona_id in {t.persona_id for t in takes if t.persona_id}:
+        try:
+            names[persona_id] = persona_rows.get_persona(project, persona_id).name
+        except NotFoundError:
+            continue  # deleted since: her takes still name her id
+        numbers.update({v.id: v.number for v in persona_rows.history(project, persona_id)})
+    return FrameTakes(shot, frame, takes, current, names, numbers)

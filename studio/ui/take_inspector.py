@@ -8,7 +8,6 @@ copied as AUTOMATIC1111 writes them. A footage frame shows where in its source i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from PySide6.QtCore import QSize, Qt
@@ -28,51 +27,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.errors import NotFoundError, StudioError
-from studio.core.shots import Frame, Shot
+from studio.core.errors import StudioError
 from studio.core.takes import Take, a1111_parameters, a1111_sampler
 from studio.core.timecode import format_timecode
-from studio.services import drift, library, personas, renders, shots
+from studio.services import drift, library, renders
+from studio.services.renders import FrameTakes, frame_takes
 from studio.ui import dialogs
 from studio.ui.frame_inspector import STATE_COLOURS, FramePicture, breakdown, load_image
 
 REFERENCE_PX = 72  # the thumbnails of the references a take was rendered with
 FOOTAGE_TIP = "A footage frame was filmed, not rendered: there is nothing to render again."
 NO_RECIPE_TIP = "This take has no render recipe to repeat (it was not rendered in the studio)."
-
-
-@dataclass(frozen=True)
-class FrameTakes:
-    """One frame of the timeline with every take rendered for it (footage frames have none)."""
-
-    shot: Shot
-    frame: Frame
-    takes: tuple[Take, ...]  # oldest first
-    current: Take | None  # the take the frame shows; None for footage
-    persona_names: dict[str, str]  # persona id -> name, for the personas the takes name
-    version_numbers: dict[str, int]  # persona version id -> its number
-
-
-def frame_takes(project, shot_id: str, frame_index: int) -> FrameTakes:
-    """A frame of a shot with its takes, the one it shows, and who they were rendered of."""
-    shot = shots.get_shot(project, shot_id)
-    frame = next((f for f in shots.frames_of(project, shot.id) if f.index == frame_index), None)
-    if frame is None:
-        raise NotFoundError(
-            f"'{shot.name}' has no frame {frame_index + 1}.",
-            hint="Render the shot first, or open a frame that has a picture.",
-        )
-    takes = tuple(renders.takes_of(project, frame.id))
-    current = next((t for t in takes if t.chosen and t.blob_sha == frame.blob_sha), None)
-    names: dict[str, str] = {}
-    numbers: dict[str, int] = {}
-    for persona_id in {t.persona_id for t in takes if t.persona_id}:
-        try:
-            names[persona_id] = personas.get_persona(project, persona_id).name
-        except NotFoundError:
-            continue  # deleted since: her takes still name her id
-        numbers.update({v.id: v.number for v in personas.history(project, persona_id)})
-    return FrameTakes(shot, frame, takes, current, names, numbers)
 
 
 class InspectorView(Protocol):
