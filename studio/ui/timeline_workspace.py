@@ -146,7 +146,7 @@ class TimelineWorkspace(Workspace):
         splitter.addWidget(self.shot_editor)
         splitter.setStretchFactor(0, 1)
         # The editor shows its prompt and references beside its fields.
-        splitter.setSizes([700, 800])
+        splitter.setSizes([840, 660])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
