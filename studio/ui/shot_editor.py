@@ -343,6 +343,10 @@ class ShotEditor(QWidget):
         form = QFormLayout(box)
         self.model_combo = _Combo()
         self.model_combo.setToolTip("The base model the frames are rendered with")
+        self.motion_combo = _Combo()
+        self.motion_combo.setToolTip(
+            "Animate a keyframe of the shot into a clip of its frames with this video model"
+        )
         self.sampler_combo = _Combo()
         self.sampler_combo.addItem("The model's own", "")
         for name in SAMPLER_NAMES:
@@ -359,6 +363,7 @@ class ShotEditor(QWidget):
         self.guidance_spin.setToolTip("How closely the frames follow the prompt; 5-8 is typical")
         self.seed_spin = _spin(0, 2**31 - 1, tip="Frame i renders with seed base + offset + i")
         form.addRow("Model", self.model_combo)
+        form.addRow("Motion", self.motion_combo)
         form.addRow("Sampler", self.sampler_combo)
         form.addRow("Frames", self.frames_spin)
         form.addRow("Size", size)
@@ -496,6 +501,7 @@ class ShotEditor(QWidget):
             (OUTFIT, self.outfit_combo),
             ("lighting_setup", self.lighting_combo),
             ("model", self.model_combo),
+            ("motion", self.motion_combo),
             ("sampler", self.sampler_combo),
         ):
             combo.currentIndexChanged.connect(
@@ -625,6 +631,14 @@ class ShotEditor(QWidget):
                 kind = " DreamBooth" if record.kind == m.DREAMBOOTH else ""
                 combo.addItem(f"{record.name} ({family}{kind})", record.name)
         self._set_combo(combo, settings.model)
+        motion = self.motion_combo
+        motion.clear()
+        motion.addItem("A still shot", "")
+        for record in registered:
+            if record.kind == m.VIDEO:
+                family = m.FAMILY_SHORT.get(record.family, record.family)
+                motion.addItem(f"{record.name} ({family})", record.name)
+        self._set_combo(motion, settings.motion)
 
     @staticmethod
     def _set_combo(combo: QComboBox, value: Any) -> None:

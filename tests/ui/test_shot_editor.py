@@ -264,3 +264,22 @@ def test_scrolling_over_a_field_changes_it_only_once_it_has_focus(qtbot, ada, er
     qtbot.waitUntil(editor.steps_spin.hasFocus)
     _wheel(editor.steps_spin)
     assert renders.render_settings(ada, shot.id).steps == 26 and stack.count() == 1
+
+
+def test_choosing_a_video_model_makes_a_motion_shot_and_undo_a_still_again(qtbot, ada, errors):
+    _register(ada, "wan", "video", family="wan-i2v")
+    _register(ada, "Base", "base")
+    shot = renders.add_render_shot(
+        ada, "Turn", ["Ada"], RenderSettings(action="turning", frames=9, model="Base")
+    )
+    editor, stack = _open(qtbot, ada, shot.id)
+    combo = editor.motion_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["", "wan"]
+    _choose(combo, "wan")
+    stored = renders.render_settings(ada, "Turn")
+    assert (stored.motion, stored.clip_frames, stored.frames) == ("wan", 9, 9)
+    stack.undo()
+    stored = renders.render_settings(ada, "Turn")
+    assert (stored.motion, stored.clip_frames) == ("", 0)
+    assert combo.currentData() == ""
+    assert errors == []
