@@ -14,7 +14,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -46,7 +46,6 @@ from studio.core import persona as record_rules
 from studio.core.errors import StudioError
 from studio.core.persona import DEFAULT_TOKEN_BUDGET, FieldChange, Prompt
 from studio.core.text import plural
-from studio.jobs import tokens as job_tokens
 from studio.services import drift
 from studio.ui import dialogs
 from studio.ui.persona_commands import (
@@ -59,6 +58,7 @@ from studio.ui.persona_commands import (
 )
 from studio.ui.persona_document import PersonaDocument
 from studio.ui.persona_form import PersonaForm, TextBox, caption, is_hex, swatch_icon
+from studio.ui.prompt_tokens import TokenCounter
 from studio.ui.workspace import Workspace
 
 # Diff tints: translucent, so they read on the light and the dark palette alike.
@@ -94,12 +94,6 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-class _TokenizerBridge(QObject):
-    """Hands the tokenizer thread's outcome to the GUI thread (the signal is queued)."""
-
-    loaded = Signal(object)  # None, or the error that kept the tokenizer from loading
-
-
 TOKENS_TIP = (
     "Stable Diffusion's text encoder (CLIP) reads prompts in windows of 75 tokens; a render "
     f"encodes up to {DEFAULT_TOKEN_BUDGET} (two windows). Phrases are kept by priority: who "
@@ -129,10 +123,8 @@ class PersonaEditor(Workspace):
         self.document = PersonaDocument(self)
         self._session = 0  # bumped when a field loses focus, so later typing is a new command
         self.prompt: Prompt | None = None  # what the preview shows
-        self._tokenizer = "ready" if job_tokens.tokenizer_loaded() else "idle"
-        self._tokenizer_error = ""
-        self._tokenizer_bridge = _TokenizerBridge(self)
-        self._tokenizer_bridge.loaded.connect(self._on_tokenizer_loaded)
+        self.tokens = TokenCounter(self)
+        self.tokens.changed.connect(self._update_preview)
         self._build()
         self._connect()
         self._show_state()
@@ -627,32 +619,6 @@ class PersonaEditor(Workspace):
         self.lighting_combo.setCurrentIndex(max(index, 0))
         self.lighting_combo.blockSignals(False)
 
-    def _token_counter(self):
-        """The CLIP counter once the tokenizer is loaded; None (estimate) until then."""
-        if self._tokenizer == "ready" or job_tokens.tokenizer_loaded():
-            self._tokenizer = "ready"
-            return job_tokens.count_tokens
-        if self._tokenizer == "idle":
-            self._tokenizer = "loading"
-            bridge = self._tokenizer_bridge
-
-            def done(error: BaseException | None) -> None:
-                try:
-                    bridge.loaded.emit(error)
-                except RuntimeError:
-                    pass  # the editor closed while the tokenizer loaded
-
-            job_tokens.load_in_background(done)
-        return None
-
-    def _on_tokenizer_loaded(self, error: BaseException | None) -> None:
-        if error is None:
-            self._tokenizer = "ready"
-        else:
-            self._tokenizer = "failed"
-            self._tokenizer_error = str(error)
-        self._update_preview()
-
     def _update_preview(self) -> None:
         record = self.document.record
         self.prompt = None
@@ -666,7 +632,7 @@ class PersonaEditor(Workspace):
                 outfit=self.outfit_combo.currentData(),
                 lighting_setup=self.lighting_combo.currentData(),
                 token_budget=DEFAULT_TOKEN_BUDGET,
-                count_tokens=self._token_counter(),
+                count_tokens=self.tokens.counter(),
             )
         except StudioError as exc:
             issues = getattr(exc, "issues", None)
@@ -692,10 +658,8 @@ class PersonaEditor(Workspace):
         self.negative_tokens_label.setText(f"{about}{plural(prompt.negative_tokens, 'token')}")
         if not prompt.estimated:
             tip = TOKENS_TIP
-        elif self._tokenizer == "failed":
-            tip = (
-                f"Estimated: the CLIP tokenizer could not be loaded ({self._tokenizer_error}).\n\n"
-            )
+        elif self.tokens.failed:
+            tip = f"Estimated: the CLIP tokenizer could not be loaded ({self.tokens.error}).\n\n"
             tip += TOKENS_TIP
         else:
             tip = f"Estimated while the CLIP tokenizer loads.\n\n{TOKENS_TIP}"

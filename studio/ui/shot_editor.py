@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -54,23 +54,17 @@ from studio.core.render import (
     RenderSettings,
 )
 from studio.core.text import plural
-from studio.jobs import tokens as job_tokens
 from studio.services import audit, library, models, personas, rendering, renders, shots
 from studio.ui import dialogs
 from studio.ui.library_browser import REF_MIME
 from studio.ui.persona_editor import TOKENS_TIP
 from studio.ui.persona_form import TextBox, caption
+from studio.ui.prompt_tokens import TokenCounter
 from studio.ui.shot_commands import OUTFIT, SetShotSettingsCommand, ShotSettingsDocument
 
 EMPTY, FOOTAGE, EDITOR = range(3)  # the pages
 FOOTAGE_TEXT = "Imported footage: nothing to set"
 THUMB = 64  # the references' icon size in the list
-
-
-class _TokenizerBridge(QObject):
-    """Hands the tokenizer thread's outcome to the GUI thread (the signal is queued)."""
-
-    loaded = Signal(object)  # None, or the error that kept the tokenizer from loading
 
 
 class _Spin(QSpinBox):
@@ -196,10 +190,8 @@ class ShotEditor(QWidget):
         self.picks: list = []  # the references the shot is conditioned on (picked or pinned)
         self._persona_id: str | None = None
         self._filling = False
-        self._tokenizer = "ready" if job_tokens.tokenizer_loaded() else "idle"
-        self._tokenizer_error = ""
-        self._tokenizer_bridge = _TokenizerBridge(self)
-        self._tokenizer_bridge.loaded.connect(self._on_tokenizer_loaded)
+        self.tokens = TokenCounter(self)
+        self.tokens.changed.connect(self._update_prompt)
         self._build()
         self._connect()
         self._show_page(EMPTY)
@@ -776,32 +768,6 @@ class ShotEditor(QWidget):
 
     # -- prompt -----------------------------------------------------------------------------
 
-    def _token_counter(self):
-        """The CLIP counter once the tokenizer is loaded; None (estimate) until then."""
-        if self._tokenizer == "ready" or job_tokens.tokenizer_loaded():
-            self._tokenizer = "ready"
-            return job_tokens.count_tokens
-        if self._tokenizer == "idle":
-            self._tokenizer = "loading"
-            bridge = self._tokenizer_bridge
-
-            def done(error: BaseException | None) -> None:
-                try:
-                    bridge.loaded.emit(error)
-                except RuntimeError:
-                    pass  # the editor closed while the tokenizer loaded
-
-            job_tokens.load_in_background(done)
-        return None
-
-    def _on_tokenizer_loaded(self, error: BaseException | None) -> None:
-        if error is None:
-            self._tokenizer = "ready"
-        else:
-            self._tokenizer = "failed"
-            self._tokenizer_error = str(error)
-        self._update_prompt()
-
     def _update_prompt(self) -> None:
         """Compose the prompt from the stored settings and the action text as typed."""
         self.prompt = None
@@ -820,7 +786,7 @@ class ShotEditor(QWidget):
                 action=rendering.prompt_action(typed),
                 outfit=self.shot.outfit_for(self._persona_id),
                 lighting_setup=typed.lighting_setup or None,
-                count_tokens=self._token_counter(),
+                count_tokens=self.tokens.counter(),
             )
         except StudioError as exc:
             self._show_prompt_text(str(exc), "")
@@ -834,10 +800,8 @@ class ShotEditor(QWidget):
         self.negative_tokens_label.setText(f"{about}{plural(prompt.negative_tokens, 'token')}")
         if not prompt.estimated:
             tip = TOKENS_TIP
-        elif self._tokenizer == "failed":
-            tip = (
-                f"Estimated: the CLIP tokenizer could not be loaded ({self._tokenizer_error}).\n\n"
-            )
+        elif self.tokens.failed:
+            tip = f"Estimated: the CLIP tokenizer could not be loaded ({self.tokens.error}).\n\n"
             tip += TOKENS_TIP
         else:
             tip = f"Estimated while the CLIP tokenizer loads.\n\n{TOKENS_TIP}"

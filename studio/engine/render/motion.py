@@ -39,7 +39,11 @@ from studio.core.render_errors import (
     ModelLoadError,
     PickleModelError,
 )
-from studio.engine.render.pipelines import PICKLE_HINT, REDOWNLOAD_HINT, safetensors_header
+from studio.engine.render.pipelines import (
+    PICKLE_HINT,
+    REDOWNLOAD_HINT,
+    component_weights,
+)
 from studio.engine.render.renderer import StepProgress
 
 WAN_I2V_NAME = "Wan image-to-video"
@@ -107,7 +111,7 @@ def _check_folder(folder: Path, name: str) -> dict[str, Any]:
         )
     for component in WAN_WEIGHTED:
         if component in present:
-            _check_weights(folder / component, component, name)
+            component_weights(folder / component, component, name)
     return index
 
 
@@ -121,24 +125,6 @@ def _read_json(path: Path, name: str) -> dict[str, Any] | None:
             f"The {path.name} of '{name}' is unreadable ({exc}).", hint=REDOWNLOAD_HINT
         ) from None
     return data if isinstance(data, dict) else {}
-
-
-def _check_weights(sub: Path, component: str, name: str) -> None:
-    files = [p for p in sub.iterdir() if p.is_file()] if sub.is_dir() else []
-    weights = [p for p in files if p.name.endswith(".safetensors")]
-    if not weights:
-        pickles = [p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
-        if pickles:
-            raise PickleModelError(
-                f"The {component} of '{name}' is stored as a pickle ({pickles[0]}).",
-                hint=PICKLE_HINT,
-            )
-        raise ModelLoadError(
-            f"The {component} of '{name}' has no weights in {sub}.",
-            hint="The folder is incomplete: download or copy the model again.",
-        )
-    for file in weights:
-        safetensors_header(file, f"{name} {component}")
 
 
 # -- loading --------------------------------------------------------------------------------------

@@ -310,26 +310,32 @@ def _folder_family(folder: Path, ref: ModelRef) -> tuple[str, str | None]:
         entry = index.get(component)
         if not (isinstance(entry, list) and entry and entry[0]):
             continue
-        sub = folder / component
-        files = [p for p in sub.iterdir() if p.is_file()] if sub.is_dir() else []
-        weights = [p for p in files if p.name.endswith(".safetensors")]
-        if not weights:
-            pickles = [p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
-            if pickles:
-                raise PickleModelError(
-                    f"The {component} of '{ref.name}' is stored as a pickle ({pickles[0]}).",
-                    hint=PICKLE_HINT,
-                )
-            raise ModelLoadError(
-                f"The {component} of '{ref.name}' has no weights in {sub}.",
-                hint="The folder is incomplete: download or copy the model again.",
-            )
-        for file in weights:
-            safetensors_header(file, f"{ref.name} {component}")
+        weights = component_weights(folder / component, component, ref.name)
         if not any(".fp16." not in p.name for p in weights):
             variants.add("fp16")
     # Folders published with half-precision weights only name them with the fp16 variant.
     return found, ("fp16" if variants else None)
+
+
+def component_weights(sub: Path, component: str, name: str) -> list[Path]:
+    """A diffusers component folder's .safetensors files, each checked whole; refuses a
+    component with no weights, or with pickled ones only."""
+    files = [p for p in sub.iterdir() if p.is_file()] if sub.is_dir() else []
+    weights = [p for p in files if p.name.endswith(".safetensors")]
+    if not weights:
+        pickles = [p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES]
+        if pickles:
+            raise PickleModelError(
+                f"The {component} of '{name}' is stored as a pickle ({pickles[0]}).",
+                hint=PICKLE_HINT,
+            )
+        raise ModelLoadError(
+            f"The {component} of '{name}' has no weights in {sub}.",
+            hint="The folder is incomplete: download or copy the model again.",
+        )
+    for file in weights:
+        safetensors_header(file, f"{name} {component}")
+    return weights
 
 
 # -- base models ----------------------------------------------------------------------------------
