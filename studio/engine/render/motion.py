@@ -7,9 +7,9 @@ the low-noise steps, no image encoder). The folder is checked before diffusers s
 is refused unopened, a missing component is named, every weights file's table is read.
 
 A clip is rendered like a frame: one generator seeded from the clip's seed, progress after every
-denoising step, cancel within one step. The VAE decodes the whole clip at once (its temporal
-layers see every frame); the frames are then handed over one by one, so the caller can commit
-each as it comes.
+denoising step (with a cheap preview of the clip's middle frame a few times a second), cancel
+within one step. The VAE decodes the whole clip at once (its temporal layers see every frame);
+the frames are then handed over one by one, so the caller can commit each as it comes.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from studio.engine.render.pipelines import (
     REDOWNLOAD_HINT,
     component_weights,
 )
+from studio.engine.render.preview import PreviewClock, latent_preview
 from studio.engine.render.renderer import StepProgress
 
 WAN_I2V_NAME = "Wan image-to-video"
@@ -296,10 +297,15 @@ def iter_clip(
     cancel.raise_if_cancelled()
     frames = tuple(range(num_frames))
     positive, negative_embeds = _encode_prompts(pipe, prompt, negative, guidance)
+    clock = PreviewClock()
 
     def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
         if on_step is not None:
-            on_step(StepProgress(frames, step + 1, p.num_timesteps))
+            steps = p.num_timesteps
+            preview = None
+            if clock.due(step + 1, steps):  # the clip's middle frame, roughly
+                preview = latent_preview(tensors.get("latents"), WAN_I2V)
+            on_step(StepProgress(frames, step + 1, steps, preview))
         if cancel.cancelled:
             p._interrupt = True  # diffusers skips the remaining steps
         return tensors

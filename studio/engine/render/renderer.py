@@ -23,7 +23,8 @@ switched to tiled decoding, then the model to CPU offload, and only then does th
 fail. The fallbacks stay in force while the pipeline stays loaded, and every frame rendered
 under one lists it in `RenderedFrame.notes`.
 
-Progress and cancel. `on_step` hears each denoising step of each batch; cancel is checked at
+Progress and cancel. `on_step` hears each denoising step of each batch, a few times a second
+with a cheap preview of the first frame in flight (no VAE decode); cancel is checked at
 each step's end and interrupts the pipeline there, so a render stops within one step and
 raises `Cancelled` (frames already yielded are the caller's).
 """
@@ -36,7 +37,7 @@ import io
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,6 +45,7 @@ from studio.core.errors import Cancelled, JobError, StudioError
 from studio.core.jobs import CancelToken
 from studio.core.models import SD15, SDXL, ModelRef
 from studio.core.render import IMG2IMG, INPAINT, MODES, TXT2IMG, RenderedFrame, ShotRender
+from studio.engine.render.preview import PreviewClock, latent_preview
 
 # Sampler names -> (diffusers scheduler class, options), swapped in from the model's own
 # scheduler configuration (its betas, timestep spacing and prediction type are kept).
@@ -82,6 +84,9 @@ class StepProgress:
     frames: tuple[int, ...]
     step: int
     steps: int
+    # A rough HxWx3 uint8 picture of the first frame in flight (`preview.latent_preview`), on
+    # the steps `preview.PreviewClock` picks; None on the others and where no preview exists.
+    preview: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -290,10 +295,15 @@ class Renderer:
         if self._memory_check is not None:
             self._memory_check(len(batch), in_force)
         frames = tuple(batch)
+        clock = PreviewClock()
 
         def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
             if on_step is not None:
-                on_step(StepProgress(frames, step + 1, p.num_timesteps))
+                steps = p.num_timesteps
+                preview = None
+                if clock.due(step + 1, steps):
+                    preview = latent_preview(tensors.get("latents"), shot.base.family)
+                on_step(StepProgress(frames, step + 1, steps, preview))
             if cancel.cancelled:
                 p._interrupt = True  # diffusers skips the remaining steps
             return tensors
