@@ -25,12 +25,19 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a job stands: units done of total, a message and an estimate of time left."""
+    """Where a job stands: units done of total, a message and an estimate of time left.
+
+    A render's step reports may carry a preview of the frame being made: a small JPEG (longest
+    side at most 256 px) and a label saying which shot, frame and step it shows. Previews are
+    shown while they come and never stored.
+    """
 
     done: int
     total: int
     message: str = ""
     eta_s: float | None = None
+    preview: bytes | None = field(default=None, repr=False)
+    preview_label: str = ""
 
     @property
     def fraction(self) -> float:

@@ -232,12 +232,15 @@ class WorkerProcessExecutor:
                     elif name == "unit":
                         yield event["unit"], decode_result(event["result"])
                     elif name == "progress":
+                        preview = event.get("preview")
                         progress(
                             Progress(
                                 int(event.get("done", 0)),
                                 int(event.get("total", 0)),
                                 str(event.get("message", "")),
                                 event.get("eta"),
+                                preview=None if preview is None else decode_result(preview),
+                                preview_label=str(event.get("preview_label", "")),
                             )
                         )
                     elif name == "finished":

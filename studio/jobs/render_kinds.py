@@ -83,8 +83,20 @@ def _work_motion(spec: RenderSpec, shot: ShotRender, wanted: set[str], ctx: Work
         animator.check(shot.motion, shot.clip_frames, shot.width, shot.height, shot.steps)
 
     def on_step(step: Any, what: str) -> None:
+        preview, label = None, ""
+        if step.preview is not None:  # encoded here, in the work, so only a JPEG travels
+            from studio.engine.render.preview import encode_preview
+
+            preview = encode_preview(step.preview)
+            label = f"{shot.shot_name} · {what} · step {step.step}/{step.steps}"
         ctx.progress(
-            Progress(done[0], total, f"{shot.shot_name} {what}: step {step.step}/{step.steps}")
+            Progress(
+                done[0],
+                total,
+                f"{shot.shot_name} {what}: step {step.step}/{step.steps}",
+                preview=preview,
+                preview_label=label,
+            )
         )
 
     if shot.keyframe:
@@ -162,9 +174,19 @@ class Render:
                     if len(step.frames) == 1
                     else (f"frames {first}-{step.frames[-1] + 1}")
                 )
+                preview, label = None, ""
+                if step.preview is not None:  # the batch's first frame
+                    from studio.engine.render.preview import encode_preview
+
+                    preview = encode_preview(step.preview)
+                    label = f"{shot.shot_name} · frame {first} · step {step.step}/{step.steps}"
                 ctx.progress(
                     Progress(
-                        done[0], total, f"{shot.shot_name} {which}: step {step.step}/{step.steps}"
+                        done[0],
+                        total,
+                        f"{shot.shot_name} {which}: step {step.step}/{step.steps}",
+                        preview=preview,
+                        preview_label=label,
                     )
                 )
 

@@ -8,7 +8,8 @@ studio keeps sending work. Requests arrive on stdin, one JSON object a line:
     {"op": "shutdown"}
 
 Events leave on stdout, one JSON object a line, each naming its job: "started", "unit" (unit,
-result as `encode_result` data), "progress" (done, total, message, eta), "error" (type,
+result as `encode_result` data), "progress" (done, total, message, eta; with a render step's
+preview also preview, its JPEG as `encode_result` data, and preview_label), "error" (type,
 message, hint, studio: whether it is a StudioError, traceback), "cancelled", "finished"; and
 "exiting" (reason) as the last line. Nothing else reaches stdout: file descriptor 1 is pointed
 at stderr, so whatever a library prints lands there, and the protocol writes to a copy of the
@@ -171,6 +172,9 @@ def _run(
         project = opened.get(request["project"])
 
         def progress(p: Progress) -> None:
+            extra = {}
+            if p.preview is not None:
+                extra = {"preview": encode_result(p.preview), "preview_label": p.preview_label}
             out.say(
                 "progress",
                 job_id=job_id,
@@ -178,6 +182,7 @@ def _run(
                 total=p.total,
                 message=p.message,
                 eta=p.eta_s,
+                **extra,
             )
 
         ctx = WorkContext(
