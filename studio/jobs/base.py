@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from studio.core.changes import Changes
 from studio.core.jobs import CancelToken, Progress
 from studio.project.store import Project
 
@@ -37,7 +38,8 @@ class JobKind(Protocol):
 
     `work` runs where `executor` says and sees only its spec, its units and a WorkContext, so
     in the worker its results must be JSON data (bytes allowed, see `encode_result`);
-    `commit` and `finish` always run in the runner, the project's one writer. Optional hooks:
+    `commit` and `finish` always run in the runner, the project's one writer; `commit` returns
+    the change record of what it stored (None when no view shows it). Optional hooks:
     `extra_units(spec)` and `describe_extra(left)` (work the progress counter does not count)
     and `release()` (free what the kind cached, called before a worker process exits).
     """
@@ -51,7 +53,7 @@ class JobKind(Protocol):
 
     def commit(
         self, project: Project, job_id: str, spec: Any, unit: str, result: Any, done: int
-    ) -> None: ...
+    ) -> Changes | None: ...
 
     def finish(self, project: Project, job_id: str, spec: Any) -> str: ...
 

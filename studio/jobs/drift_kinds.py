@@ -66,7 +66,7 @@ class FootageImport:
                 yield source, {"error": exc.message}
 
     def commit(self, project, job_id, spec: FootageSpec, unit, result, done):
-        job_service.commit_unit(
+        return job_service.commit_unit(
             project,
             job_id,
             unit,
@@ -206,15 +206,16 @@ class DriftAnalysis:
 
         engine_id = result.get("engine_id") or spec.engine_id
 
-        def store() -> None:
+        def store():
             if "error" in result:
                 job_service.add_problem(project, job_id, f"{unit}: {result['error']}")
-                return
+                return None
             if unit.startswith("ref:"):
                 _, sha, index = unit.split(":")
-                drift.store_reference_look(project, spec.engine_id, sha, int(index), result["look"])
                 self._contexts.pop(job_id, None)  # the palette changed: reload the cast
-                return
+                return drift.store_reference_look(
+                    project, spec.engine_id, sha, int(index), result["look"]
+                )
             shas = self._shas.get(job_id)
             if shas is None:
                 shas = self._shas[job_id] = dict(spec.frames)
@@ -227,7 +228,7 @@ class DriftAnalysis:
             ctx = self._contexts.get(job_id)
             if ctx is None or ctx.engine_id != engine_id:
                 ctx = self._contexts[job_id] = drift.analysis_context(project, spec, engine_id)
-            drift.score_and_store(project, ctx, unit, sha)
+            return drift.score_and_store(project, ctx, unit, sha)
 
         total = len(spec.frames)  # the reference looks are extra work, not counted
         message = (
@@ -235,7 +236,7 @@ class DriftAnalysis:
             if unit.startswith("ref:")
             else f"{done} of {total} frames analysed"
         )
-        job_service.commit_unit(project, job_id, unit, done, message, store)
+        return job_service.commit_unit(project, job_id, unit, done, message, store)
 
     def finish(self, project, job_id, spec: DriftSpec) -> str:
         from studio.core.text import plural

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from studio.core.changes import Changes
 from studio.core.errors import Cancelled, JobError, StudioError
 from studio.core.jobs import CancelToken, EtaEstimator, JobSpec, Progress
 from studio.core.records import JobRecord
@@ -46,6 +47,8 @@ class JobEvent:
     message: str = ""
     # The state the job is left in; a "done" event may leave it "problems" (work refused).
     state: str = ""
+    # On a unit's "progress" event: what its commit changed, for views to read just that.
+    changes: Changes | None = None
 
 
 Listener = Callable[[JobEvent], None]
@@ -217,8 +220,9 @@ class JobRunner:
         progress: Progress,
         message: str = "",
         state: str = "",
+        changes: Changes | None = None,
     ) -> None:
-        ev = JobEvent(job_id, event, title, progress, message or progress.message, state)
+        ev = JobEvent(job_id, event, title, progress, message or progress.message, state, changes)
         for listener in list(self._listeners):
             try:
                 listener(ev)
@@ -253,12 +257,13 @@ class JobRunner:
                 else:
                     done += 1
                     text = f"{done} of {total}"
-                kind.commit(project, job_id, spec, unit, result, done)
+                changes = kind.commit(project, job_id, spec, unit, result, done)
                 self._emit(
                     job_id,
                     "progress",
                     job.title,
                     Progress(done, total, text, None if unit in extra else eta.eta(done)),
+                    changes=changes or None,
                 )
                 if token.cancelled:
                     raise Cancelled()

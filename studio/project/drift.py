@@ -79,13 +79,17 @@ def put_score(
 
 
 def scores(
-    project: Project, persona_id: str, engine_id: str
+    project: Project, persona_id: str, engine_id: str, shot_ids: Sequence[str] | None = None
 ) -> dict[str, tuple[FrameScore, dict[str, str]]]:
-    """Frame id -> (score, the digest of each dimension's inputs) for one persona and engine."""
-    rows = project.query(
-        "select frame_id, score, inputs from cache_drift where persona_id = ? and engine_id = ?",
-        (persona_id, engine_id),
-    )
+    """Frame id -> (score, the digest of each dimension's inputs) for one persona and engine;
+    shot_ids: only the frames of these shots (a view following a few changed shots)."""
+    sql = "select frame_id, score, inputs from cache_drift where persona_id = ? and engine_id = ?"
+    params: list = [persona_id, engine_id]
+    if shot_ids is not None:
+        marks = ",".join("?" * len(shot_ids))
+        sql += f" and frame_id in (select id from frames where shot_id in ({marks}))"
+        params += list(shot_ids)
+    rows = project.query(sql, params)
     return {
         r["frame_id"]: (FrameScore.from_dict(json.loads(r["score"])), json.loads(r["inputs"]))
         for r in rows

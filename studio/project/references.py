@@ -79,6 +79,14 @@ def find_by_blob(project: Project, persona_id: str, blob_sha: str) -> Reference 
     return _reference(rows[0]) if rows else None
 
 
+def personas_of_blob(project: Project, blob_sha: str) -> set[str]:
+    """The personas that hold a picture among their references."""
+    rows = project.query(
+        "select distinct persona_id from reference_images where blob_sha = ?", (blob_sha,)
+    )
+    return {r["persona_id"] for r in rows}
+
+
 def phash_values(project: Project, persona_id: str) -> np.ndarray:
     """The perceptual hashes of the persona's references as 64-bit integers, in no order."""
     # One concatenated string rather than a row per reference: this runs once per imported

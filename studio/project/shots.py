@@ -187,9 +187,22 @@ def all_frames(project: Project, shot_ids: Sequence[str] | None = None) -> list[
     return [_frame(r) for r in rows]
 
 
-def reviews(project: Project, frame_ids: Iterable[str] | None = None) -> dict[str, FrameReview]:
-    """Frame id -> review, for frames with a review state or a note."""
-    rows = project.query("select * from frame_reviews")
+def reviews(
+    project: Project,
+    frame_ids: Iterable[str] | None = None,
+    shot_ids: Sequence[str] | None = None,
+) -> dict[str, FrameReview]:
+    """Frame id -> review, for frames with a review state or a note (of these frames, of the
+    frames of these shots, or all)."""
+    if shot_ids is None:
+        rows = project.query("select * from frame_reviews")
+    else:
+        marks = ",".join("?" * len(shot_ids))
+        rows = project.query(
+            "select * from frame_reviews where frame_id in"
+            f" (select id from frames where shot_id in ({marks}))",
+            list(shot_ids),
+        )
     wanted = None if frame_ids is None else set(frame_ids)
     return {
         r["frame_id"]: FrameReview(r["frame_id"], r["state"], r["note"] or "", r["updated_at"])

@@ -18,6 +18,7 @@ import numpy as np
 
 from studio.core import drift as core
 from studio.core import library as lib
+from studio.core.changes import Changes
 from studio.core.colours import hex_to_rgb
 from studio.core.errors import StudioError
 from studio.core.faces import Face
@@ -29,6 +30,7 @@ from studio.project import curation
 from studio.project import drift as drift_cache
 from studio.project import faces as face_cache
 from studio.project import personas as persona_rows
+from studio.project import references as reference_rows
 from studio.project import shots as shot_rows
 from studio.project.settings import get_setting, set_setting
 from studio.project.store import Project
@@ -117,6 +119,11 @@ def plan_analysis(
         relook=tuple(relook),
         thorough=thorough,
     )
+
+
+def shot_order(project: Project) -> list[str]:
+    """Shot ids in the order the review lists them (timeline order); cheap."""
+    return [s.id for s in shot_rows.list_shots(project)]
 
 
 def _shots(project: Project, shot_keys: Sequence[str] | None) -> list[Shot]:
@@ -321,13 +328,17 @@ def analysis_context(project: Project, spec: DriftSpec, engine_id: str) -> Analy
     return AnalysisContext(engine_id, persona_models(project, engine_id), shots, frame_shot)
 
 
-def store_reference_look(project: Project, engine_id: str, sha: str, face_index: int, look) -> None:
-    """Keep the look measured around a reference's face."""
+def store_reference_look(
+    project: Project, engine_id: str, sha: str, face_index: int, look
+) -> Changes:
+    """Keep the look measured around a reference's face; every verdict of the personas that
+    hold the reference may read differently now (a calibration, a staleness)."""
     existing = drift_cache.looks(project, [sha], engine_id).get(sha, {})
     merged = dict(existing)
     merged[int(face_index)] = look
     size = max(merged) + 1
     drift_cache.put_looks(project, sha, engine_id, [merged.get(i) for i in range(size)])
+    return Changes.of(personas=reference_rows.personas_of_blob(project, sha))
 
 
 def store_frame_scan(
@@ -343,14 +354,17 @@ def store_frame_looks(project: Project, sha: str, engine_id: str, looks: list) -
     drift_cache.put_looks(project, sha, engine_id, looks)
 
 
-def score_and_store(project: Project, ctx: AnalysisContext, frame_id: str, sha: str) -> None:
-    """Score a frame (from its stored scan and looks) against each persona of its shot."""
+def score_and_store(
+    project: Project, ctx: AnalysisContext, frame_id: str, sha: str
+) -> Changes | None:
+    """Score a frame (from its stored scan and looks) against each persona of its shot; returns
+    the change (None when the shot was deleted meanwhile)."""
     faces = face_cache.get_scan(project, sha, ctx.engine_id) or []
     looks = drift_cache.looks(project, [sha], ctx.engine_id).get(sha, {})
     frame_faces = [core.FrameFace(f, looks.get(i)) for i, f in enumerate(faces)]
     shot = ctx.shot_of.get(ctx.frame_shot.get(frame_id, ""))
     if shot is None:
-        return  # the shot was deleted while the analysis ran
+        return None  # the shot was deleted while the analysis ran
     cast = list(ctx.models.values())
     for pid in shot_personas(project, shot):
         model = ctx.models.get(pid)
@@ -360,6 +374,7 @@ def score_and_store(project: Project, ctx: AnalysisContext, frame_id: str, sha: 
         score = core.score_frame(frame_faces, model, cast, outfit)
         inputs = ctx.inputs_for(pid, outfit)
         drift_cache.put_score(project, frame_id, pid, ctx.engine_id, score, inputs)
+    return Changes.of(shots=[shot.id], frames=[frame_id])
 
 
 # -- thresholds -------------------------------------------------------------------------------
@@ -550,8 +565,12 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
     """
     engine_id = _engine_id(project)
     shots = _shots(project, shot_keys)
+    # A few shots (a view following a change) read only their frames' scores and reviews.
+    # Beyond a few hundred it is as quick to read them all (and stays within SQLite's limit
+    # on bound values).
+    only = None if shot_keys is None or len(shots) > 400 else [s.id for s in shots]
     personas = {p.id: p for p in persona_rows.list_personas(project)}
-    reviews = shot_rows.reviews(project)
+    reviews = shot_rows.reviews(project, shot_ids=only)
     models = persona_models(project, engine_id) if engine_id and shots else {}
     cached: dict[str, dict] = {}
     limits: dict[str, core.Thresholds] = {}
@@ -564,7 +583,7 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
             if persona is None:
                 continue
             if pid not in cached:
-                cached[pid] = drift_cache.scores(project, pid, engine_id) if engine_id else {}
+                cached[pid] = drift_cache.scores(project, pid, engine_id, only) if engine_id else {}
                 limits[pid] = thresholds(project, pid, engine_id, models.get(pid))
             key = (pid, shot.outfit_for(pid))
             if key not in inputs:  # one digest per persona and outfit, not per shot
@@ -576,8 +595,8 @@ def drift_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list
                 if found is None:
                     scores.append(None)
                     continue
-                score, inputs = found
-                stale = stale_dimensions(inputs, current)
+                score, stored = found
+                stale = stale_dimensions(stored, current)
                 if score.state != core.MEASURED and "identity" not in stale:
                     stale = ()  # no face to measure: only a change of who she is matters
                 scores.append(dataclasses.replace(score, stale=stale) if stale else score)

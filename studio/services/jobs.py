@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from studio.core.changes import Changes
 from studio.core.ids import now_iso
 from studio.core.jobs import JobSpec
 from studio.core.records import JobRecord
@@ -31,12 +32,19 @@ def spec_of(job: JobRecord) -> JobSpec:
 
 
 def commit_unit(
-    project: Project, job_id: str, unit: str, done: int, message: str, store: Callable[[], None]
-) -> None:
-    """Store one unit's result and mark it finished in the same transaction."""
+    project: Project,
+    job_id: str,
+    unit: str,
+    done: int,
+    message: str,
+    store: Callable[[], Changes | None],
+) -> Changes | None:
+    """Store one unit's result and mark it finished in the same transaction; returns the change
+    record `store` returned (None: nothing a view shows changed)."""
     with project.atomic():
-        store()
+        changed = store()
         rows.mark_unit_done(project, job_id, unit, done, message)
+    return changed
 
 
 def set_state(project: Project, job_id: str, state: str, **fields) -> None:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from studio.core.changes import Changes
 from studio.core.errors import JobError, StudioError
 from studio.core.shots import ImportedFrame, Shot
 from studio.core.specs import FootageSpec
@@ -167,8 +168,11 @@ def shot_name_for(source: str) -> str:
     return os.path.splitext(base)[0] if os.path.isfile(source) else base
 
 
-def store_footage(project: Project, job_id: str, spec: FootageSpec, source: str, result) -> None:
-    """Store one source's frames as a shot, or record why it could not be read.
+def store_footage(
+    project: Project, job_id: str, spec: FootageSpec, source: str, result
+) -> Changes | None:
+    """Store one source's frames as a shot (returning it as a change), or record why it could
+    not be read.
 
     `result` is {"error": reason} or {"frames": [ImportedFrame], "skipped": [(name, reason)],
     "fps": float | None, "kind": "video" | "images"}. Call inside the unit's transaction.
@@ -178,13 +182,13 @@ def store_footage(project: Project, job_id: str, spec: FootageSpec, source: str,
             job_results.put_unit_result(
                 project, job_id, source, REJECTED, {"reason": result["error"]}
             )
-            return
+            return None
         frames: list[ImportedFrame] = result["frames"]
         skipped = [list(s) for s in result.get("skipped", [])]
         if not frames:
             reason = skipped[0][1] if skipped else "holds no frames"
             job_results.put_unit_result(project, job_id, source, REJECTED, {"reason": reason})
-            return
+            return None
         shot = rows.add_shot(
             project,
             shot_name_for(source),
@@ -200,6 +204,7 @@ def store_footage(project: Project, job_id: str, spec: FootageSpec, source: str,
         if result.get("capped"):
             detail["capped"] = True
         job_results.put_unit_result(project, job_id, source, IMPORTED, detail)
+    return Changes.of(shots=[shot.id])
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def timeline_rows(project: Project, shot_keys: Sequence[str] | None = None) -> l
     for frame in shot_rows.all_frames(project, ids):
         frames[frame.shot_id].append(frame)
     verdicts: dict[str, str] = {}
-    for row in drift.drift_rows(project, ids):
+    for row in drift.drift_rows(project, None if shot_keys is None else ids):
         for i, frame in enumerate(row.frames):
             state = drift.verdict(row, i).state
             old = verdicts.get(frame.id)

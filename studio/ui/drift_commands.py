@@ -16,7 +16,7 @@ class DriftView(Protocol):
 
     def reviews_changed(self) -> None: ...
 
-    def thresholds_changed(self) -> None: ...
+    def thresholds_changed(self, persona_id: str | None = None) -> None: ...
 
 
 class ReviewCommand(QUndoCommand):
@@ -53,8 +53,8 @@ class ThresholdCommand(QUndoCommand):
 
     def redo(self) -> None:
         self.old = drift.set_thresholds(self.workspace.project, self.persona_id, **self.values)
-        self.workspace.thresholds_changed()
+        self.workspace.thresholds_changed(self.persona_id)
 
     def undo(self) -> None:
         drift.restore_thresholds(self.workspace.project, self.persona_id, self.old)
-        self.workspace.thresholds_changed()
+        self.workspace.thresholds_changed(self.persona_id)

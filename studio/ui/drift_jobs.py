@@ -192,9 +192,11 @@ class DriftJobs:
         self.progress.setFormat(f"Stopping after this {what}…")
 
     def on_job_event(self, event) -> None:
-        """Follow the workspace's imports and analyses; refresh as their frames are committed."""
+        """Follow the workspace's imports and analyses; any job's committed change (a frame
+        rendered, scored or imported) is shown from its change record."""
         if self.project is None:
             return
+        self.apply_changes(event.changes)
         job_id = event.job_id
         mine = job_id in self._import_jobs or job_id in self._analysis_jobs
         if not mine and job_id not in self._report_jobs:
@@ -213,24 +215,20 @@ class DriftJobs:
                 self._tracked = None
                 self.progress.hide()
                 self.cancel_button.hide()
-        if event.event == "progress" and event.job_id in self._analysis_jobs:
-            if not self._reload_timer.isActive():
-                self._reload_timer.start()  # the heat map fills in as frames are scored
         if event.event not in ("done", "failed", "cancelled", "interrupted"):
             return
         if job_id in self._report_jobs:
             self._report_finished(event)
         elif event.job_id in self._import_jobs:
             analyse = self._import_jobs.pop(event.job_id)
-            self.reload()
+            self.apply_pending()  # its shots are shown before the report speaks of them
             if event.event == "done":
                 self._after_import(event.job_id, analyse)
             elif event.event == "failed":
                 dialogs.show_error(self, StudioError(event.message), "The import stopped")
         else:
             self._analysis_jobs.discard(event.job_id)
-            self._reload_timer.stop()
-            self.reload()
+            self.apply_pending()
             if event.event == "failed":
                 dialogs.show_error(self, StudioError(event.message), "The analysis stopped")
             elif event.event == "done":

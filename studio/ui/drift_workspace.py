@@ -2,7 +2,9 @@
 
 The workspace reads the rows once (`services.drift.drift_rows`) and keeps each row's values as
 arrays; the threshold slider re-flags from those arrays without touching the project until
-the user lets go, and review edits re-read only the reviews. Its jobs (import, analysis, the
+the user lets go, and review edits re-read only the reviews. Renders, analyses and imports
+(its own or another workspace's) arrive as change records: the shots they name are read
+again, the others are kept. Its jobs (import, analysis, the
 report) and drops are in `drift_jobs`, its undo commands in `drift_commands`.
 """
 
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import drift as core
+from studio.core.changes import NOTHING, Changes
 from studio.core.shots import REVIEW_STATES
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
@@ -51,7 +54,7 @@ from studio.ui.drift_menus import show_frame_menu, show_reshoot_menu
 from studio.ui.drift_trend import IdentityTrend, TrendSegment
 from studio.ui.frame_inspector import FrameInspector
 from studio.ui.frame_pair import TwoRandomFrames
-from studio.ui.workspace import Workspace
+from studio.ui.workspace import CHANGES_DELAY_MS, Workspace
 
 LAYER_LABELS = {
     "identity": "Identity (similarity to the references)",
@@ -84,10 +87,11 @@ class DriftWorkspace(DriftJobs, Workspace):
         self._pair_dialog: TwoRandomFrames | None = None
         self.setAcceptDrops(True)
 
-        self._reload_timer = QTimer(self)
-        self._reload_timer.setSingleShot(True)
-        self._reload_timer.setInterval(700)
-        self._reload_timer.timeout.connect(self.reload)
+        self._pending = NOTHING  # change records not shown yet
+        self._changes_timer = QTimer(self)
+        self._changes_timer.setSingleShot(True)
+        self._changes_timer.setInterval(CHANGES_DELAY_MS)
+        self._changes_timer.timeout.connect(self.apply_pending)
         self._commit_timer = QTimer(self)
         self._commit_timer.setSingleShot(True)
         self._commit_timer.setInterval(COMMIT_DELAY_MS)
@@ -311,6 +315,8 @@ class DriftWorkspace(DriftJobs, Workspace):
     def set_project(self, project) -> None:
         """Show a project's shots (None clears the workspace)."""
         self.project = project
+        self._pending = NOTHING
+        self._changes_timer.stop()
         self._undo.clear()
         self._forget_reports()
         self._current = None
@@ -368,6 +374,93 @@ class DriftWorkspace(DriftJobs, Workspace):
         self._fill_reshoots()
         self._reinspect()
         self._update_actions()
+
+    # -- change records -------------------------------------------------------------------------
+
+    def apply_changes(self, changes: Changes | None) -> None:
+        """Shots or personas changed (a job's commit, another workspace's edit): merge the
+        record and read just them a moment later, so a burst of frames is read once."""
+        if self.project is None or not changes:
+            return
+        self._pending = self._pending | changes
+        if not self._changes_timer.isActive():
+            self._changes_timer.start()
+
+    def apply_pending(self) -> None:
+        """Read the shots the merged change records name; the other rows are kept as they are,
+        and so are the inspected frame and the selection (followed by frame, not position)."""
+        self._changes_timer.stop()
+        changes, self._pending = self._pending, NOTHING
+        if self.project is None or not changes:
+            return
+        if changes.everything:
+            self.reload()
+            return
+        order = drift.shot_order(self.project)
+        kept: dict[str, list[drift.DriftRow]] = {}
+        for row in self.rows:
+            kept.setdefault(row.shot.id, []).append(row)
+        read = [
+            s for s in order if s not in kept or changes.touches(s, [r.persona_id for r in kept[s]])
+        ]
+        fresh: dict[str, list[drift.DriftRow]] = {s: [] for s in read}
+        for row in drift.drift_rows(self.project, read) if read else []:
+            fresh[row.shot.id].append(row)
+        inspected = self._frame_at(self._current)
+        selected = self.heatmap.selection()
+        selected_ids = (
+            (self._heat_key(selected[0]), self.rows[selected[0]].frames[selected[1]].id,
+             self.rows[selected[0]].frames[selected[2]].id)
+            if selected is not None and selected[0] < len(self.rows)
+            else None
+        )  # fmt: skip
+        self.rows = [row for s in order for row in (fresh[s] if s in fresh else kept[s])]
+        if changes.personas:
+            self.show_thresholds()  # a calibration may have moved with the references
+        self._show_rows()
+        self._fill_reshoots()
+        self._current = self._find_frame(inspected)
+        if selected_ids is not None:
+            row, first, last = self._find_range(*selected_ids)
+            if row is not None:
+                self.heatmap.select(row, first, last)
+        if self._current is not None:
+            self.trend.set_marker(*self._current)
+        self._reinspect(reread=inspected is not None and (
+            inspected[1] in changes.frames or inspected[0] in read
+        ))  # fmt: skip
+        self._update_actions()
+
+    def _heat_key(self, row: int) -> tuple[str, str]:
+        return self.rows[row].shot.id, self.rows[row].persona_id
+
+    def _frame_at(self, at: tuple[int, int] | None) -> tuple[str, str, str] | None:
+        """(shot id, frame id, persona id) of a (row, frame) position."""
+        if at is None or at[0] >= len(self.rows) or at[1] >= len(self.rows[at[0]].frames):
+            return None
+        row = self.rows[at[0]]
+        return row.shot.id, row.frames[at[1]].id, row.persona_id
+
+    def _find_frame(self, key: tuple[str, str, str] | None) -> tuple[int, int] | None:
+        if key is None:
+            return None
+        shot_id, frame_id, persona_id = key
+        for i, row in enumerate(self.rows):
+            if row.shot.id == shot_id and row.persona_id == persona_id:
+                for k, frame in enumerate(row.frames):
+                    if frame.id == frame_id:
+                        return i, k
+        return None
+
+    def _find_range(
+        self, key: tuple[str, str], first_id: str, last_id: str
+    ) -> tuple[int | None, int, int]:
+        for i, row in enumerate(self.rows):
+            if (row.shot.id, row.persona_id) == key:
+                ids = [f.id for f in row.frames]
+                if first_id in ids and last_id in ids:
+                    return i, ids.index(first_id), ids.index(last_id)
+        return None, 0, 0
 
     # -- showing --------------------------------------------------------------------------------
 
@@ -570,8 +663,9 @@ class DriftWorkspace(DriftJobs, Workspace):
         verb = "Check" if on else "Stop checking"
         self._undo.push(ThresholdCommand(self, f"{verb} {dim}", pid, {"enabled": enabled}))
 
-    def thresholds_changed(self) -> None:
-        """A threshold edit or its undo: re-flag from the stored thresholds."""
+    def thresholds_changed(self, persona_id: str | None = None) -> None:
+        """A threshold edit or its undo: re-flag from the stored thresholds; the other
+        workspaces hear that the persona's verdicts changed."""
         if self.project is None:
             return
         self._preview = None
@@ -579,6 +673,8 @@ class DriftWorkspace(DriftJobs, Workspace):
         self.show_thresholds()
         self._show_rows()
         self._reinspect()
+        if persona_id is not None:
+            self.changed.emit(Changes.of(personas=[persona_id]))
 
     # -- inspecting -----------------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ class MainWindow(QMainWindow):
             self.workspaces.addTab(w, w.title)
             w.status_message.connect(self.show_message)
             w.cast_changed.connect(lambda w=w: self._cast_changed(w))
+            w.changed.connect(lambda changes, w=w: self._workspace_edited(w, changes))
             w.activation_requested.connect(lambda w=w: self.show_workspace(w.name))
         self.setCentralWidget(self.workspaces)
 
@@ -470,6 +471,12 @@ class MainWindow(QMainWindow):
             self.undo_group.setActiveStack(self._workspace_widgets[index].undo_stack)
             for i, w in enumerate(self._workspace_widgets):
                 w.set_active(i == index)
+
+    def _workspace_edited(self, source, changes) -> None:
+        """An edit in one workspace changed what others show: they read just that."""
+        for w in self._workspace_widgets:
+            if w is not source:
+                w.apply_changes(changes)
 
     def _cast_changed(self, source) -> None:
         """A workspace added, renamed or removed a persona: every other cast list follows."""

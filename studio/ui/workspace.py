@@ -8,6 +8,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QWidget
 
+# Change records arriving this close together are read as one (a batch of frames landing).
+CHANGES_DELAY_MS = 250
+
 
 class Workspace(QWidget):
     """One capability over the open project; the window switches the undo group to its stack."""
@@ -17,6 +20,9 @@ class Workspace(QWidget):
     status_message = Signal(str)
     cast_changed = Signal()  # this workspace changed the personas or their references
     activation_requested = Signal()  # one of its actions was chosen: the window shows it
+    # An edit here changed what other workspaces show (a `Changes` record): the window hands it
+    # to the others' `apply_changes`.
+    changed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -40,6 +46,10 @@ class Workspace(QWidget):
     def refresh_cast(self) -> None:
         """Another workspace changed the cast: show who is in it now. Workspaces with a cast
         list override it."""
+
+    def apply_changes(self, changes) -> None:
+        """A job's commit or another workspace's edit changed these shots, frames or personas
+        (a `Changes` record): show them anew. Workspaces that show them override it."""
 
     def _update_actions(self) -> None:
         """Enable what can be done now; workspaces with actions override it."""

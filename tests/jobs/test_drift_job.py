@@ -176,7 +176,13 @@ def test_an_outfit_colour_marks_only_wardrobe_scores_stale_and_analyse_updates_t
         assert "wardrobe out of date" in drift.verdict(row, 0).why
         spec = drift.plan_analysis(project)
         assert len(spec.frames) == 5 * FRAMES and spec.scan == () and spec.relook == ()
-        assert JobRunner(project).run(spec).state == "done"
+        events = []
+        assert JobRunner(project, events.append).run(spec).state == "done"
+        # Each scored frame comes with its change record: its shot and itself.
+        frame_shot = {f.id: f.shot_id for r in drift.drift_rows(project) for f in r.frames}
+        records = [e.changes for e in events if e.changes is not None]
+        assert sorted(next(iter(r.frames)) for r in records) == sorted(f for f, _ in spec.frames)
+        assert all(r.shots == {frame_shot[next(iter(r.frames))]} for r in records)
         updated = _scores(project)
         assert not any(s.stale for s in updated.values())
         assert all(updated[k].identity == before[k].identity for k in measured)
