@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from studio.core.changes import Changes
 from studio.core.jobs import Progress
 from studio.core.render import (
     RenderSpec,
@@ -204,17 +205,16 @@ class Render:
             shot = next(s for s in spec.shots if s.shot_id == shot_id)
             provenance = rendering.take_provenance(spec, shot.still(), 0, result)
             provenance["job_id"] = job_id
-            job_service.commit_unit(
-                project,
-                job_id,
-                unit,
-                done,
-                f"{done} of {len(spec.units())} frames",
-                lambda: render_rows.put_keyframe(
+
+            def store_keyframe() -> Changes:
+                render_rows.put_keyframe(
                     project, shot_id, result["png"], provenance["recipe"], provenance
-                ),
+                )
+                return Changes.of(shots=[shot_id])
+
+            return job_service.commit_unit(
+                project, job_id, unit, done, f"{done} of {len(spec.units())} frames", store_keyframe
             )
-            return
         shot_id, index = parse_frame_unit(unit)
         shot = next(s for s in spec.shots if s.shot_id == shot_id)
         if shot.motion is not None:
@@ -222,13 +222,14 @@ class Render:
         else:
             provenance = rendering.take_provenance(spec, shot, index, result)
         provenance["job_id"] = job_id
-        job_service.commit_unit(
-            project,
-            job_id,
-            unit,
-            done,
-            f"{done} of {len(spec.units())} frames",
-            lambda: render_rows.store_take(project, shot_id, index, result["png"], provenance),
+
+        def store() -> Changes:
+            take_id = render_rows.store_take(project, shot_id, index, result["png"], provenance)
+            frame_id = render_rows.get_take(project, take_id).frame_id
+            return Changes.of(shots=[shot_id], frames=[frame_id])
+
+        return job_service.commit_unit(
+            project, job_id, unit, done, f"{done} of {len(spec.units())} frames", store
         )
 
     def finish(self, project, job_id, spec: RenderSpec) -> str:

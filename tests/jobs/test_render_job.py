@@ -89,11 +89,16 @@ def test_a_shot_renders_as_takes_with_their_provenance(cast):
     with open_project(cast) as project:
         plan = rendering.plan_render(project)
         assert plan.frames == 4 and plan.spec.shots[0].loras[0].weight == 0.8
-        job = JobRunner(project).run(plan.spec)
+        events = []
+        job = JobRunner(project, events.append).run(plan.spec)
         assert job.state == "done", job.message
         shot = shot_rows.get_shot(project, "Intro")
         takes = render_rows.current_takes(project, shot.id)
         assert sorted(takes) == [0, 1, 2, 3]
+        # Each committed frame comes with its change record, for the views to read just it.
+        records = [e.changes for e in events if e.changes is not None]
+        assert [r.shots for r in records] == [frozenset({shot.id})] * 4
+        assert [set(r.frames) for r in records] == [{takes[i].frame_id} for i in range(4)]
         record = personas.rows.get_version(project, shot.persona_ids[0]).record
         settings = render_service.render_settings(project, "Intro")
         for index, take in takes.items():

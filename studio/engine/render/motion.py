@@ -445,8 +445,10 @@ def _decode(pipe: Any, latents: Any) -> Any:
     config = vae.config
     latents = latents.to(device=next(vae.parameters()).device, dtype=vae.dtype)
     mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1)
-    std = torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
-    latents = latents * std.to(latents) + mean.to(latents)
+    # Divided by the reciprocal as the pipeline does: multiplying by std differs in the last
+    # bit, which can tip a pixel across a rounding step.
+    inv_std = 1.0 / torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
+    latents = latents / inv_std.to(latents) + mean.to(latents)
     video = vae.decode(latents, return_dict=False)[0]
     pixels = pipe.video_processor.postprocess_video(video, output_type="np")[0]
     return (pixels * 255).round().astype("uint8")
