@@ -90,10 +90,17 @@ def scores(
         sql += f" and frame_id in (select id from frames where shot_id in ({marks}))"
         params += list(shot_ids)
     rows = project.query(sql, params)
-    return {
-        r["frame_id"]: (FrameScore.from_dict(json.loads(r["score"])), json.loads(r["inputs"]))
-        for r in rows
-    }
+    # The frames of a shot share their inputs: each distinct digest is parsed once (the dicts
+    # are shared, so callers must not change them).
+    parsed: dict[str, dict[str, str]] = {}
+    out = {}
+    for r in rows:
+        text = r["inputs"]
+        inputs = parsed.get(text)
+        if inputs is None:
+            inputs = parsed[text] = json.loads(text)
+        out[r["frame_id"]] = (FrameScore.from_dict(json.loads(r["score"])), inputs)
+    return out
 
 
 def stored_inputs(project: Project, persona_id: str, engine_id: str) -> dict[str, dict[str, str]]:
