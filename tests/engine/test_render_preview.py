@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 
 import numpy as np
@@ -16,12 +17,13 @@ from studio.engine.render import pipelines
 from studio.engine.render.motion import iter_clip
 from studio.engine.render.preview import (
     LATENT_RGB,
+    DenoisedWatch,
     PreviewClock,
     encode_preview,
     latent_preview,
 )
-from studio.engine.render.renderer import Renderer, StepProgress
-from tests.fixtures.tiny_models import tiny_pipeline
+from studio.engine.render.renderer import SAMPLERS, Renderer, StepProgress
+from tests.fixtures.tiny_models import SD15_SCHEDULER, tiny_pipeline
 from tests.fixtures.tiny_video import SAMPLE_SIZE, tiny_wan_i2v_pipeline
 
 SIZE = 32
@@ -165,3 +167,75 @@ def test_a_clips_steps_carry_a_preview():
     assert [p.step for p in steps] == [1, 2]
     side = SAMPLE_SIZE // pipe.vae_scale_factor_spatial
     assert all(p.preview.shape == (side, side, 3) for p in steps)
+
+
+# -- the sampler's estimate of the finished latents ---------------------------------------------
+
+
+def scheduler_named(name: str):
+    """A sampler the studio offers, SD 1.5's own ("pndm"), or a flow matching one as Wan's
+    folders name them ("wan-unipc") and as the tiny Wan model has it ("flow")."""
+    import diffusers
+
+    if name == "pndm":
+        return diffusers.PNDMScheduler.from_config(SD15_SCHEDULER)
+    if name == "flow":
+        return diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
+    if name == "wan-unipc":
+        return diffusers.UniPCMultistepScheduler(
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+        )
+    class_name, options = SAMPLERS[name]
+    return getattr(diffusers, class_name).from_config(SD15_SCHEDULER, **options)
+
+
+@pytest.mark.parametrize("name", ["pndm", *SAMPLERS, "flow", "wan-unipc"])
+def test_a_perfect_noise_prediction_gives_the_clean_latents_as_the_estimate(name):
+    """Latents noised to a step's level, stepped with the exact noise (or velocity) that was
+    added: every sampler's estimate is the clean latents, far from the noisy ones."""
+    scheduler = scheduler_named(name)
+    generator = torch.Generator().manual_seed(5)
+    clean = torch.randn(1, 4, 6, 6, generator=generator)
+    noise = torch.randn(1, 4, 6, 6, generator=generator)
+    scheduler.set_timesteps(10)
+    t = scheduler.timesteps[3]
+    if name == "flow":
+        noisy = scheduler.scale_noise(clean, t.reshape(1), noise)
+    else:
+        noisy = scheduler.add_noise(clean, noise, t.reshape(1))
+    if name in ("flow", "wan-unipc"):
+        model_output = noise - clean  # the velocity flow matching predicts
+    else:
+        model_output = noise
+    for earlier in scheduler.timesteps[:3]:  # the steps before, so multistep state is real
+        scheduler.step(model_output, earlier, noisy, return_dict=False)
+    own = inspect.signature(scheduler.step)
+    with DenoisedWatch(scheduler) as watch:
+        assert inspect.signature(scheduler.step) == own  # pipelines read it (generator, eta)
+        assert watch.estimate() is None  # no step seen yet
+        scheduler.step(model_output, t, noisy, return_dict=False)
+        estimate = watch.estimate()
+    assert torch.allclose(estimate.float(), clean, atol=1e-3), name
+    assert not torch.allclose(noisy, clean, atol=0.1)
+    assert "step" not in vars(scheduler)  # the scheduler's own step again
+
+
+def test_a_step_that_gives_no_estimate_previews_the_noisy_latents():
+    import diffusers
+
+    from studio.engine.render.preview import step_preview
+
+    scheduler = diffusers.DDPMScheduler.from_config(SD15_SCHEDULER)
+    scheduler.set_timesteps(10)
+    latents = torch.randn(1, 4, 6, 6, generator=torch.Generator().manual_seed(2))
+    with DenoisedWatch(scheduler) as watch:
+        # As the pipelines call it, DDPM's step gives only the previous sample.
+        scheduler.step(
+            torch.zeros_like(latents), scheduler.timesteps[0], latents, return_dict=False
+        )
+        assert watch.estimate() is None
+        preview = step_preview(watch, {"latents": latents}, SD15)
+        # Asked for its dataclass, the same step names its estimate.
+        out = scheduler.step(torch.zeros_like(latents), scheduler.timesteps[1], latents)
+        assert watch.estimate() is out.pred_original_sample
+    assert np.array_equal(preview, latent_preview(latents, SD15))

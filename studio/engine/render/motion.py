@@ -44,7 +44,7 @@ from studio.engine.render.pipelines import (
     REDOWNLOAD_HINT,
     component_weights,
 )
-from studio.engine.render.preview import PreviewClock, latent_preview
+from studio.engine.render.preview import DenoisedWatch, PreviewClock, step_preview
 from studio.engine.render.renderer import StepProgress
 
 WAN_I2V_NAME = "Wan image-to-video"
@@ -298,20 +298,21 @@ def iter_clip(
     frames = tuple(range(num_frames))
     positive, negative_embeds = _encode_prompts(pipe, prompt, negative, guidance)
     clock = PreviewClock()
+    watch = DenoisedWatch(pipe.scheduler)
 
     def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
         if on_step is not None:
             steps = p.num_timesteps
             preview = None
             if clock.due(step + 1, steps):  # the clip's middle frame, roughly
-                preview = latent_preview(tensors.get("latents"), WAN_I2V)
+                preview = step_preview(watch, tensors, WAN_I2V)
             on_step(StepProgress(frames, step + 1, steps, preview))
         if cancel.cancelled:
             p._interrupt = True  # diffusers skips the remaining steps
         return tensors
 
     try:
-        with torch.no_grad():
+        with torch.no_grad(), watch:
             latents = pipe(
                 image=keyframe.convert("RGB"),
                 prompt_embeds=positive,

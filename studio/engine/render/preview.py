@@ -5,10 +5,16 @@ colour to the pixel (the "latent to RGB" factors ComfyUI and A1111 fit per model
 preview costs one small matrix product. It shows the picture's layout and colours as they
 settle, at the latent's resolution (an eighth of the frame's side). Families whose latents no
 table covers get no preview.
+
+What is shown is the sampler's estimate of the finished latents after each step (`DenoisedWatch`),
+as ComfyUI and A1111 show: the noisy latents themselves are mostly noise until the last steps
+(with Euler the first half of a render is all noise). A sampler that offers no estimate shows its
+noisy latents instead.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Callable
@@ -96,6 +102,13 @@ def latent_preview(latents: Any, family: str) -> np.ndarray | None:
     return rgb.cpu().numpy()
 
 
+def step_preview(watch: DenoisedWatch, tensors: dict, family: str) -> np.ndarray | None:
+    """A step's preview: of the sampler's estimate of the finished latents where it offers one,
+    else of the noisy latents diffusers hands the step callback."""
+    latents = watch.estimate()
+    return latent_preview(tensors.get("latents") if latents is None else latents, family)
+
+
 def encode_preview(
     rgb: np.ndarray, max_side: int = PREVIEW_MAX_SIDE, quality: int = PREVIEW_QUALITY
 ) -> bytes:
@@ -130,3 +143,79 @@ class PreviewClock:
             self._last = now
             return True
         return False
+
+
+# Samplers whose step returns (previous sample, estimate of the finished sample).
+_RETURNS_ESTIMATE = {"EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DDIMScheduler"}
+
+
+class DenoisedWatch:
+    """While entered, watches a diffusers scheduler's steps; `estimate()` gives its estimate of
+    the finished latents (x0) after the latest step, or None where it offers none.
+
+    The step is passed through untouched (frames stay bitwise the same); only references to its
+    inputs and output are kept, and an estimate is worked out only when asked for.
+    """
+
+    def __init__(self, scheduler: Any):
+        self.scheduler = scheduler
+        self._seen: tuple[Any, Any, Any, Any] | None = None  # output, timestep, sample, model's
+        self._original: Any = None
+        self._own = False
+
+    def __enter__(self) -> DenoisedWatch:
+        scheduler = self.scheduler
+        self._own = "step" in vars(scheduler)  # an earlier wrapper of this instance stays
+        self._original = original = scheduler.step
+        self._seen = None
+
+        # Pipelines read the step's signature to decide whether to pass it their generator
+        # (ancestral samplers' noise) and eta, so the wrapper keeps it.
+        @functools.wraps(original)
+        def step(model_output: Any, timestep: Any, sample: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(model_output, timestep, sample, *args, **kwargs)
+            self._seen = (out, timestep, sample, model_output)
+            return out
+
+        scheduler.step = step
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._own:
+            self.scheduler.step = self._original
+        else:
+            del self.scheduler.step
+        self._seen = None
+
+    def estimate(self) -> Any:
+        """The latest step's estimate of the finished latents (a tensor), or None."""
+        if self._seen is None:
+            return None
+        out, timestep, sample, model_output = self._seen
+        scheduler = self.scheduler
+        name = type(scheduler).__name__
+        config = scheduler.config
+        found = getattr(out, "pred_original_sample", None)  # a step asked for its dataclass
+        if found is not None:
+            return found
+        if name in _RETURNS_ESTIMATE and isinstance(out, tuple) and len(out) == 2:
+            return out[1]
+        # The multistep solvers keep the data prediction they step from.
+        keeps_x0 = (
+            name == "DPMSolverMultistepScheduler"
+            and config.get("algorithm_type") in ("dpmsolver++", "sde-dpmsolver++")
+        ) or (name == "UniPCMultistepScheduler" and config.get("predict_x0", True))
+        if keeps_x0:
+            outputs = getattr(scheduler, "model_outputs", None)
+            return outputs[-1] if outputs else None
+        if name == "FlowMatchEulerDiscreteScheduler" and scheduler.step_index:
+            sigma = float(scheduler.sigmas[scheduler.step_index - 1])
+            return sample.float() - sigma * model_output.float()
+        if name == "PNDMScheduler":
+            alpha = float(scheduler.alphas_cumprod[int(timestep)])
+            a, b = alpha**0.5, (1.0 - alpha) ** 0.5
+            x, out_ = sample.float(), model_output.float()
+            if config.get("prediction_type", "epsilon") == "v_prediction":
+                return a * x - b * out_
+            return (x - b * out_) / a
+        return None

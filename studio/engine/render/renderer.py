@@ -45,7 +45,7 @@ from studio.core.errors import Cancelled, JobError, StudioError
 from studio.core.jobs import CancelToken
 from studio.core.models import SD15, SDXL, ModelRef
 from studio.core.render import IMG2IMG, INPAINT, MODES, TXT2IMG, RenderedFrame, ShotRender
-from studio.engine.render.preview import PreviewClock, latent_preview
+from studio.engine.render.preview import DenoisedWatch, PreviewClock, step_preview
 
 # Sampler names -> (diffusers scheduler class, options), swapped in from the model's own
 # scheduler configuration (its betas, timestep spacing and prediction type are kept).
@@ -296,13 +296,14 @@ class Renderer:
             self._memory_check(len(batch), in_force)
         frames = tuple(batch)
         clock = PreviewClock()
+        watch = DenoisedWatch(pipe.scheduler)
 
         def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
             if on_step is not None:
                 steps = p.num_timesteps
                 preview = None
                 if clock.due(step + 1, steps):
-                    preview = latent_preview(tensors.get("latents"), shot.base.family)
+                    preview = step_preview(watch, tensors, shot.base.family)
                 on_step(StepProgress(frames, step + 1, steps, preview))
             if cancel.cancelled:
                 p._interrupt = True  # diffusers skips the remaining steps
@@ -326,7 +327,7 @@ class Renderer:
             kwargs["mask_image"] = [masks[i] for i in batch]
 
         started = time.perf_counter()
-        with torch.no_grad(), _per_frame_unet(pipe.unet, len(batch), self.exact):
+        with torch.no_grad(), _per_frame_unet(pipe.unet, len(batch), self.exact), watch:
             latents = pipe(**kwargs).images
         if cancel.cancelled:
             raise Cancelled()
