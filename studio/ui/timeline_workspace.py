@@ -26,6 +26,7 @@ from studio.core.render import RenderSettings
 from studio.core.text import plural
 from studio.services import drift, library, personas, rendering, timeline
 from studio.ui import dialogs
+from studio.ui.render_preview import RenderPreview
 from studio.ui.shot_editor import ShotEditor
 from studio.ui.take_inspector import TakeInspector
 from studio.ui.timeline_commands import (
@@ -136,6 +137,8 @@ class TimelineWorkspace(Workspace):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(tools)
         column.addWidget(self.lanes, 1)
+        self.preview = RenderPreview()  # the frame being denoised, while a render runs
+        column.addWidget(self.preview)
         column.addWidget(self.log)
 
         self.shot_editor = ShotEditor(self._undo)
@@ -416,6 +419,7 @@ class TimelineWorkspace(Workspace):
                 self.say(f"Drift verdicts in for {plural(len(shots), 'shot')}")
 
     def _render_event(self, job_id: str, event) -> None:
+        self.preview.show_event(event)
         ended = event.event in ("done", "failed", "cancelled", "interrupted")
         # A frame was committed when the count of frames done grew (step events keep it).
         if ended or (event.event == "progress" and event.progress.done > len(self._landed[job_id])):
