@@ -1,12 +1,14 @@
 """The Timeline workspace: shots as lanes in story order, edited with undo, rendered from here.
 
-A render's frames land in their lanes as the job commits them; when it ends the new frames are
-analysed for drift and the lanes show the verdicts.
+A render's frames land in their lanes as the job commits them, with a live preview of the
+frame being denoised; when it ends the new frames are analysed for drift and the lanes show the
+verdicts. Lanes follow change records (a job's commits, another workspace's edits): only the
+shots a record names are read again.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core.changes import NOTHING, Changes
 from studio.core.errors import StudioError
 from studio.core.render import RenderSettings
 from studio.core.text import plural
@@ -37,7 +40,9 @@ from studio.ui.timeline_commands import (
 )
 from studio.ui.timeline_export import TimelineExport
 from studio.ui.timeline_lanes import TimelineLanes
-from studio.ui.workspace import Workspace
+from studio.ui.workspace import CHANGES_DELAY_MS, Workspace
+
+ENDED = ("done", "failed", "cancelled", "interrupted")  # a job's last event is one of these
 
 
 class AddShotDialog(QDialog):
@@ -155,7 +160,12 @@ class TimelineWorkspace(Workspace):
         layout.addWidget(splitter)
 
         self._render_jobs: dict[str, tuple[str, ...]] = {}  # job id -> the shots it renders
-        self._landed: dict[str, set[tuple[str, int]]] = {}  # job id -> frames already shown
+        self._landed: dict[str, set[str]] = {}  # job id -> the shots it has committed frames to
+        self._pending = NOTHING  # change records not shown yet
+        self._changes_timer = QTimer(self)
+        self._changes_timer.setSingleShot(True)
+        self._changes_timer.setInterval(CHANGES_DELAY_MS)
+        self._changes_timer.timeout.connect(self.apply_pending)
         self._analysis_jobs: dict[str, tuple[str, ...]] = {}
         self._portraits: dict[str, bytes | None] = {}  # persona id -> her portrait thumbnail
         self._update_actions()
@@ -165,8 +175,11 @@ class TimelineWorkspace(Workspace):
     def set_project(self, project) -> None:
         """Show a project's shots (None clears the workspace)."""
         self.project = project
+        self._pending = NOTHING
+        self._changes_timer.stop()
         self._undo.clear()
         self._render_jobs.clear()
+        self.preview.clear()  # a render of the last project never ends here
         self._landed.clear()
         self._analysis_jobs.clear()
         self.exporter.forget()
@@ -201,15 +214,50 @@ class TimelineWorkspace(Workspace):
         self.reload(self.lanes.selected_ids())
 
     def refresh_shot(self, shot_id: str) -> None:
-        """Show one shot's lane anew (its settings changed, frames landed, verdicts came)."""
+        """Show one shot's lane anew after an edit here (its settings, its chosen takes); the
+        other workspaces hear of it."""
         if self.project is None:
             return
+        self.changed.emit(Changes.of(shots=[shot_id]))
         found = timeline.timeline_rows(self.project, [shot_id]) if self._exists(shot_id) else []
         if not found or not self.lanes.replace_row(found[0]):
             self.reload(self.lanes.selected_ids())
         inspector = self.inspector
         if inspector is not None and inspector.isVisible() and inspector.detail is not None:
             if inspector.detail.shot.id == shot_id:
+                inspector.reload()
+
+    def apply_changes(self, changes: Changes | None) -> None:
+        """Frames landed or were judged, or a persona's thresholds moved (a job's commit,
+        another workspace's edit): merge the record; its lanes are read a moment later, so a
+        burst of frames is read once."""
+        if self.project is None or not changes:
+            return
+        self._pending = self._pending | changes
+        if not self._changes_timer.isActive():
+            self._changes_timer.start()
+
+    def apply_pending(self) -> None:
+        """Read the lanes the merged change records name; the others are kept."""
+        self._changes_timer.stop()
+        changes, self._pending = self._pending, NOTHING
+        if self.project is None or not changes:
+            return
+        if changes.everything:
+            self.reload(self.lanes.selected_ids())
+            return
+        order = timeline.shot_order(self.project)
+        shown = {r.id: r for r in self.lanes.rows()}
+        wanted = [s for s in order if s not in shown or changes.touches(s, shown[s].persona_ids)]
+        read = {r.id: r for r in timeline.timeline_rows(self.project, wanted)} if wanted else {}
+        if order == list(shown):
+            for row in read.values():
+                self.lanes.replace_row(row)
+        else:  # shots came or went (an import, another window's edit)
+            self._show([read.get(s) or shown[s] for s in order], self.lanes.selected_ids())
+        inspector = self.inspector
+        if inspector is not None and inspector.isVisible() and inspector.detail is not None:
+            if inspector.detail.shot.id in read:
                 inspector.reload()
 
     # -- the frame inspector ----------------------------------------------------------------------
@@ -275,6 +323,10 @@ class TimelineWorkspace(Workspace):
         new = [s for s in order if s not in shown]
         read = {r.id: r for r in timeline.timeline_rows(self.project, new)} if new else {}
         self._show([shown.get(s) or read[s] for s in order], [select] if select else [])
+        # The Drift workspace lists the same shots: added, removed or moved ones.
+        moved = {s for s, t in zip(shown, order, strict=False) if s != t}
+        edited = (set(shown) ^ set(order)) | moved | ({select} if select else set())
+        self.changed.emit(Changes.of(shots=edited))
 
     # -- edits ----------------------------------------------------------------------------------
 
@@ -403,37 +455,31 @@ class TimelineWorkspace(Workspace):
         return job.id
 
     def on_job_event(self, event) -> None:
-        """Follow this workspace's renders and analyses; a committed frame refreshes its lane."""
+        """Follow this workspace's renders and analyses. Any job's committed change (a frame
+        rendered, scored or imported, wherever it was started) is shown from its record."""
         if self.project is None or self.exporter.on_job_event(event):
             return
+        self.apply_changes(event.changes)
         job_id = event.job_id
         if job_id in self._render_jobs:
             self._render_event(job_id, event)
-        elif job_id in self._analysis_jobs and event.event in (
-            "done", "failed", "cancelled", "interrupted"
-        ):  # fmt: skip
+        elif job_id in self._analysis_jobs and event.event in ENDED:
             shots = self._analysis_jobs.pop(job_id)
-            for shot_id in shots:
-                self.refresh_shot(shot_id)
+            self.apply_pending()
             if event.event == "done":
                 self.say(f"Drift verdicts in for {plural(len(shots), 'shot')}")
 
     def _render_event(self, job_id: str, event) -> None:
         self.preview.show_event(event)
-        ended = event.event in ("done", "failed", "cancelled", "interrupted")
-        # A frame was committed when the count of frames done grew (step events keep it).
-        if ended or (event.event == "progress" and event.progress.done > len(self._landed[job_id])):
-            committed = timeline.committed_frames(self.project, job_id)
-            new = committed - self._landed[job_id]
-            self._landed[job_id] = committed
-            for shot_id in dict.fromkeys(s for s, _ in sorted(new)):
-                self.refresh_shot(shot_id)
-        if ended:
+        if event.changes is not None:
+            self._landed[job_id] |= event.changes.shots
+        if event.event in ENDED:
+            self.apply_pending()
             shots = self._render_jobs.pop(job_id)
-            self._landed.pop(job_id, None)
+            landed = self._landed.pop(job_id, set())
             self.say(f"{event.title}: {event.message}")
             if event.event == "done":
-                self.analyse(shots)
+                self.analyse([s for s in shots if s in landed])
         self._update_actions()
 
 

@@ -212,6 +212,19 @@ def test_render_lands_frames_in_the_lane_then_the_verdicts(qtbot, render_window,
         return original(row)
 
     ws.lanes.replace_row = replace_row
+    records = []
+    original_apply = ws.apply_changes
+
+    def apply_changes(changes):
+        if changes:
+            records.append(changes)
+        return original_apply(changes)
+
+    ws.apply_changes = apply_changes
+    # The Drift workspace follows from the same records, never re-reading every shot.
+    drift_ws = render_window.drift_workspace
+    full_reads = []
+    drift_ws.reload = lambda: full_reads.append(1)
     ws.lanes.select([shot_id])
     assert ws.render_action.isEnabled()
     qtbot.keyClick(ws.lanes, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
@@ -222,7 +235,18 @@ def test_render_lands_frames_in_the_lane_then_the_verdicts(qtbot, render_window,
 
     qtbot.waitUntil(lambda: verdicts() == [timeline.UNMEASURABLE] * 2, timeout=240_000)
     assert errors == []
-    assert landed[:2] == [1, 2]  # each committed frame refreshed its lane as it landed
+    # Each committed frame sent its record as it landed (records close together are read
+    # once), and the lane showed frames before their verdicts came.
+    rendered = [r for r in records if r.frames and shot_id in r.shots]
+    assert len(rendered) >= 4  # two renders and two scores
+    assert landed[0] >= 1 and landed[-1] == 2
+
+    def scored_in_drift() -> bool:
+        row = next(r for r in drift_ws.rows if r.shot.id == shot_id)
+        return len(row.frames) == 2 and all(s is not None for s in row.scores)
+
+    qtbot.waitUntil(scored_in_drift, timeout=5000)
+    assert full_reads == []
     row = ws.lanes.rows()[0]
     assert (row.rendered, row.planned) == (2, 2)
     assert len(render_rows.current_takes(ws.project, shot_id)) == 2
@@ -278,3 +302,70 @@ def test_the_shot_editor_follows_the_selection_and_its_edits_reach_the_lane(ws, 
     assert ws.lanes.rows()[-1].planned == 3
     ws.lanes.select([ws.lanes.rows()[0].id, shot_id])
     assert ws.shot_editor.shot_id is None  # one shot at a time
+
+
+@pytest.mark.slow
+def test_one_flow_add_edit_render_review_and_export_an_mp4(
+    qtbot, render_window, monkeypatch, tmp_path, errors
+):
+    """What a new artist does in one sitting: add a shot, set it up (and undo a slip), render
+    it, watch the frames and their verdicts land, open a frame's provenance, export it."""
+    import av
+
+    from studio.ui.timeline_export import PNG_SEQUENCE, VIDEO
+    from tests.ui.test_take_inspector import _double_click_frame
+    from tests.ui.test_timeline_export import _answer
+
+    ws = render_window.timeline_workspace
+    _add_shot(qtbot, ws, monkeypatch, "Outro", frames=3)
+    assert _lane_names(ws) == ["Intro", "Outro"]
+    outro = ws.lanes.rows()[1].id
+    ws.lanes.select([outro])
+    editor = ws.shot_editor
+    editor.width_spin.setValue(32)
+    editor.height_spin.setValue(32)
+    editor.steps_spin.setValue(2)
+    editor.guidance_spin.setValue(12.0)  # a slip, undone
+    ws.undo_stack.undo()
+    settings = renders.render_settings(ws.project, outro)
+    assert (settings.width, settings.height, settings.steps, settings.frames) == (32, 32, 2, 3)
+    assert settings.guidance != 12.0
+
+    qtbot.keyClick(ws.lanes, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert ws._render_jobs, errors
+
+    def verdicts() -> list[str]:
+        return [f.verdict for f in ws.lanes.rows()[1].frames]
+
+    qtbot.waitUntil(lambda: verdicts() == [timeline.UNMEASURABLE] * 3, timeout=240_000)
+    assert ws.lanes.rows()[0].rendered == 0  # only the selected shot was rendered
+
+    inspector = _double_click_frame(qtbot, ws, outro, 1)
+    take = inspector.shown_take()
+    assert take.width == 32 and take.steps == 2
+    assert inspector.field_text("Seed") == str(take.seed)
+    assert inspector.field_text("Model").startswith("tiny-base")
+    inspector.close()
+
+    video = tmp_path / "outro.mp4"
+    _answer(ws, whole=False, kind=VIDEO, output=video)
+    ws.export_action.trigger()
+    qtbot.waitUntil(lambda: not ws.exporter.busy, timeout=60_000)
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert float(stream.average_rate) == pytest.approx(settings_fps(ws, outro))
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape[:2] == (32, 32)
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    _answer(ws, whole=False, kind=PNG_SEQUENCE, output=folder)
+    ws.export_action.trigger()
+    qtbot.waitUntil(lambda: not ws.exporter.busy, timeout=60_000)
+    assert sorted(p.name for p in folder.iterdir()) == [f"Outro_000{i}.png" for i in (1, 2, 3)]
+    assert errors == []
+
+
+def settings_fps(ws, shot_id: str) -> float:
+    return next(r.fps for r in ws.lanes.rows() if r.id == shot_id)
