@@ -99,7 +99,8 @@ def _base_model(project: Project, settings: RenderSettings, persona_id: str) -> 
     names = ", ".join(b.name for b in bases)
     raise StudioError(
         f"Several base models are registered ({names}) and the shot names none.",
-        hint="Choose one: persona-studio shots set PROJECT SHOT --model NAME",
+        hint="Choose one in the shot editor's Model menu (Timeline), or: persona-studio shots"
+        " set PROJECT SHOT --model NAME",
     )
 
 
@@ -108,8 +109,9 @@ def no_model_hint() -> str:
     return (
         "Get a Stable Diffusion 1.5 or SDXL checkpoint as .safetensors (for example"
         " v1-5-pruned-emaonly.safetensors or sd_xl_base_1.0.safetensors), or point the studio at"
-        " the models you have: persona-studio models add PROJECT FILE, or models scan PROJECT"
-        " FOLDER for a ComfyUI or AUTOMATIC1111 models/ folder or the Hugging Face cache."
+        " the models you have: in the window, View > Models (Ctrl+Shift+M) > Add File… or Add"
+        " Folder…; on the command line, persona-studio models add PROJECT FILE, or models scan"
+        " PROJECT FOLDER for a ComfyUI or AUTOMATIC1111 models/ folder or the Hugging Face cache."
         " For IP-Adapter, add ip-adapter_sd15.safetensors (or the SDXL one) with its"
         " models/image_encoder folder."
     )

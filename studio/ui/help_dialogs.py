@@ -99,6 +99,13 @@ version, so rendered frames can say which version made them.</li>
 <li><b>References</b> (Library workspace): photos of the persona. The audit finds each face,
 measures how well the references agree, and marks suspect ones; approve the good, quarantine
 the bad. The best approved reference is the persona's portrait.</li>
+<li><b>Models</b> (View › Models, Ctrl+Shift+M): the Stable Diffusion checkpoints, the
+persona's DreamBooth model and LoRAs, IP-Adapters and image-to-video models you have, registered
+where they lie. Only .safetensors files and diffusers folders are loaded.</li>
+<li><b>Timeline</b> (Timeline workspace): the shots in story order, each rendered from the
+persona record and her references with one seed scheme. Set a shot up beside the lanes, select
+shots and Render (Ctrl+R): frames land as they finish, with a live preview of the one being
+made, and are scored for drift at once. Export… (Ctrl+E) writes PNGs or an MP4.</li>
 <li><b>Drift review</b> (Drift workspace): import footage, analyse it, and read the heat map:
 every frame's identity, wardrobe and lighting against the references and the thresholds.
 Approve what is fine (A), flag what is not (R), add notes (N).</li>
@@ -109,7 +116,8 @@ Approve what is fine (A), flag what is not (R), add notes (N).</li>
 
 
 class HowItWorksDialog(QDialog):
-    """A short page: persona record → references → drift review → reshoots, and the README."""
+    """A short page: persona record → references → models → timeline → drift review →
+    reshoots, and the README."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
