@@ -175,6 +175,13 @@ def test_frames_are_yielded_one_by_one_as_each_batch_finishes(renderer):
     assert [f.index for f in frames] == [3]
 
 
+def test_pndm_counts_the_steps_asked_for_though_it_calls_back_once_more(renderer):
+    steps: list[StepProgress] = []
+    render(renderer, shot(frames=1, steps=3), on_step=steps.append)  # SD 1.5's own PNDM
+    assert len(steps) == 4  # its warm-up repeats a timestep
+    assert [(p.step, p.steps) for p in steps] == [(1, 3), (2, 3), (3, 3), (3, 3)]
+
+
 def test_the_cpu_renders_one_frame_at_a_time_unless_told(renderer):
     steps: list[StepProgress] = []
     render(renderer, shot(frames=2), batch_size=0, on_step=steps.append)

@@ -300,11 +300,14 @@ class Renderer:
 
         def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
             if on_step is not None:
-                steps = p.num_timesteps
+                # PNDM (SD 1.5's default) calls back once more than the steps asked for (its
+                # warm-up repeats a timestep): the count shown stays within the shot's steps.
+                calls = p.num_timesteps
+                steps = min(calls, shot.steps)
                 preview = None
-                if clock.due(step + 1, steps):
+                if clock.due(step + 1, calls):
                     preview = step_preview(watch, tensors, shot.base.family)
-                on_step(StepProgress(frames, step + 1, steps, preview))
+                on_step(StepProgress(frames, min(step + 1, steps), steps, preview))
             if cancel.cancelled:
                 p._interrupt = True  # diffusers skips the remaining steps
             return tensors
