@@ -103,6 +103,7 @@ def _work_motion(spec: RenderSpec, shot: ShotRender, wanted: set[str], ctx: Work
     if shot.keyframe:
         png = ctx.read_blob(shot.keyframe)
     else:
+        ctx.progress(Progress(done[0], total, f"{shot.shot_name}: loading {shot.base.name}…"))
         renderer = _renderer(spec.device, spec.dtype)
         still = shot.still()
         key = next(
@@ -121,6 +122,7 @@ def _work_motion(spec: RenderSpec, shot: ShotRender, wanted: set[str], ctx: Work
     if not frames:
         return
     keyframe_sha = hashlib.sha256(png).hexdigest()
+    ctx.progress(Progress(done[0], total, f"{shot.shot_name}: loading {shot.motion.name}…"))
     started = time.monotonic()
     for index, frame_png in enumerate(
         animator.animate(
@@ -156,10 +158,13 @@ class Render:
         return spec.units()
 
     def work(self, spec: RenderSpec, units: list[str], ctx: WorkContext):
-        renderer = _renderer(spec.device, spec.dtype)
         wanted = set(units)
         total = len(spec.units())
         done = [total - len(units)]  # frames finished, read by the step callback
+        # Until the first step, the job says what it is waiting for (a first render imports
+        # the libraries and loads the model: many seconds on a CPU).
+        ctx.progress(Progress(done[0], total, "Loading the render engine…"))
+        renderer = _renderer(spec.device, spec.dtype)
         for shot in spec.shots:
             if shot.motion is not None:
                 yield from _work_motion(spec, shot, wanted, ctx, done)
@@ -167,6 +172,7 @@ class Render:
             frames = [i for i, _ in shot.seeds if frame_unit(shot.shot_id, i) in wanted]
             if not frames:
                 continue
+            ctx.progress(Progress(done[0], total, f"{shot.shot_name}: loading {shot.base.name}…"))
 
             def on_step(step: Any, shot=shot) -> None:
                 first = step.frames[0] + 1

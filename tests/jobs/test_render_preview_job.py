@@ -46,15 +46,18 @@ def cast(tmp_path):
 
 def test_a_worker_render_delivers_step_progress_with_a_decodable_jpeg_preview(cast):
     runner = JobRunner(cast, force_subprocess=True)
-    previews = []
+    previews, said = [], []
     runner.add_listener(
         lambda e: previews.append(e) if e.event == "progress" and e.progress.preview else None
     )
+    runner.add_listener(lambda e: said.append(e.progress.message) if e.event == "progress" else 0)
     try:
         job = runner.run(rendering.plan_render(cast).spec)
     finally:
         runner.shutdown()
     assert job.state == "done", job.message
+    # Before the first step it says what it waits for (the libraries, then the model).
+    assert said[:2] == ["Loading the render engine…", "Intro: loading tiny-base…"]
     labels = [e.progress.preview_label for e in previews]
     # The first and last step of each frame at least (one frame a batch on the CPU).
     for frame in (1, 2):
