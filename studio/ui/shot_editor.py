@@ -184,6 +184,7 @@ class ShotEditor(QWidget):
         self.document = ShotSettingsDocument(self)
         self.runner: Any = None
         self.shot_id: str | None = None
+        self._selected = 0  # shots selected when none is shown
         self.shot: Any = None
         self.settings: RenderSettings | None = None
         self.prompt: Prompt | None = None  # what the prompt view shows
@@ -212,9 +213,11 @@ class ShotEditor(QWidget):
         """The job runner of the window (kept for the renders this editor will start)."""
         self.runner = runner
 
-    def set_shot(self, shot_id: str | None) -> None:
-        """Show a shot's settings; footage shots say there is nothing to set."""
+    def set_shot(self, shot_id: str | None, selected: int = 0) -> None:
+        """Show a shot's settings; footage shots say there is nothing to set. selected: how many
+        shots are selected when none is shown (several: the editor says so)."""
         self.shot_id = shot_id
+        self._selected = selected
         self._hide_error()
         self.refresh()
 
@@ -224,9 +227,16 @@ class ShotEditor(QWidget):
         self.prompt = None
         self.picks = []
         if self.project is None or self.shot_id is None:
-            self.empty_label.setText(
-                "Open a project to set its shots." if self.project is None else "Choose a shot."
-            )
+            if self.project is None:
+                text = "Open a project to set its shots."
+            elif self._selected > 1:
+                text = (
+                    f"{self._selected} shots are selected: Render (Ctrl+R) renders them all."
+                    " Choose one to set it up."
+                )
+            else:
+                text = "Choose a shot."
+            self.empty_label.setText(text)
             self._show_page(EMPTY)
             return
         try:

@@ -390,7 +390,7 @@ class TimelineWorkspace(Workspace):
 
     def _selection_changed(self) -> None:
         ids = self.lanes.selected_ids()
-        self.shot_editor.set_shot(ids[0] if len(ids) == 1 else None)
+        self.shot_editor.set_shot(ids[0] if len(ids) == 1 else None, len(ids))
         self._update_actions()
 
     def _update_actions(self) -> None:

@@ -369,3 +369,10 @@ def test_one_flow_add_edit_render_review_and_export_an_mp4(
 
 def settings_fps(ws, shot_id: str) -> float:
     return next(r.fps for r in ws.lanes.rows() if r.id == shot_id)
+
+
+def test_several_selected_shots_say_so_in_the_editor(ws):
+    ws.lanes.select([r.id for r in ws.lanes.rows()[:3]])
+    assert ws.shot_editor.empty_label.text().startswith("3 shots are selected")
+    ws.lanes.select([])
+    assert ws.shot_editor.empty_label.text() == "Choose a shot."
