@@ -53,6 +53,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_render import sync, timed  # noqa: E402  (the same timing for both benchmarks)
 
 from studio.core.jobs import CancelToken  # noqa: E402
 from studio.core.models import VIDEO, WAN_I2V, ModelRef  # noqa: E402
@@ -195,24 +198,6 @@ def keyframe(width: int, height: int) -> bytes:
 
 
 # -- timing ---------------------------------------------------------------------------------------
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str) -> tuple[float, float, list[bytes], int]:
-    """Wall seconds, this process's CPU seconds, the PNGs, the peak GPU memory."""
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    sync(device)
-    start, cpu = time.perf_counter(), time.process_time()
-    out = fn()
-    sync(device)
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else 0
-    return seconds, cpu, out, peak
 
 
 def compare(pipe, name: str, clip: Clip, rounds: int, device: str, dtype: str) -> dict:

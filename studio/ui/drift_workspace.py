@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import drift as core
-from studio.core.changes import NOTHING, Changes
+from studio.core.changes import Changes
 from studio.core.shots import REVIEW_STATES
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
@@ -54,7 +54,7 @@ from studio.ui.drift_menus import show_frame_menu, show_reshoot_menu
 from studio.ui.drift_trend import IdentityTrend, TrendSegment
 from studio.ui.frame_inspector import FrameInspector
 from studio.ui.frame_pair import TwoRandomFrames
-from studio.ui.workspace import CHANGES_DELAY_MS, Workspace
+from studio.ui.workspace import Workspace
 
 LAYER_LABELS = {
     "identity": "Identity (similarity to the references)",
@@ -87,11 +87,6 @@ class DriftWorkspace(DriftJobs, Workspace):
         self._pair_dialog: TwoRandomFrames | None = None
         self.setAcceptDrops(True)
 
-        self._pending = NOTHING  # change records not shown yet
-        self._changes_timer = QTimer(self)
-        self._changes_timer.setSingleShot(True)
-        self._changes_timer.setInterval(CHANGES_DELAY_MS)
-        self._changes_timer.timeout.connect(self.apply_pending)
         self._commit_timer = QTimer(self)
         self._commit_timer.setSingleShot(True)
         self._commit_timer.setInterval(COMMIT_DELAY_MS)
@@ -315,8 +310,7 @@ class DriftWorkspace(DriftJobs, Workspace):
     def set_project(self, project) -> None:
         """Show a project's shots (None clears the workspace)."""
         self.project = project
-        self._pending = NOTHING
-        self._changes_timer.stop()
+        self.take_pending()
         self._undo.clear()
         self._forget_reports()
         self._current = None
@@ -377,20 +371,10 @@ class DriftWorkspace(DriftJobs, Workspace):
 
     # -- change records -------------------------------------------------------------------------
 
-    def apply_changes(self, changes: Changes | None) -> None:
-        """Shots or personas changed (a job's commit, another workspace's edit): merge the
-        record and read just them a moment later, so a burst of frames is read once."""
-        if self.project is None or not changes:
-            return
-        self._pending = self._pending | changes
-        if not self._changes_timer.isActive():
-            self._changes_timer.start()
-
     def apply_pending(self) -> None:
         """Read the shots the merged change records name; the other rows are kept as they are,
         and so are the inspected frame and the selection (followed by frame, not position)."""
-        self._changes_timer.stop()
-        changes, self._pending = self._pending, NOTHING
+        changes = self.take_pending()
         if self.project is None or not changes:
             return
         if changes.everything:

@@ -8,7 +8,7 @@ shots a record names are read again.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.changes import NOTHING, Changes
+from studio.core.changes import Changes
 from studio.core.errors import StudioError
 from studio.core.render import RenderSettings
 from studio.core.text import plural
@@ -40,7 +40,7 @@ from studio.ui.timeline_commands import (
 )
 from studio.ui.timeline_export import TimelineExport
 from studio.ui.timeline_lanes import TimelineLanes
-from studio.ui.workspace import CHANGES_DELAY_MS, Workspace
+from studio.ui.workspace import Workspace
 
 ENDED = ("done", "failed", "cancelled", "interrupted")  # a job's last event is one of these
 
@@ -161,11 +161,6 @@ class TimelineWorkspace(Workspace):
 
         self._render_jobs: dict[str, tuple[str, ...]] = {}  # job id -> the shots it renders
         self._landed: dict[str, set[str]] = {}  # job id -> the shots it has committed frames to
-        self._pending = NOTHING  # change records not shown yet
-        self._changes_timer = QTimer(self)
-        self._changes_timer.setSingleShot(True)
-        self._changes_timer.setInterval(CHANGES_DELAY_MS)
-        self._changes_timer.timeout.connect(self.apply_pending)
         self._analysis_jobs: dict[str, tuple[str, ...]] = {}
         self._portraits: dict[str, bytes | None] = {}  # persona id -> her portrait thumbnail
         self._update_actions()
@@ -175,8 +170,7 @@ class TimelineWorkspace(Workspace):
     def set_project(self, project) -> None:
         """Show a project's shots (None clears the workspace)."""
         self.project = project
-        self._pending = NOTHING
-        self._changes_timer.stop()
+        self.take_pending()
         self._undo.clear()
         self._render_jobs.clear()
         self.preview.clear()  # a render of the last project never ends here
@@ -227,20 +221,9 @@ class TimelineWorkspace(Workspace):
             if inspector.detail.shot.id == shot_id:
                 inspector.reload()
 
-    def apply_changes(self, changes: Changes | None) -> None:
-        """Frames landed or were judged, or a persona's thresholds moved (a job's commit,
-        another workspace's edit): merge the record; its lanes are read a moment later, so a
-        burst of frames is read once."""
-        if self.project is None or not changes:
-            return
-        self._pending = self._pending | changes
-        if not self._changes_timer.isActive():
-            self._changes_timer.start()
-
     def apply_pending(self) -> None:
         """Read the lanes the merged change records name; the others are kept."""
-        self._changes_timer.stop()
-        changes, self._pending = self._pending, NOTHING
+        changes = self.take_pending()
         if self.project is None or not changes:
             return
         if changes.everything:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QWidget
+
+from studio.core.changes import NOTHING, Changes
 
 # Change records arriving this close together are read as one (a batch of frames landing).
 CHANGES_DELAY_MS = 250
@@ -30,6 +32,11 @@ class Workspace(QWidget):
         self.runner = None
         self._undo = QUndoStack(self)
         self._menu_actions: list[QAction] = []
+        self._pending = NOTHING  # change records not shown yet
+        self._changes_timer = QTimer(self)
+        self._changes_timer.setSingleShot(True)
+        self._changes_timer.setInterval(CHANGES_DELAY_MS)
+        self._changes_timer.timeout.connect(self.apply_pending)
 
     @property
     def undo_stack(self) -> QUndoStack:
@@ -47,9 +54,25 @@ class Workspace(QWidget):
         """Another workspace changed the cast: show who is in it now. Workspaces with a cast
         list override it."""
 
-    def apply_changes(self, changes) -> None:
-        """A job's commit or another workspace's edit changed these shots, frames or personas
-        (a `Changes` record): show them anew. Workspaces that show them override it."""
+    def apply_changes(self, changes: Changes | None) -> None:
+        """A job's commit or another workspace's edit changed these shots, frames or personas:
+        merge the record; `apply_pending` shows them a moment later, so a burst of frames is
+        read once."""
+        if self.project is None or not changes:
+            return
+        self._pending = self._pending | changes
+        if not self._changes_timer.isActive():
+            self._changes_timer.start()
+
+    def apply_pending(self) -> None:
+        """Show what the merged change records name; workspaces that show shots override it."""
+        self.take_pending()
+
+    def take_pending(self) -> Changes:
+        """The merged change records not shown yet, forgotten here."""
+        self._changes_timer.stop()
+        changes, self._pending = self._pending, NOTHING
+        return changes
 
     def _update_actions(self) -> None:
         """Enable what can be done now; workspaces with actions override it."""
