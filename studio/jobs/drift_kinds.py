@@ -245,7 +245,8 @@ class DriftAnalysis:
         self._contexts.pop(job_id, None)
         self._shas.pop(job_id, None)
         bad = [b for b in job_service.get_job(project, job_id).error.split("\n") if b]
-        message = review.summary_line(drift.drift_rows(project))
+        # Of the shots it scored, as its title counts their frames.
+        message = review.summary_line(drift.analysed_rows(project, spec))
         if not spec.frames:
             message = "Every frame was already analysed. " + message
         if bad:

@@ -176,6 +176,18 @@ def frames_of(project: Project, shot_id: str) -> list[Frame]:
     return [_frame(r) for r in rows]
 
 
+def shots_of_frames(project: Project, frame_ids: Sequence[str]) -> set[str]:
+    """The ids of the shots these frames belong to (frames deleted since are left out)."""
+    found: set[str] = set()
+    ids = list(dict.fromkeys(frame_ids))
+    for start in range(0, len(ids), 500):  # within SQLite's limit on bound values
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = project.query(f"select distinct shot_id from frames where id in ({marks})", chunk)
+        found.update(r["shot_id"] for r in rows)
+    return found
+
+
 def all_frames(project: Project, shot_ids: Sequence[str] | None = None) -> list[Frame]:
     """Frames of the given shots (all shots when None), in timeline then frame order."""
     sql = "select f.* from frames f join shots s on s.id = f.shot_id"

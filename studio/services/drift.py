@@ -328,6 +328,12 @@ def analysis_context(project: Project, spec: DriftSpec, engine_id: str) -> Analy
     return AnalysisContext(engine_id, persona_models(project, engine_id), shots, frame_shot)
 
 
+def analysed_rows(project: Project, spec: DriftSpec) -> list[DriftRow]:
+    """The rows of the shots an analysis scored (every row when it scored no frame)."""
+    shots = shot_rows.shots_of_frames(project, [f for f, _ in spec.frames])
+    return drift_rows(project, sorted(shots)) if shots else drift_rows(project)
+
+
 def store_reference_look(
     project: Project, engine_id: str, sha: str, face_index: int, look
 ) -> Changes:

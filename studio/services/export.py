@@ -226,6 +226,9 @@ def _shot_frames(
             lora_shas += [lo.sha256 for lo in take.loras if lo.sha256]
             if take.model_name:
                 models.add(take.model_name)
+            motion = take.provenance.get("motion") or {}
+            if motion.get("model_name"):  # a clip's frames: the video model that animated it
+                models.add(motion["model_name"])
         out.append(
             ExportFrame(
                 index,

@@ -58,6 +58,7 @@ class TimelineRow:
     planned: int  # frames the shot should have
     fps: float
     frames: tuple[TimelineFrame, ...]
+    motion: str = ""  # a motion shot's video model: its frames are a clip animated from a keyframe
 
     @property
     def id(self) -> str:
@@ -105,8 +106,10 @@ def timeline_rows(project: Project, shot_keys: Sequence[str] | None = None) -> l
     out = []
     for shot in shots:
         render = settings.get(shot.id)
+        motion = ""
         if render is not None:
             kind, planned, fps = RENDER_KIND, render.frames, shot.fps or DEFAULT_FPS
+            motion = render.motion or ""
         else:
             kind, planned = FOOTAGE_KIND, shot.frame_count
             fps = (shot.fps / max(1, shot.every)) if shot.fps else DEFAULT_FPS
@@ -122,6 +125,7 @@ def timeline_rows(project: Project, shot_keys: Sequence[str] | None = None) -> l
                     TimelineFrame(f.id, f.index, f.blob_sha or "", verdicts.get(f.id, NOT_ANALYSED))
                     for f in frames[shot.id]
                 ),
+                motion=motion,
             )
         )
     return out

@@ -261,7 +261,10 @@ class TimelineLanes(QAbstractScrollArea):
         )
         p.setFont(self.font())
         p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-        kind = "render" if row.kind == timeline.RENDER_KIND else "footage"
+        if row.kind != timeline.RENDER_KIND:
+            kind = "footage"
+        else:
+            kind = f"clip ({row.motion})" if row.motion else "render"
         if row.kind == timeline.RENDER_KIND:
             frames = f"{row.rendered}/{row.planned} frames"
         else:

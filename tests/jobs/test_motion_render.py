@@ -18,8 +18,9 @@ from studio.jobs.runner import JobRunner
 from studio.project import blobs
 from studio.project import renders as render_rows
 from studio.project import shots as shot_rows
+from studio.services import export as export_service
 from studio.services import models as model_service
-from studio.services import personas, rendering
+from studio.services import personas, rendering, timeline
 from studio.services import renders as render_service
 from studio.services.projects import new_project, open_project
 from tests.fixtures.tiny_models import SD15, save_tiny_model
@@ -90,6 +91,8 @@ def test_a_motion_shot_is_as_long_as_its_clip_and_names_a_video_model(cast):
     with open_project(cast) as project:
         settings = render_service.render_settings(project, "Walk")
         assert (settings.motion, settings.clip_frames, settings.frames) == ("wan", CLIP, CLIP)
+        (lane,) = timeline.timeline_rows(project, ["Walk"])
+        assert (lane.motion, lane.planned) == ("wan", CLIP)  # its lane says it is a clip
         settings = render_service.set_render_settings(project, "Walk", frames=9)
         assert (settings.clip_frames, settings.frames) == (9, 9)
         with pytest.raises(StudioError, match="not a video model"):
@@ -140,6 +143,9 @@ def test_a_motion_shot_renders_its_keyframe_and_clip_as_takes(cast):
             assert "a slow walk" in take.prompt and take.job_id == job.id
         first = _shas(project)
         assert len(set(first.values())) > 1  # the clip moves
+        # Its video names both models that made it.
+        video = export_service.plan_export(project, "Walk", project.path.with_suffix(".mp4"))
+        assert "model: tiny-base, wan" in video.comment
         # Nothing is left while the keyframe and the clip are current.
         assert rendering.plan_render(project).empty
         # The same seed animates the same clip again.
