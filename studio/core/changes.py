@@ -14,13 +14,15 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Changes:
     """What changed: shots (their frames, pictures or scores), frames, and personas (anything
-    that colours all of a persona's verdicts: her references, looks or thresholds).
-    `everything` says that no smaller record would be true (a migration, a restore)."""
+    that colours all of a persona's verdicts: her references, looks or thresholds). `order`:
+    shots were added, deleted or moved. `everything` says that no smaller record would be true
+    (a migration, a restore)."""
 
     shots: frozenset[str] = frozenset()
     frames: frozenset[str] = frozenset()
     personas: frozenset[str] = frozenset()
     everything: bool = False
+    order: bool = False  # shots came, went or moved: views list them again, reading only new ones
 
     @classmethod
     def of(
@@ -33,7 +35,7 @@ class Changes:
         return cls(frozenset(shots), frozenset(frames), frozenset(personas))
 
     def __bool__(self) -> bool:
-        return self.everything or bool(self.shots or self.frames or self.personas)
+        return self.everything or self.order or bool(self.shots or self.frames or self.personas)
 
     def __or__(self, other: Changes | None) -> Changes:
         if other is None:
@@ -43,6 +45,7 @@ class Changes:
             self.frames | other.frames,
             self.personas | other.personas,
             self.everything or other.everything,
+            self.order or other.order,
         )
 
     def touches(self, shot_id: str, persona_ids: Iterable[str] = ()) -> bool:

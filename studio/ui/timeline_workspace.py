@@ -306,10 +306,11 @@ class TimelineWorkspace(Workspace):
         new = [s for s in order if s not in shown]
         read = {r.id: r for r in timeline.timeline_rows(self.project, new)} if new else {}
         self._show([shown.get(s) or read[s] for s in order], [select] if select else [])
-        # The Drift workspace lists the same shots: added, removed or moved ones.
-        moved = {s for s, t in zip(shown, order, strict=False) if s != t}
-        edited = (set(shown) ^ set(order)) | moved | ({select} if select else set())
-        self.changed.emit(Changes.of(shots=edited))
+        # The Drift workspace lists the same shots in the same order; it reads only the shots
+        # added (and the one chosen, whose settings an undo may have put back).
+        added = set(order) - set(shown)
+        edited = added | ({select} if select else set())
+        self.changed.emit(Changes(frozenset(edited), order=list(shown) != order))
 
     # -- edits ----------------------------------------------------------------------------------
 

@@ -101,3 +101,22 @@ def test_a_threshold_saved_in_drift_moves_the_timeline_marks(qtbot, window):
     qtbot.waitUntil(lambda: flagged_on_the_timeline() == 4, timeout=5000)
     window.undo_group.undo()
     qtbot.waitUntil(lambda: flagged_on_the_timeline() == 5, timeout=5000)
+
+
+def test_a_shot_moved_on_the_timeline_moves_on_the_heat_map_reading_only_it(
+    qtbot, window, monkeypatch
+):
+    drift_ws = window.drift_workspace
+    tl = window.timeline_workspace
+    asked = []
+    real = drift.drift_rows
+    monkeypatch.setattr(
+        drift_module.drift,
+        "drift_rows",
+        lambda project, keys=None: asked.append(keys) or real(project, keys),
+    )
+    cut = next(r for r in tl.lanes.rows() if r.name == "Cutaways")
+    tl.move_shot(cut.id, 0)
+    qtbot.waitUntil(lambda: drift_ws.rows[0].shot.name == "Cutaways", timeout=5000)
+    assert asked == [[cut.id]]
+    assert [r.name for r in drift_ws.heatmap.rows()][:2] == ["Cutaways", "Hangar walk"]
