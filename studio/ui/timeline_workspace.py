@@ -29,6 +29,7 @@ from studio.core.render import RenderSettings
 from studio.core.text import plural
 from studio.services import drift, library, personas, rendering, timeline
 from studio.ui import dialogs
+from studio.ui.render_bar import RenderBar
 from studio.ui.render_preview import RenderPreview
 from studio.ui.shot_editor import ShotEditor
 from studio.ui.take_inspector import TakeInspector
@@ -142,6 +143,9 @@ class TimelineWorkspace(Workspace):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(tools)
         column.addWidget(self.lanes, 1)
+        self.render_bar = RenderBar()  # the render in flight: frames done, time left, Cancel
+        self.render_bar.cancel_requested.connect(self.cancel_render)
+        column.addWidget(self.render_bar)
         self.preview = RenderPreview()  # the frame being denoised, while a render runs
         column.addWidget(self.preview)
         column.addWidget(self.log)
@@ -174,6 +178,7 @@ class TimelineWorkspace(Workspace):
         self._undo.clear()
         self._render_jobs.clear()
         self.preview.clear()  # a render of the last project never ends here
+        self.render_bar.clear()
         self._landed.clear()
         self._analysis_jobs.clear()
         self.exporter.forget()
@@ -423,6 +428,11 @@ class TimelineWorkspace(Workspace):
         self.say(f"Rendering {plural(plan.frames, 'frame')} of {plural(len(shots), 'shot')}…")
         return job.id
 
+    def cancel_render(self, job_id: str) -> None:
+        """Stop a render of this workspace within its step in flight (its frames are kept)."""
+        if self.runner is not None and job_id in self._render_jobs:
+            self.runner.cancel(job_id)
+
     def analyse(self, shot_ids) -> str | None:
         """Score the shots' frames for drift (a job); returns its id, None when all are scored."""
         if self.runner is None or self.project is None:
@@ -455,6 +465,7 @@ class TimelineWorkspace(Workspace):
 
     def _render_event(self, job_id: str, event) -> None:
         self.preview.show_event(event)
+        self.render_bar.follow(event)
         if event.changes is not None:
             self._landed[job_id] |= event.changes.shots
         if event.event in ENDED:

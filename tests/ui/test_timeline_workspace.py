@@ -376,3 +376,23 @@ def test_several_selected_shots_say_so_in_the_editor(ws):
     assert ws.shot_editor.empty_label.text().startswith("3 shots are selected")
     ws.lanes.select([])
     assert ws.shot_editor.empty_label.text() == "Choose a shot."
+
+
+@pytest.mark.slow
+def test_cancel_from_the_render_bar_keeps_the_frames_done(qtbot, render_window, errors):
+    ws = render_window.timeline_workspace
+    shot_id = ws.lanes.rows()[0].id
+    renders.set_render_settings(ws.project, shot_id, frames=40)
+    ws.refresh_shot(shot_id)
+    ws.lanes.select([shot_id])
+    job_id = ws.render_selection()
+    qtbot.waitUntil(lambda: ws.lanes.rows()[0].rendered >= 1, timeout=120_000)
+    assert ws.render_bar.isVisible() and ws.render_bar.job_id == job_id
+    assert ws.render_bar.bar.text().endswith("of 40 frames")
+    qtbot.mouseClick(ws.render_bar.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not ws.render_bar.isVisible(), timeout=60_000)
+    assert render_window.runner.wait(job_id).state == "cancelled"
+    kept = len(render_rows.current_takes(ws.project, shot_id))
+    assert 1 <= kept < 40
+    qtbot.waitUntil(lambda: ws.lanes.rows()[0].rendered == kept, timeout=5000)
+    assert not ws.preview.isVisible() and errors == []
