@@ -411,6 +411,16 @@ class TimelineWorkspace(Workspace):
         from studio.jobs.tokens import count_tokens
 
         ids = self.lanes.selected_ids()
+        # A shot in a render already queued or running here is left to it (rendering its
+        # frames twice would only waste the time).
+        busy = {s for shots in self._render_jobs.values() for s in shots}
+        names = {r.id: r.name for r in self.lanes.rows()}
+        for shot_id in (i for i in ids if i in busy):
+            self.log.appendPlainText(f"'{names.get(shot_id, shot_id)}' is rendering already.")
+        ids = [i for i in ids if i not in busy]
+        if not ids:
+            self.say("The selected shots are rendering already.")
+            return None
         try:
             plan = rendering.plan_render(self.project, ids, count_tokens=count_tokens)
         except StudioError as exc:

@@ -386,6 +386,8 @@ def test_cancel_from_the_render_bar_keeps_the_frames_done(qtbot, render_window, 
     ws.refresh_shot(shot_id)
     ws.lanes.select([shot_id])
     job_id = ws.render_selection()
+    assert ws.render_selection() is None  # rendering already: not queued twice
+    assert "The selected shots are rendering already." in ws.log.toPlainText()
     qtbot.waitUntil(lambda: ws.lanes.rows()[0].rendered >= 1, timeout=120_000)
     assert ws.render_bar.isVisible() and ws.render_bar.job_id == job_id
     assert ws.render_bar.bar.text().endswith("of 40 frames")
