@@ -7,8 +7,8 @@ timeline and the heat map cannot disagree about a frame.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from studio.core.errors import StudioError
@@ -33,6 +33,7 @@ FLAGGED, STALE, OK, UNMEASURABLE, NOT_ANALYSED = (
     "not measurable",
     "not analysed",
 )
+READING = "verdict being read"  # a lane shown before its verdicts (`frame_verdicts`) are read
 # A frame seen by several personas shows the most telling of their verdicts.
 _PRIORITY = {FLAGGED: 0, STALE: 1, OK: 2, UNMEASURABLE: 3, NOT_ANALYSED: 4}
 
@@ -82,8 +83,14 @@ class TimelineRow:
         return sum(1 for f in self.frames if f.verdict == verdict)
 
 
-def timeline_rows(project: Project, shot_keys: Sequence[str] | None = None) -> list[TimelineRow]:
-    """Every shot (or the named ones) in timeline order, with its frames and their verdicts."""
+def timeline_rows(
+    project: Project, shot_keys: Sequence[str] | None = None, *, verdicts: bool = True
+) -> list[TimelineRow]:
+    """Every shot (or the named ones) in timeline order, with its frames and their verdicts.
+
+    verdicts False: every frame's verdict is READING, for a view that shows the lanes at once
+    and reads the verdicts (the costly part) off its thread with `frame_verdicts`.
+    """
     shots = shot_rows.list_shots(project)
     if shot_keys is not None:
         wanted = {shot_rows.get_shot(project, key).id for key in shot_keys}
@@ -96,13 +103,8 @@ def timeline_rows(project: Project, shot_keys: Sequence[str] | None = None) -> l
     frames: dict[str, list] = {s: [] for s in ids}
     for frame in shot_rows.all_frames(project, ids):
         frames[frame.shot_id].append(frame)
-    verdicts: dict[str, str] = {}
-    for row in drift.drift_rows(project, None if shot_keys is None else ids):
-        for i, frame in enumerate(row.frames):
-            state = drift.verdict(row, i).state
-            old = verdicts.get(frame.id)
-            if old is None or _PRIORITY[state] < _PRIORITY[old]:
-                verdicts[frame.id] = state
+    judged = frame_verdicts(project, None if shot_keys is None else ids) if verdicts else {}
+    unknown = NOT_ANALYSED if verdicts else READING
     out = []
     for shot in shots:
         render = settings.get(shot.id)
@@ -122,13 +124,37 @@ def timeline_rows(project: Project, shot_keys: Sequence[str] | None = None) -> l
                 planned=max(planned, len(frames[shot.id])),
                 fps=fps,
                 frames=tuple(
-                    TimelineFrame(f.id, f.index, f.blob_sha or "", verdicts.get(f.id, NOT_ANALYSED))
+                    TimelineFrame(f.id, f.index, f.blob_sha or "", judged.get(f.id, unknown))
                     for f in frames[shot.id]
                 ),
                 motion=motion,
             )
         )
     return out
+
+
+def frame_verdicts(project: Project, shot_ids: Sequence[str] | None = None) -> dict[str, str]:
+    """Frame id -> the drift review's verdict, of every frame scored (of these shots, or all);
+    a frame seen by several personas gets the most telling of theirs."""
+    verdicts: dict[str, str] = {}
+    if shot_ids is not None and not shot_ids:
+        return verdicts
+    for row in drift.drift_rows(project, shot_ids):
+        for i, frame in enumerate(row.frames):
+            state = drift.verdict(row, i).state
+            old = verdicts.get(frame.id)
+            if old is None or _PRIORITY[state] < _PRIORITY[old]:
+                verdicts[frame.id] = state
+    return verdicts
+
+
+def with_verdicts(row: TimelineRow, verdicts: Mapping[str, str]) -> TimelineRow:
+    """A lane shown before its verdicts were read, with them (NOT_ANALYSED where none)."""
+    frames = tuple(
+        replace(f, verdict=verdicts.get(f.frame_id, NOT_ANALYSED)) if f.verdict == READING else f
+        for f in row.frames
+    )
+    return replace(row, frames=frames)
 
 
 def shot_order(project: Project) -> list[str]:

@@ -8,7 +8,9 @@ shots a record names are read again.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import threading
+
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -81,6 +83,10 @@ class AddShotDialog(QDialog):
             "action": self.action.text().strip(),
             "frames": self.frames.value(),
         }
+
+
+class _VerdictSignals(QObject):
+    read = Signal(int, object)  # which read, frame id -> verdict; emitted on its thread, queued
 
 
 class TimelineWorkspace(Workspace):
@@ -167,6 +173,9 @@ class TimelineWorkspace(Workspace):
         self._landed: dict[str, set[str]] = {}  # job id -> the shots it has committed frames to
         self._analysis_jobs: dict[str, tuple[str, ...]] = {}
         self._portraits: dict[str, bytes | None] = {}  # persona id -> her portrait thumbnail
+        self._reading = 0  # which read of the verdicts is the current one
+        self._verdicts_read = _VerdictSignals(self)
+        self._verdicts_read.read.connect(self._verdicts_came)
         self._update_actions()
 
     # -- project --------------------------------------------------------------------------------
@@ -193,10 +202,40 @@ class TimelineWorkspace(Workspace):
         super().set_runner(runner)
 
     def reload(self, select: list[str] | None = None) -> None:
-        """Read every lane again (after an edit of the timeline or a project switch)."""
+        """Read every lane again (after a project switch or a change of cast). The lanes show at
+        once; their verdicts, the costly part, are read on a thread and marked when they come."""
         self._portraits = {}
-        rows = timeline.timeline_rows(self.project) if self.project is not None else []
-        self._show(rows, select)
+        self._reading += 1  # a read still running for the last project is dropped when it ends
+        if self.project is None:
+            self._show([], select)
+            return
+        self._show(timeline.timeline_rows(self.project, verdicts=False), select)
+        project, reading = self.project, self._reading
+
+        def read() -> None:
+            try:
+                verdicts = timeline.frame_verdicts(project)
+            except Exception:  # the project was closed meanwhile: nothing to show
+                return
+            self._verdicts_read.read.emit(reading, verdicts)
+
+        threading.Thread(target=read, name="timeline verdicts", daemon=True).start()
+
+    @property
+    def reading_verdicts(self) -> bool:
+        """Whether some lanes still wait for their verdicts."""
+        return any(f.verdict == timeline.READING for r in self.lanes.rows() for f in r.frames)
+
+    def _verdicts_came(self, reading: int, verdicts: dict) -> None:
+        if reading != self._reading or self.project is None:
+            return
+        for row in self.lanes.rows():
+            # A lane read since (a change record) has its verdicts already.
+            if any(f.verdict == timeline.READING for f in row.frames):
+                self.lanes.replace_row(timeline.with_verdicts(row, verdicts))
+        inspector = self.inspector
+        if inspector is not None and inspector.isVisible() and inspector.detail is not None:
+            inspector.reload()
 
     def _show(self, rows: list[timeline.TimelineRow], select: list[str] | None) -> None:
         if self.project is None:

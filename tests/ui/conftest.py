@@ -48,6 +48,8 @@ def wait_idle(qtbot, window) -> None:
     from PySide6.QtWidgets import QApplication
 
     qtbot.waitUntil(lambda: window.runner is None or not window.runner.busy, timeout=120000)
+    # The Timeline reads its verdicts on a thread after the lanes show.
+    qtbot.waitUntil(lambda: not window.timeline_workspace.reading_verdicts, timeout=60000)
     for _ in range(3):
         QApplication.processEvents()
 

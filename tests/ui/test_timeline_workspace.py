@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QDialog, QToolTip
 
+from studio.core.changes import Changes
 from studio.core.render import RenderSettings
 from studio.project import renders as render_rows
 from studio.project import shots as shot_rows
@@ -398,3 +399,29 @@ def test_cancel_from_the_render_bar_keeps_the_frames_done(qtbot, render_window, 
     assert 1 <= kept < 40
     qtbot.waitUntil(lambda: ws.lanes.rows()[0].rendered == kept, timeout=5000)
     assert not ws.preview.isVisible() and errors == []
+
+
+def test_lanes_show_at_once_and_their_verdicts_follow_from_a_thread(qtbot, ws):
+    def verdicts() -> dict[str, list[str]]:
+        return {r.name: [f.verdict for f in r.frames] for r in ws.lanes.rows()}
+
+    before = verdicts()
+    assert before["Set visit"].count(timeline.FLAGGED) == 5
+    ws.reload()
+    first = ws._reading
+    ws.reload()  # the first read is overtaken: what it brings is dropped
+    assert ws.reading_verdicts
+    assert {v for vs in verdicts().values() for v in vs} == {timeline.READING}
+    every = {f.frame_id: timeline.FLAGGED for r in ws.lanes.rows() for f in r.frames}
+    ws._verdicts_came(first, every)
+    assert {v for vs in verdicts().values() for v in vs} == {timeline.READING}
+    # A lane read since, from a change record, keeps its own verdicts.
+    visit = next(r.id for r in ws.lanes.rows() if r.name == "Set visit")
+    ws.apply_changes(Changes.of(shots=[visit]))
+    ws.apply_pending()
+    ws._verdicts_came(ws._reading, every)
+    assert verdicts()["Set visit"] == before["Set visit"]
+    assert set(verdicts()["Hangar walk"]) == {timeline.FLAGGED}
+    ws.reload()
+    qtbot.waitUntil(lambda: not ws.reading_verdicts, timeout=20000)
+    assert verdicts() == before
