@@ -87,7 +87,9 @@ def _settle(app: QApplication, window: MainWindow, timeout_ms: int = 20000) -> N
     while timer.elapsed() < timeout_ms:
         app.processEvents()
         idle = window.runner is None or not window.runner.busy
-        if idle and not tokens.tokenizer_loading():  # the prompt preview's exact counts
+        # The prompt preview's exact counts, and the Timeline's verdicts read on a thread.
+        reading = tokens.tokenizer_loading() or window.timeline_workspace.reading_verdicts
+        if idle and not reading:
             break
         QCoreApplication.processEvents()
     for _ in range(5):
