@@ -53,6 +53,8 @@ class JobEvent:
 
 Listener = Callable[[JobEvent], None]
 
+ENDED = ("done", "failed", "cancelled", "interrupted")  # a job's last event is one of these
+
 EXECUTORS = ("thread", "worker")
 
 

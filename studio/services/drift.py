@@ -121,11 +121,6 @@ def plan_analysis(
     )
 
 
-def shot_order(project: Project) -> list[str]:
-    """Shot ids in the order the review lists them (timeline order); cheap."""
-    return [s.id for s in shot_rows.list_shots(project)]
-
-
 def _shots(project: Project, shot_keys: Sequence[str] | None) -> list[Shot]:
     if shot_keys:
         return [shot_rows.get_shot(project, k) for k in shot_keys]

@@ -12,9 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from studio.core.errors import StudioError
-from studio.core.render import parse_frame_unit
 from studio.core.shots import Shot
-from studio.project import jobs as job_rows
 from studio.project import personas as persona_rows
 from studio.project import renders as render_rows
 from studio.project import shots as shot_rows
@@ -160,14 +158,6 @@ def with_verdicts(row: TimelineRow, verdicts: Mapping[str, str]) -> TimelineRow:
 def shot_order(project: Project) -> list[str]:
     """Shot ids in timeline order (cheap: to follow an edit without reading every lane)."""
     return rows.shot_order(project)
-
-
-def committed_frames(project: Project, job_id: str) -> set[tuple[str, int]]:
-    """(shot id, frame index) of each frame a render job has committed so far."""
-    return {parse_frame_unit(u) for u in job_rows.done_units(project, job_id) if "/" in u}
-
-
-# -- edits --------------------------------------------------------------------------------------
 
 
 def move_shot(project: Project, shot_key: str, position: int) -> int:

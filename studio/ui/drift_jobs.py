@@ -19,7 +19,7 @@ from studio.core.ids import new_id
 from studio.core.jobs import CancelToken, Progress
 from studio.core.text import plural
 from studio.jobs import report
-from studio.jobs.runner import JobEvent
+from studio.jobs.runner import ENDED, JobEvent
 from studio.services import audit, drift, models, personas, review, shots
 from studio.ui import dialogs
 from studio.ui.footage_import import FootageImportDialog
@@ -211,11 +211,11 @@ class DriftJobs:
                 else:
                     verb = "Importing" if job_id in self._import_jobs else "Analysing"
                     self.progress.setFormat(f"{verb} %v of %m")
-            if event.event in ("done", "failed", "cancelled", "interrupted"):
+            if event.event in ENDED:
                 self._tracked = None
                 self.progress.hide()
                 self.cancel_button.hide()
-        if event.event not in ("done", "failed", "cancelled", "interrupted"):
+        if event.event not in ENDED:
             return
         if job_id in self._report_jobs:
             self._report_finished(event)

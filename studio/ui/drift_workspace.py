@@ -39,7 +39,7 @@ from studio.core.changes import Changes
 from studio.core.shots import REVIEW_STATES
 from studio.core.text import plural
 from studio.core.timecode import format_timecode
-from studio.services import drift, personas, review
+from studio.services import drift, personas, review, timeline
 from studio.ui.drift_commands import ReviewCommand, ThresholdCommand
 from studio.ui.drift_heatmap import (
     REVIEW_APPROVED,
@@ -380,7 +380,7 @@ class DriftWorkspace(DriftJobs, Workspace):
         if changes.everything:
             self.reload()
             return
-        order = drift.shot_order(self.project)
+        order = timeline.shot_order(self.project)
         kept: dict[str, list[drift.DriftRow]] = {}
         for row in self.rows:
             kept.setdefault(row.shot.id, []).append(row)

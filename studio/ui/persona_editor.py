@@ -58,7 +58,7 @@ from studio.ui.persona_commands import (
 )
 from studio.ui.persona_document import PersonaDocument
 from studio.ui.persona_form import PersonaForm, TextBox, caption, is_hex, swatch_icon
-from studio.ui.prompt_tokens import TokenCounter
+from studio.ui.prompt_tokens import TokenCounter, caption_row, count_label
 from studio.ui.workspace import Workspace
 
 # Diff tints: translucent, so they read on the light and the dark palette alike.
@@ -283,34 +283,19 @@ class PersonaEditor(Workspace):
         layout.addLayout(row)
         self.positive_view = self._prompt_view(8, 3)
         self.negative_view = self._prompt_view(3, 2)
-        self.tokens_label = self._count_label()
-        self.negative_tokens_label = self._count_label()
+        self.tokens_label = count_label()
+        self.negative_tokens_label = count_label()
         self.dropped_label = QLabel()
         self.dropped_label.setObjectName("droppedPhrases")
         self.dropped_label.setWordWrap(True)
         self.dropped_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.dropped_label.hide()
-        layout.addLayout(self._caption_row("Positive", self.tokens_label))
+        layout.addLayout(caption_row("Positive", self.tokens_label))
         layout.addWidget(self.positive_view)
         layout.addWidget(self.dropped_label)
-        layout.addLayout(self._caption_row("Negative", self.negative_tokens_label))
+        layout.addLayout(caption_row("Negative", self.negative_tokens_label))
         layout.addWidget(self.negative_view)
         return box
-
-    @staticmethod
-    def _count_label() -> QLabel:
-        label = QLabel()
-        label.setObjectName("tokenCount")
-        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return label
-
-    @staticmethod
-    def _caption_row(text: str, count: QLabel) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.addWidget(caption(text))
-        row.addStretch(1)
-        row.addWidget(count)
-        return row
 
     @staticmethod
     def _prompt_view(lines: int, min_lines: int) -> QPlainTextEdit:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel
 
 from studio.jobs import tokens as job_tokens
+from studio.ui.persona_form import caption
 
 
 class TokenCounter(QObject):
@@ -50,3 +52,20 @@ class TokenCounter(QObject):
         else:
             self._state, self.error = "failed", str(error)
         self.changed.emit()
+
+
+def count_label() -> QLabel:
+    """The right-aligned label a prompt's token count is shown in."""
+    label = QLabel()
+    label.setObjectName("tokenCount")
+    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return label
+
+
+def caption_row(text: str, count: QLabel) -> QHBoxLayout:
+    """A prompt's caption with its token count at the right."""
+    row = QHBoxLayout()
+    row.addWidget(caption(text))
+    row.addStretch(1)
+    row.addWidget(count)
+    return row

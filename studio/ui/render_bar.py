@@ -8,8 +8,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from studio.core.jobs import format_eta
-
-ENDED = ("done", "failed", "cancelled", "interrupted")
+from studio.jobs.runner import ENDED
 
 
 class RenderBar(QWidget):

@@ -10,9 +10,9 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFont, QImage, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from studio.jobs.runner import ENDED
 from studio.ui.frame_inspector import FramePicture
 
-ENDED = ("done", "failed", "cancelled", "interrupted")
 PICTURE = QSize(200, 150)  # a clip's 16:9 fits as 200x113, a square frame as 150x150
 
 

@@ -59,7 +59,7 @@ from studio.ui import dialogs
 from studio.ui.library_browser import REF_MIME
 from studio.ui.persona_editor import TOKENS_TIP
 from studio.ui.persona_form import TextBox, caption
-from studio.ui.prompt_tokens import TokenCounter
+from studio.ui.prompt_tokens import TokenCounter, caption_row, count_label
 from studio.ui.shot_commands import OUTFIT, SetShotSettingsCommand, ShotSettingsDocument
 
 EMPTY, FOOTAGE, EDITOR = range(3)  # the pages
@@ -67,9 +67,9 @@ FOOTAGE_TEXT = "Imported footage: nothing to set"
 THUMB = 64  # the references' icon size in the list
 
 
-class _Spin(QSpinBox):
-    """A spin box the mouse wheel changes only once it has focus: scrolling the form over it
-    scrolls the form instead of storing a new value."""
+class _WheelWithFocus:
+    """Takes the mouse wheel only once it has focus: scrolling the form over a field scrolls
+    the form instead of storing a new value."""
 
     def __init__(self):
         super().__init__()
@@ -82,32 +82,16 @@ class _Spin(QSpinBox):
             event.ignore()  # the scroll area behind gets it
 
 
-class _DoubleSpin(QDoubleSpinBox):
-    """A spin box of decimals that takes the mouse wheel only with focus (see `_Spin`)."""
-
-    def __init__(self):
-        super().__init__()
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-
-    def wheelEvent(self, event) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+class _Spin(_WheelWithFocus, QSpinBox):
+    """A spin box that takes the wheel only with focus."""
 
 
-class _Combo(QComboBox):
-    """A menu that takes the mouse wheel only with focus (see `_Spin`)."""
+class _DoubleSpin(_WheelWithFocus, QDoubleSpinBox):
+    """A spin box of decimals that takes the wheel only with focus."""
 
-    def __init__(self):
-        super().__init__()
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-    def wheelEvent(self, event) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+class _Combo(_WheelWithFocus, QComboBox):
+    """A menu that takes the wheel only with focus."""
 
 
 class ReferenceList(QListWidget):
@@ -424,17 +408,17 @@ class ShotEditor(QWidget):
         for view in (self.positive_view, self.negative_view):
             view.setReadOnly(True)
             view.setObjectName("promptView")
-        self.tokens_label = self._count_label()
-        self.negative_tokens_label = self._count_label()
+        self.tokens_label = count_label()
+        self.negative_tokens_label = count_label()
         self.dropped_label = QLabel()
         self.dropped_label.setObjectName("droppedPhrases")
         self.dropped_label.setWordWrap(True)
         self.dropped_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.dropped_label.hide()
-        layout.addLayout(self._caption_row("Positive", self.tokens_label))
+        layout.addLayout(caption_row("Positive", self.tokens_label))
         layout.addWidget(self.positive_view)
         layout.addWidget(self.dropped_label)
-        layout.addLayout(self._caption_row("Negative", self.negative_tokens_label))
+        layout.addLayout(caption_row("Negative", self.negative_tokens_label))
         layout.addWidget(self.negative_view)
         layout.addStretch(1)
         return box
@@ -473,21 +457,6 @@ class ShotEditor(QWidget):
         )
         layout.addWidget(self.reference_warnings)
         return box
-
-    @staticmethod
-    def _count_label() -> QLabel:
-        label = QLabel()
-        label.setObjectName("tokenCount")
-        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return label
-
-    @staticmethod
-    def _caption_row(text: str, count: QLabel) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.addWidget(caption(text))
-        row.addStretch(1)
-        row.addWidget(count)
-        return row
 
     def _connect(self) -> None:
         self.document.changed.connect(self._on_stored)

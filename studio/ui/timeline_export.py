@@ -28,13 +28,12 @@ from studio.core.errors import Cancelled, StudioError
 from studio.core.ids import new_id
 from studio.core.jobs import CancelToken, Progress
 from studio.jobs.export_kinds import run_export
-from studio.jobs.runner import JobEvent
+from studio.jobs.runner import ENDED, JobEvent
 from studio.services import export
 from studio.ui import dialogs
 from studio.ui.qt_bridge import JobBridge
 
 PNG_SEQUENCE, VIDEO = "png", "mp4"
-ENDED = ("done", "failed", "cancelled", "interrupted")
 
 
 def _ask_folder(parent: QWidget, caption: str, start: str) -> str:

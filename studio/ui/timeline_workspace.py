@@ -29,6 +29,7 @@ from studio.core.changes import Changes
 from studio.core.errors import StudioError
 from studio.core.render import RenderSettings
 from studio.core.text import plural
+from studio.jobs.runner import ENDED
 from studio.services import drift, library, personas, rendering, timeline
 from studio.ui import dialogs
 from studio.ui.render_bar import RenderBar
@@ -44,8 +45,6 @@ from studio.ui.timeline_commands import (
 from studio.ui.timeline_export import TimelineExport
 from studio.ui.timeline_lanes import TimelineLanes
 from studio.ui.workspace import Workspace
-
-ENDED = ("done", "failed", "cancelled", "interrupted")  # a job's last event is one of these
 
 
 class AddShotDialog(QDialog):

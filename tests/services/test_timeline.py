@@ -104,14 +104,3 @@ def test_delete_and_restore_bring_back_frames_takes_reviews_and_place(project):
     assert render_rows.find_takes(project, shot_id=b.id) == takes
     assert shot_rows.reviews(project)[frame.id].state == "reshoot"
     assert renders.render_settings(project, b.id).frames == 3
-
-
-def test_committed_frames_reads_a_jobs_done_units(project):
-    from studio.core.specs import VerifySpec
-    from studio.project import jobs as job_rows
-    from studio.services import jobs as job_service
-
-    shot = _render_shot(project, "A", frames=2)
-    job = job_service.enqueue(project, VerifySpec(), 2)
-    job_rows.mark_unit_done(project, job.id, f"{shot.id}/1", 1)
-    assert timeline.committed_frames(project, job.id) == {(shot.id, 1)}

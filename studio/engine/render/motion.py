@@ -44,8 +44,8 @@ from studio.engine.render.pipelines import (
     REDOWNLOAD_HINT,
     component_weights,
 )
-from studio.engine.render.preview import DenoisedWatch, PreviewClock, step_preview
-from studio.engine.render.renderer import StepProgress
+from studio.engine.render.preview import DenoisedWatch
+from studio.engine.render.renderer import StepProgress, step_callback
 
 WAN_I2V_NAME = "Wan image-to-video"
 WAN_HINT = (
@@ -297,19 +297,8 @@ def iter_clip(
     cancel.raise_if_cancelled()
     frames = tuple(range(num_frames))
     positive, negative_embeds = _encode_prompts(pipe, prompt, negative, guidance)
-    clock = PreviewClock()
-    watch = DenoisedWatch(pipe.scheduler)
-
-    def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
-        if on_step is not None:
-            steps = p.num_timesteps
-            preview = None
-            if clock.due(step + 1, steps):  # the clip's middle frame, roughly
-                preview = step_preview(watch, tensors, WAN_I2V)
-            on_step(StepProgress(frames, step + 1, steps, preview))
-        if cancel.cancelled:
-            p._interrupt = True  # diffusers skips the remaining steps
-        return tensors
+    watch = DenoisedWatch(pipe.scheduler)  # its previews show the clip's middle frame
+    step_end = step_callback(frames, steps, WAN_I2V, watch, on_step, cancel)
 
     try:
         with torch.no_grad(), watch:

@@ -89,6 +89,33 @@ class StepProgress:
     preview: Any = field(default=None, compare=False, repr=False)
 
 
+def step_callback(
+    frames: tuple[int, ...],
+    steps_asked: int,
+    family: str,
+    watch: DenoisedWatch,
+    on_step: Callable[[StepProgress], None] | None,
+    cancel: CancelToken,
+) -> Callable[..., dict]:
+    """A diffusers `callback_on_step_end` that reports each step (with a preview when one is
+    due) and stops the denoising within the step once `cancel` is set."""
+    clock = PreviewClock()
+
+    def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
+        if on_step is not None:
+            # PNDM (SD 1.5's default) calls back once more than the steps asked for (its
+            # warm-up repeats a timestep): the count shown stays within the steps asked for.
+            calls = p.num_timesteps
+            steps = min(calls, steps_asked)
+            preview = step_preview(watch, tensors, family) if clock.due(step + 1, calls) else None
+            on_step(StepProgress(frames, min(step + 1, steps), steps, preview))
+        if cancel.cancelled:
+            p._interrupt = True  # diffusers skips the remaining steps
+        return tensors
+
+    return step_end
+
+
 @dataclass
 class _Loaded:
     """The base pipeline kept between renders, and the memory fallbacks in force on it."""
@@ -295,22 +322,8 @@ class Renderer:
         if self._memory_check is not None:
             self._memory_check(len(batch), in_force)
         frames = tuple(batch)
-        clock = PreviewClock()
         watch = DenoisedWatch(pipe.scheduler)
-
-        def step_end(p: Any, step: int, _timestep: Any, tensors: dict) -> dict:
-            if on_step is not None:
-                # PNDM (SD 1.5's default) calls back once more than the steps asked for (its
-                # warm-up repeats a timestep): the count shown stays within the shot's steps.
-                calls = p.num_timesteps
-                steps = min(calls, shot.steps)
-                preview = None
-                if clock.due(step + 1, calls):
-                    preview = step_preview(watch, tensors, shot.base.family)
-                on_step(StepProgress(frames, min(step + 1, steps), steps, preview))
-            if cancel.cancelled:
-                p._interrupt = True  # diffusers skips the remaining steps
-            return tensors
+        step_end = step_callback(frames, shot.steps, shot.base.family, watch, on_step, cancel)
 
         kwargs = dict(embeds)
         kwargs.update(
